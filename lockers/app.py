@@ -1,0 +1,1 @@
+"""Composition root: builds the kiosk from settings (real or demo parts)."""

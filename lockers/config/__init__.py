@@ -1,0 +1,23 @@
+"""Typed configuration: ``config.yaml`` plus ``LOCKERS_<SECTION>__<KEY>`` environment overrides."""
+
+from lockers.config.hardware import BoardConfig, LockerConfig
+from lockers.config.loader import find_config_file, load_settings
+from lockers.config.schema import Settings
+from lockers.config.store import DatabaseConfig, PrivacyConfig
+from lockers.config.ui import UiConfig
+from lockers.config.vision import CameraConfig, DetectionConfig, QualityConfig, RecognitionConfig
+
+__all__ = [
+    "BoardConfig",
+    "CameraConfig",
+    "DatabaseConfig",
+    "DetectionConfig",
+    "LockerConfig",
+    "PrivacyConfig",
+    "QualityConfig",
+    "RecognitionConfig",
+    "Settings",
+    "UiConfig",
+    "find_config_file",
+    "load_settings",
+]

@@ -1,0 +1,1 @@
+"""Application services: the kiosk's use cases, without Qt or pyserial."""

@@ -1,0 +1,1 @@
+"""Persistence: lockers, rentals, encrypted templates, staff and the audit log (SQLAlchemy)."""

@@ -1,0 +1,1 @@
+"""The PySide6 touch UI (the only package that imports Qt)."""
