@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 
 
 class Section(BaseModel):
-    """A config section: unknown keys are errors (a typo must not silently fall back to a default)."""
+    """A config section: unknown keys are errors, so a typo never silently becomes a default."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 

@@ -34,7 +34,7 @@ class CameraConfig(Section):
 class DetectionConfig(Section):
     """MTCNN settings tuned for a kiosk, where the subject's face is large and near."""
 
-    min_face_px: int = Field(80, ge=20, le=2000, description="smallest face to find, in frame pixels")
+    min_face_px: int = Field(80, ge=20, le=2000, description="smallest face to find (frame px)")
     thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
     scale_factor: float = Field(0.709, gt=0.1, lt=1.0)
     # Detection runs on a copy whose longer side is at most this; boxes are mapped back.
