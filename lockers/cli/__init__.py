@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from lockers.cli import board_cmds, models_cmds, store_cmds, vision_cmds
+from lockers.cli import board_cmds, models_cmds, store_cmds, train_cmds, vision_cmds
 from lockers.cli._common import CliState
 from lockers.errors import LockersError
 
@@ -39,6 +39,7 @@ vision_cmds.register(app)
 app.add_typer(models_cmds.app, name="models")
 board_cmds.register(app)
 store_cmds.register(app)
+train_cmds.register(app)
 
 
 def main() -> None:

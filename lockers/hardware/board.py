@@ -1,0 +1,82 @@
+"""The lock-board interface every driver implements and the kiosk services depend on.
+
+Contract (PROTOCOLS.md §5-6): "pulse sent" and "door opened" are separate outcomes; an unlock
+that may have reached the wire is never re-sent automatically; a silent board's doors are
+``UNKNOWN``, never ``CLOSED``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from enum import StrEnum
+from types import TracebackType
+
+
+class DoorState(StrEnum):
+    """Last observed state of one door (from the lock's feedback switch)."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    UNKNOWN = "unknown"  # board silent, no sensor, or not polled yet
+
+
+class UnlockOutcome(StrEnum):
+    """What happened to one unlock request."""
+
+    OPENED = "opened"  # pulse sent and the door was seen open within the window
+    JAMMED = "jammed"  # pulse sent, but the door never reported open (or the sensor failed)
+    UNCONFIRMED = "unconfirmed"  # pulse may have reached the wire; no feedback (board silent)
+    NOT_SENT = "not_sent"  # provably never left the host (port closed, expired, refused)
+
+
+@dataclass(frozen=True)
+class LockAddress:
+    """Where one lock is wired: board address on the bus and 1-based channel on that board."""
+
+    board: int
+    channel: int
+
+
+@dataclass(frozen=True)
+class UnlockResult:
+    """The outcome of :meth:`LockBoard.unlock`, with a human-readable detail for the audit log."""
+
+    address: LockAddress
+    outcome: UnlockOutcome
+    detail: str = ""
+
+    @property
+    def pulse_sent(self) -> bool:
+        return self.outcome is not UnlockOutcome.NOT_SENT
+
+
+class LockBoard(ABC):
+    """A bus of one or more lock/relay boards. A context manager; ``close()`` is idempotent."""
+
+    @abstractmethod
+    def unlock(self, address: LockAddress) -> UnlockResult:
+        """Pulse one lock once and watch its feedback for the detection window. Never retried."""
+
+    @abstractmethod
+    def door_states(self) -> dict[LockAddress, DoorState]:
+        """Poll feedback for every configured lock; a silent board's locks are ``UNKNOWN``."""
+
+    @abstractmethod
+    def healthy(self) -> bool:
+        """Whether the last exchange with every board on the bus succeeded."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the port (safe to call twice)."""
+
+    def __enter__(self) -> LockBoard:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
