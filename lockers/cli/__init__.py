@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from lockers.cli import board_cmds, models_cmds, store_cmds, train_cmds, vision_cmds
+from lockers.cli import board_cmds, config_cmds, models_cmds, store_cmds, train_cmds, vision_cmds
 from lockers.cli._common import CliState
 from lockers.errors import LockersError
 
@@ -36,6 +36,7 @@ def _root(
 
 
 vision_cmds.register(app)
+app.add_typer(config_cmds.app, name="config")
 app.add_typer(models_cmds.app, name="models")
 board_cmds.register(app)
 store_cmds.register(app)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, model_validator
 
 from lockers.config._base import ResolvedPath, Section
@@ -11,19 +13,25 @@ from lockers.config.ui import UiConfig
 from lockers.config.vision import CameraConfig, DetectionConfig, QualityConfig, RecognitionConfig
 
 
+def _section() -> Any:
+    # A dict default is validated like file input (validate_default), so relative paths in
+    # defaults are resolved against the config file too; an instance default would not be.
+    return Field(default_factory=dict)
+
+
 class Settings(Section):
     """Everything a kiosk needs to know, from ``config.yaml`` and ``LOCKERS_*`` overrides."""
 
     data_dir: ResolvedPath = Field(default="data")  # type: ignore[assignment]
-    camera: CameraConfig = CameraConfig()
-    detection: DetectionConfig = DetectionConfig()
-    quality: QualityConfig = QualityConfig()
-    recognition: RecognitionConfig = RecognitionConfig()
-    database: DatabaseConfig = DatabaseConfig()
-    board: BoardConfig = BoardConfig()
+    camera: CameraConfig = _section()
+    detection: DetectionConfig = _section()
+    quality: QualityConfig = _section()
+    recognition: RecognitionConfig = _section()
+    database: DatabaseConfig = _section()
+    board: BoardConfig = _section()
     lockers: list[LockerConfig] = Field(default_factory=list)
-    privacy: PrivacyConfig = PrivacyConfig()
-    ui: UiConfig = UiConfig()
+    privacy: PrivacyConfig = _section()
+    ui: UiConfig = _section()
 
     @model_validator(mode="after")
     def _unique_lockers(self) -> Settings:

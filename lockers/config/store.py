@@ -8,9 +8,21 @@ from lockers.config._base import ResolvedPath, Section
 
 
 class DatabaseConfig(Section):
-    """SQLAlchemy URL; empty means a SQLite file ``lockers.db`` in the data directory."""
+    """SQLAlchemy URL; empty means a SQLite file ``lockers.db`` in the data directory.
+
+    ``postgresql+psycopg://user@host/db`` lets several kiosks of one site share a database.
+    """
 
     url: str = ""
+    busy_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="how long a write waits for another writer's lock"
+    )
+    kiosk_id: str = Field(
+        "kiosk-1",
+        min_length=1,
+        max_length=64,
+        description="names this kiosk in the audit log and its pending unlocks (shared databases)",
+    )
 
 
 class PrivacyConfig(Section):

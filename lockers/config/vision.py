@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from lockers.config._base import ResolvedPath, Section
 
@@ -23,6 +23,12 @@ class CameraConfig(Section):
     loop: bool = True  # replay sources (files, folders) start again at the end
     reconnect_initial_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(10.0, gt=0)
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _index_as_text(cls, value: object) -> object:
+        # `source: 0` in YAML (or LOCKERS_CAMERA__SOURCE=0) is a device index, kept as text.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @model_validator(mode="after")
     def _backoff_order(self) -> CameraConfig:

@@ -51,6 +51,23 @@ class UnlockResult:
         return self.outcome is not UnlockOutcome.NOT_SENT
 
 
+class DoorEventKind(StrEnum):
+    """Something staff must hear about (PROTOCOLS.md §6.4)."""
+
+    FORCED_OPEN = "forced_open"  # the door went from closed to open with no unlock command
+    JAMMED = "jammed"  # pulsed, but the door never reported open within the detection window
+
+
+@dataclass(frozen=True)
+class DoorEvent:
+    """One alert: which lock, what happened, and when (``time.time()`` seconds)."""
+
+    address: LockAddress
+    kind: DoorEventKind
+    at: float
+    detail: str = ""
+
+
 class LockBoard(ABC):
     """A bus of one or more lock/relay boards. A context manager; ``close()`` is idempotent."""
 
@@ -69,6 +86,14 @@ class LockBoard(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the port (safe to call twice)."""
+
+    def poll_events(self) -> list[DoorEvent]:
+        """Alerts (forced open, jammed) seen since the last call, oldest first; drains them.
+
+        Doors are only observed while :meth:`unlock` or :meth:`door_states` talk to the board,
+        so a kiosk calls :meth:`door_states` periodically and then this.
+        """
+        return []
 
     def __enter__(self) -> LockBoard:
         return self

@@ -1,1 +1,5 @@
-"""Persistence: lockers, rentals, encrypted templates, staff and the audit log (SQLAlchemy)."""
+"""Persistent state of the kiosk: lockers, rentals, encrypted face templates, staff, audit log.
+
+The only package (with ``migrations/``) that imports SQLAlchemy. Query functions take a
+``Session`` and never commit; the kiosk services own the transaction boundaries.
+"""

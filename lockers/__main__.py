@@ -1,0 +1,5 @@
+"""``python -m lockers`` is the ``lockers`` command."""
+
+from lockers.cli import main
+
+main()

@@ -1,0 +1,138 @@
+"""AES-GCM encryption of face templates under a key file kept outside the database.
+
+Stored form: ``b"LT1" || nonce (12 bytes) || ciphertext + tag``. The associated data binds each
+blob to its model version and kind, so a blob moved between rows of another kind fails to
+decrypt instead of being read as something else.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from lockers.errors import StoreError
+
+MAGIC = b"LT1"
+NONCE_BYTES = 12
+KEY_BYTES = 32
+
+
+class TemplateKeyError(StoreError):
+    """The template key file is missing, unreadable, malformed or not the key of this data."""
+
+
+def load_or_create_key(path: Path, create: bool = True) -> bytes:
+    """Read the 32-byte key at ``path``; create it (mode 0600, atomically) if absent and allowed.
+
+    Raises:
+        TemplateKeyError: the file is missing (and ``create`` is false), unreadable, the wrong
+            size, or readable by other users.
+    """
+    if not path.exists():
+        if not create:
+            raise TemplateKeyError(
+                f"template key file {path} does not exist",
+                hint="restore the key from its backup; without it the enrolled faces cannot be "
+                "read (staff can reset the affected lockers)",
+            )
+        return _create_key(path)
+    try:
+        mode = path.stat().st_mode
+        key = path.read_bytes()
+    except OSError as exc:
+        raise TemplateKeyError(
+            f"cannot read template key file {path}: {exc.strerror}",
+            hint="the kiosk user must own the key file (mode 0600)",
+        ) from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise TemplateKeyError(
+            f"template key file {path} is readable by other users (mode {mode & 0o777:o})",
+            hint=f"run: chmod 600 {path}",
+        )
+    if len(key) != KEY_BYTES:
+        raise TemplateKeyError(
+            f"template key file {path} holds {len(key)} bytes, expected {KEY_BYTES}",
+            hint="restore the original key file from its backup",
+        )
+    return key
+
+
+def _create_key(path: Path) -> bytes:
+    key = secrets.token_bytes(KEY_BYTES)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, key)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        # link() fails if another process created the key meanwhile: then that key wins.
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            os.unlink(tmp)
+            return load_or_create_key(path, create=False)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise TemplateKeyError(
+            f"cannot create template key file {path}: {exc.strerror}",
+            hint="make its directory writable by the kiosk user or set privacy.template_key_file",
+        ) from None
+    return key
+
+
+class TemplateCipher:
+    """Encrypts and decrypts float32 embeddings (and opt-in image bytes) with one AES-GCM key."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise TemplateKeyError(f"template key must be {KEY_BYTES} bytes, got {len(key)}")
+        self._aead = AESGCM(key)
+
+    @classmethod
+    def from_file(cls, path: Path, create: bool = True) -> TemplateCipher:
+        """The cipher of the key at ``path`` (see :func:`load_or_create_key`)."""
+        return cls(load_or_create_key(path, create=create))
+
+    def encrypt(self, data: bytes, model_version: str, kind: str) -> bytes:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        return MAGIC + nonce + self._aead.encrypt(nonce, data, _aad(model_version, kind))
+
+    def decrypt(self, blob: bytes, model_version: str, kind: str) -> bytes:
+        """Raises: TemplateKeyError: the blob was not made by this key (or was altered)."""
+        if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + NONCE_BYTES + 16:
+            raise TemplateKeyError("a stored template is not in the encrypted template format")
+        nonce = blob[len(MAGIC) : len(MAGIC) + NONCE_BYTES]
+        try:
+            return self._aead.decrypt(
+                nonce, blob[len(MAGIC) + NONCE_BYTES :], _aad(model_version, kind)
+            )
+        except InvalidTag:
+            raise TemplateKeyError(
+                "stored face templates cannot be decrypted with the configured key",
+                hint="privacy.template_key_file must be the key these templates were made with; "
+                "restore it from backup, or have staff reset the affected lockers",
+            ) from None
+
+    def encrypt_embedding(self, vector: npt.NDArray[np.float32], model_version: str) -> bytes:
+        """``vector``: shape ``(d,)``, stored as little-endian float32."""
+        raw = np.ascontiguousarray(vector, dtype="<f4").tobytes()
+        return self.encrypt(raw, model_version, "embedding")
+
+    def decrypt_embedding(self, blob: bytes, model_version: str) -> npt.NDArray[np.float32]:
+        """The ``(d,)`` float32 vector of :meth:`encrypt_embedding`."""
+        raw = self.decrypt(blob, model_version, "embedding")
+        return np.frombuffer(raw, dtype="<f4").astype(np.float32)
+
+
+def _aad(model_version: str, kind: str) -> bytes:
+    return f"lockers-template|{kind}|{model_version}".encode()

@@ -1,0 +1,257 @@
+"""The ORM models (SQLAlchemy 2.0 typed declarative) and the enums stored in them.
+
+Every constraint is named through ``NAMING_CONVENTION`` so that Alembic's SQLite batch mode can
+drop and recreate them, and so that the schema is identical on SQLite and PostgreSQL.
+Times are timezone-aware UTC in Python, whatever the database stores.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A ``DateTime(timezone=True)`` that refuses naive values and always returns aware UTC.
+
+    SQLite has no time zones and hands back naive datetimes; normalising here means code never
+    compares naive with aware times.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: store times as aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """The current time, aware UTC."""
+    return datetime.now(UTC)
+
+
+class LockerStatus(StrEnum):
+    AVAILABLE = "available"
+    OCCUPIED = "occupied"
+    OUT_OF_SERVICE = "out_of_service"
+
+
+class LockerSize(StrEnum):
+    S = "S"
+    M = "M"
+    L = "L"
+
+
+class RentalState(StrEnum):
+    ACTIVE = "active"  # belongings inside, templates kept (also while overdue)
+    ENDED = "ended"  # retrieved by face or reset by staff
+    EXPIRED = "expired"  # nobody came back within ends_at + retention; templates deleted
+    VOIDED = "voided"  # never took effect (the door was provably never told to open)
+
+
+class UnlockPurpose(StrEnum):
+    REGISTER = "register"
+    RETRIEVE = "retrieve"
+    FORCE_OPEN = "force_open"
+
+
+class DoorStateValue(StrEnum):
+    """Mirror of ``lockers.hardware.board.DoorState`` (store may not import hardware)."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    UNKNOWN = "unknown"
+
+
+def _enum(cls: type[StrEnum], name: str) -> Enum:
+    # VARCHAR + named CHECK on both databases: no native PostgreSQL ENUM types to migrate.
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Locker(Base):
+    """One physical locker, created from ``config.yaml``; never deleted once it held a rental."""
+
+    __tablename__ = "lockers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(16), unique=True)
+    size: Mapped[LockerSize] = mapped_column(_enum(LockerSize, "locker_size"))
+    board: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[int] = mapped_column(Integer)
+    status: Mapped[LockerStatus] = mapped_column(
+        _enum(LockerStatus, "locker_status"), default=LockerStatus.AVAILABLE
+    )
+    door_state: Mapped[DoorStateValue] = mapped_column(
+        _enum(DoorStateValue, "door_state"), default=DoorStateValue.UNKNOWN
+    )
+    # Set when staff must look at the locker (jammed door, expired rental, interrupted unlock).
+    attention: Mapped[str | None] = mapped_column(Text, default=None)
+    # Removed from config.yaml: kept for the history of its rentals, hidden everywhere else.
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    rentals: Mapped[list[Rental]] = relationship(back_populates="locker")
+
+    __table_args__ = (
+        # Two lockers in service can never share a lock wire; a retired one may.
+        Index(
+            "uq_lockers_wire_in_service",
+            "board",
+            "channel",
+            unique=True,
+            sqlite_where=text("retired_at IS NULL"),
+            postgresql_where=text("retired_at IS NULL"),
+        ),
+        CheckConstraint("channel >= 1", name="channel_positive"),
+    )
+
+
+class Rental(Base):
+    """One use of one locker by one face."""
+
+    __tablename__ = "rentals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    locker_id: Mapped[int] = mapped_column(ForeignKey("lockers.id"), index=True)
+    state: Mapped[RentalState] = mapped_column(
+        _enum(RentalState, "rental_state"), default=RentalState.ACTIVE
+    )
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime)  # overdue after this
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)  # templates deleted after this
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    close_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    consent_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    model_version: Mapped[str] = mapped_column(String(64))
+    kiosk_id: Mapped[str] = mapped_column(String(64))
+
+    locker: Mapped[Locker] = relationship(back_populates="rentals")
+    templates: Mapped[list[FaceTemplate]] = relationship(back_populates="rental")
+
+    __table_args__ = (
+        # The database itself guarantees one active rental per locker, whatever the code does.
+        Index(
+            "uq_rentals_one_active_per_locker",
+            "locker_id",
+            unique=True,
+            sqlite_where=text("state = 'active'"),
+            postgresql_where=text("state = 'active'"),
+        ),
+        Index("ix_rentals_state", "state"),
+    )
+
+
+class FaceTemplate(Base):
+    """One enrolled embedding, AES-GCM encrypted (``nonce || ciphertext+tag``)."""
+
+    __tablename__ = "face_templates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rental_id: Mapped[int] = mapped_column(ForeignKey("rentals.id"), index=True)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    model_version: Mapped[str] = mapped_column(String(64))
+    quality: Mapped[float | None] = mapped_column(Float, default=None)
+    kind: Mapped[str] = mapped_column(String(16), default="embedding")  # or "image" (opt-in)
+
+    rental: Mapped[Rental] = relationship(back_populates="templates")
+
+
+class Staff(Base):
+    """A staff member who can log in with a PIN (never stored: only its scrypt hash)."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16), default="staff")
+    pin_hash: Mapped[str] = mapped_column(String(256))
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class UnlockRequest(Base):
+    """The intent to open a door, committed before the board is told; the outcome comes after.
+
+    A row whose ``outcome`` is still NULL at start-up means a process died between the two.
+    """
+
+    __tablename__ = "unlock_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    locker_id: Mapped[int] = mapped_column(ForeignKey("lockers.id"), index=True)
+    rental_id: Mapped[int | None] = mapped_column(ForeignKey("rentals.id"), default=None)
+    purpose: Mapped[UnlockPurpose] = mapped_column(_enum(UnlockPurpose, "unlock_purpose"))
+    kiosk_id: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(16), default=None)
+    detail: Mapped[str | None] = mapped_column(Text, default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
+class AuditEntry(Base):
+    """Append-only (database triggers refuse UPDATE and DELETE). Plain ids, no foreign keys, so
+    the log outlives what it talks about."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(96))  # "kiosk:<id>", "staff:<name>", "cli"
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    locker_label: Mapped[str | None] = mapped_column(String(16), default=None)
+    rental_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    score: Mapped[float | None] = mapped_column(Float, default=None)
+    outcome: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text, default=None)

@@ -1,0 +1,113 @@
+"""Config: the shipped file is valid, env overrides work, bad files explain themselves."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lockers.config import Settings, load_settings
+from lockers.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_shipped_config_is_valid_and_equals_the_defaults_it_documents() -> None:
+    settings = load_settings(REPO / "config.yaml", env={})
+    defaults = Settings.model_validate({}, context={"base_dir": REPO})
+    assert settings.recognition == defaults.recognition
+    assert settings.detection == defaults.detection
+    assert settings.quality == defaults.quality
+    assert settings.camera == defaults.camera
+    assert len(settings.lockers) == 8
+
+
+def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
+    sub = tmp_path / "site"
+    sub.mkdir()
+    settings = load_settings(_write(sub, "data_dir: var\n"), env={})
+    assert settings.data_dir == (sub / "var").resolve()
+    assert settings.database_url == f"sqlite:///{sub.resolve() / 'var' / 'lockers.db'}"
+
+
+def test_environment_overrides_single_values(tmp_path: Path) -> None:
+    path = _write(tmp_path, "recognition:\n  threshold: 0.5\n")
+    env = {
+        "LOCKERS_RECOGNITION__THRESHOLD": "0.61",
+        "LOCKERS_DATABASE__URL": "postgresql+psycopg://kiosk@db/lockers",
+        "LOCKERS_CAMERA__SOURCE": "0",
+        "LOCKERS_UI__FULLSCREEN": "false",
+        "LOCKERS_CONFIG": str(path),  # selects the file; not a key
+        "UNRELATED": "x",
+    }
+    settings = load_settings(path, env=env)
+    assert settings.recognition.threshold == pytest.approx(0.61)
+    assert settings.database.url == "postgresql+psycopg://kiosk@db/lockers"
+    assert settings.camera.source == "0"
+    assert settings.ui.fullscreen is False
+
+
+def test_config_file_from_environment_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _write(tmp_path, "ui: {language: en}\n")
+    monkeypatch.setenv("LOCKERS_CONFIG", str(path))
+    assert load_settings().ui.language == "en"
+    monkeypatch.setenv("LOCKERS_CONFIG", str(tmp_path / "nope.yaml"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings()
+
+
+def test_every_problem_is_reported_with_key_value_and_what_is_allowed(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "recognition:\n  threshold: 1.7\n  backend: tensorflow\n  thershold: 0.5\n"
+        "camera:\n  width: -3\n",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={"LOCKERS_UI__LANGUAGE": "fr"})
+    problems = info.value.problems
+    text = "\n".join(problems)
+    assert len(problems) == 5, text
+    assert "recognition.threshold = 1.7" in text and "less than or equal to 1" in text
+    assert "recognition.backend = 'tensorflow'" in text and "'onnx' or 'torch'" in text
+    assert "recognition.thershold" in text and "unknown key" in text and "threshold" in text
+    assert "camera.width = -3" in text
+    assert "ui.language = 'fr' (from LOCKERS_UI__LANGUAGE)" in text
+    assert str(path) in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("camera: [1, 2\n", "not valid YAML at line"),
+        ("- just\n- a list\n", "must hold a mapping"),
+        ("recognition:\n  frames_to_agree: 6\n  frames_window: 5\n", "cannot exceed"),
+        ("lockers:\n  - {label: '1', channel: 1}\n  - {label: '1', channel: 2}\n", "used twice"),
+        ("lockers:\n  - {label: '1', channel: 1}\n  - {label: '2', channel: 1}\n", "already wired"),
+    ],
+)
+def test_bad_files_give_one_clear_message(tmp_path: Path, text: str, words: str) -> None:
+    with pytest.raises(ConfigError, match=words):
+        load_settings(_write(tmp_path, text), env={})
+
+
+def test_cli_prints_config_errors_without_traceback(tmp_path: Path) -> None:
+    path = _write(tmp_path, "recognition:\n  threshold: 9\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "lockers", "--config", str(path), "config", "show"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "recognition.threshold = 9" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
