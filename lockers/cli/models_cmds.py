@@ -55,7 +55,7 @@ def download_cmd(
             console.print("already present and verified (use --force to fetch again)")
             _print_weights(console, present)
             return
-    console.print(f"downloading {url}\n         to {dest}")
+    console.print(f"downloading {url}\n         to {dest}", soft_wrap=True)
     with _progress_bar(console) as progress:
         loaded = w.download_weights(
             url, dest, expected_sha256=sha256, progress=progress, timeout_s=timeout_s
@@ -111,7 +111,8 @@ def list_cmd(
     if not entries:
         console.print(
             f"no verified weights recorded in {directory / w.MANIFEST_NAME}; "
-            "run `lockers models download` or `lockers models import FILE`"
+            "run `lockers models download` or `lockers models import FILE`",
+            soft_wrap=True,
         )
         return
     table = Table(title=str(directory / w.MANIFEST_NAME))

@@ -40,6 +40,9 @@ class CameraConfig(Section):
 class DetectionConfig(Section):
     """MTCNN settings tuned for a kiosk, where the subject's face is large and near."""
 
+    # onnx: our numpy cascade with the three networks on ONNX Runtime (several times faster on a
+    # small CPU, no torch at run time); torch: facenet-pytorch's own MTCNN (the reference).
+    backend: Literal["onnx", "torch"] = "onnx"
     min_face_px: int = Field(80, ge=20, le=2000, description="smallest face to find (frame px)")
     thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
     scale_factor: float = Field(0.709, gt=0.1, lt=1.0)

@@ -7,6 +7,7 @@ import pyserial.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from lockers.hardware.board import (
@@ -21,6 +22,9 @@ from lockers.hardware.board import (
 
 if TYPE_CHECKING:
     from lockers.hardware.boards import open_board as open_board
+
+# A library stays quiet unless the application configures logging.
+logging.getLogger("lockers.hardware").addHandler(logging.NullHandler())
 
 
 def __getattr__(name: str) -> Any:

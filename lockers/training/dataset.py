@@ -51,8 +51,11 @@ class FaceIndex:
         """Only the given identities, relabelled 0..k-1 in name order."""
         kept = tuple(sorted(set(self.identities) & identities))
         relabel = {self.identities.index(name): new for new, name in enumerate(kept)}
-        rows = [(p, relabel[lab]) for p, lab in zip(self.paths, self.labels, strict=True)
-                if lab in relabel]
+        rows = [
+            (p, relabel[lab])
+            for p, lab in zip(self.paths, self.labels, strict=True)
+            if lab in relabel
+        ]
         return FaceIndex(self.root, kept, tuple(p for p, _ in rows), tuple(lab for _, lab in rows))
 
 
@@ -104,7 +107,7 @@ def load_rgb(path: Path, size: int | None = None) -> np.ndarray:
             rgb = img.convert("RGB")
             if size is not None and rgb.size != (size, size):
                 rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
-            return np.asarray(rgb, dtype=np.uint8)
+            return np.array(rgb, dtype=np.uint8)  # a writable copy (torch.from_numpy needs one)
     except FileNotFoundError:
         raise ImageError(f"image {path} does not exist") from None
     except (UnidentifiedImageError, OSError) as exc:
@@ -148,7 +151,8 @@ def split_by_identity(
     index: FaceIndex, val_fraction: float = 0.2, seed: int = 0, min_val_images: int = 2
 ) -> IdentitySplit:
     """Random identity-disjoint split; only identities with ``min_val_images`` can go to val
-    (a validation identity must give at least one genuine pair).
+    (a validation identity must give at least one genuine pair). At least two identities go to
+    each side when there are four or more.
 
     Raises:
         DatasetError: the fraction is out of range or leaves one side empty.
@@ -159,8 +163,9 @@ def split_by_identity(
     for label in index.labels:
         counts[index.identities[label]] += 1
     eligible = sorted(n for n, c in counts.items() if c >= min_val_images)
+    # At least two validation identities, or there are no impostor pairs to validate on.
     n_val = round(len(index.identities) * val_fraction)
-    n_val = min(max(n_val, 1), len(eligible))
+    n_val = min(max(n_val, 2), len(eligible), len(index.identities) - 2)
     rng = random.Random(seed)
     val = set(rng.sample(eligible, n_val)) if n_val else set()
     train = tuple(n for n in index.identities if n not in val)
@@ -185,9 +190,7 @@ class Pair:
     same: bool
 
 
-def generate_pairs(
-    index: FaceIndex, n_genuine: int, n_impostor: int, seed: int = 0
-) -> list[Pair]:
+def generate_pairs(index: FaceIndex, n_genuine: int, n_impostor: int, seed: int = 0) -> list[Pair]:
     """Up to ``n_genuine`` same-person and ``n_impostor`` different-person pairs, no repeats.
 
     Genuine pairs are drawn from all within-identity pairs, impostor pairs uniformly over pairs
@@ -202,9 +205,11 @@ def generate_pairs(
     ]
     genuine = rng.sample(genuine_all, min(n_genuine, len(genuine_all)))
     n = len(index)
-    max_impostor = sum(
-        1 for i in range(n) for j in range(i + 1, n) if index.labels[i] != index.labels[j]
-    ) if n <= 3000 else n_impostor
+    max_impostor = (
+        sum(1 for i in range(n) for j in range(i + 1, n) if index.labels[i] != index.labels[j])
+        if n <= 3000
+        else n_impostor
+    )
     wanted = min(n_impostor, max_impostor)
     impostor: set[tuple[int, int]] = set()
     while len(impostor) < wanted:
@@ -243,8 +248,10 @@ def read_pairs(path: Path) -> list[Pair]:
     if not lines:
         raise DatasetError(f"pairs file {path} is empty")
     header = [c.strip().lower() for c in lines[0].split(",")]
-    pairs = _read_csv_pairs(path, lines) if header[:3] == ["a", "b", "same"] else (
-        _read_lfw_pairs(path, lines)
+    pairs = (
+        _read_csv_pairs(path, lines)
+        if header[:3] == ["a", "b", "same"]
+        else (_read_lfw_pairs(path, lines))
     )
     if not pairs:
         raise DatasetError(f"pairs file {path} holds no pairs")

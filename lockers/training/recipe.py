@@ -89,9 +89,7 @@ def _parse_value(raw: str) -> Any:
     return yaml.safe_load(raw) if raw.strip() else raw
 
 
-def load_recipe(
-    path: Path | None = None, overrides: dict[str, Any] | None = None
-) -> TrainRecipe:
+def load_recipe(path: Path | None = None, overrides: dict[str, Any] | None = None) -> TrainRecipe:
     """The recipe in ``path`` (YAML mapping; a bare name picks a bundled recipe) with
     ``overrides`` applied on top (``None`` values are ignored).
 

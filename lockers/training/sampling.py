@@ -78,9 +78,7 @@ class BatchPlan:
         batches = []
         for _ in range(len(self)):
             chosen = rng.choice(len(groups), size=per_batch, replace=False)
-            batch = [
-                rng.choice(groups[g], size=k, replace=len(groups[g]) < k) for g in chosen
-            ]
+            batch = [rng.choice(groups[g], size=k, replace=len(groups[g]) < k) for g in chosen]
             batches.append(np.concatenate(batch))
         return batches
 

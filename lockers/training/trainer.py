@@ -207,8 +207,8 @@ class _Run:
         if job.weights is not None and job.resume is None:
             self.init = read_initial_weights(job.weights)
             load_backbone_weights(backbone, self.init)
-        embedding_dim = 512 if self.recipe.backbone == "inception_resnet_v1" else (
-            self.recipe.embedding_dim
+        embedding_dim = (
+            512 if self.recipe.backbone == "inception_resnet_v1" else (self.recipe.embedding_dim)
         )
         objective = build_objective(
             self.recipe.loss,
@@ -470,8 +470,10 @@ class _Run:
     def _export(self) -> tuple[Path, Path]:
         """The kiosk's weights file: the backbone state_dict only (no head), float32, CPU."""
         out = self.job.out_dir
-        state = {k: v.detach().float().cpu() if v.is_floating_point() else v.detach().cpu()
-                 for k, v in self.net.backbone.state_dict().items()}
+        state = {
+            k: v.detach().float().cpu() if v.is_floating_point() else v.detach().cpu()
+            for k, v in self.net.backbone.state_dict().items()
+        }
         weights_path = out / f"{self.model_version}.pt"
         torch.save(state, weights_path)
         import hashlib
@@ -479,9 +481,9 @@ class _Run:
         card = {
             "model_version": self.model_version,
             "architecture": self.recipe.backbone,
-            "embedding_dim": 512 if self.recipe.backbone == "inception_resnet_v1" else (
-                self.recipe.embedding_dim
-            ),
+            "embedding_dim": 512
+            if self.recipe.backbone == "inception_resnet_v1"
+            else (self.recipe.embedding_dim),
             "image_size": self.recipe.image_size,
             "standardisation": "(x - 127.5) / 128",
             "base_version": self.base_version,

@@ -8,7 +8,8 @@ the default dozen, which is most of the speed-up over ``MTCNN()``.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +21,8 @@ from lockers.vision.types import DetectedFace, Detections
 if TYPE_CHECKING:
     from facenet_pytorch import MTCNN
 
+    from lockers.vision.mtcnn_onnx import OnnxMtcnn
+
 # P-Net's receptive field: MTCNN cannot look for faces smaller than this in its input.
 _PNET_MIN_PX = 12
 
@@ -28,27 +31,37 @@ class FaceDetector:
     """Finds faces and their 5 landmarks in RGB frames, and picks the subject.
 
     Args:
-        config: detection settings (minimum face size in frame pixels, thresholds, downscaling).
-        threads: torch intra-op threads (process-wide in torch; the kiosk sets one value).
+        config: detection settings (back-end, minimum face size in frame pixels, thresholds,
+            downscaling).
+        threads: intra-op threads (process-wide in torch; the kiosk sets one value).
+        cache_dir: where the ONNX back-end keeps its exported networks (default
+            ``~/.cache/lockers``; the kiosk passes its models folder).
     """
 
-    def __init__(self, config: DetectionConfig, threads: int = 2) -> None:
-        import torch
-        from facenet_pytorch import MTCNN
-
+    def __init__(
+        self, config: DetectionConfig, threads: int = 2, cache_dir: Path | None = None
+    ) -> None:
         self.config = config
-        if threads > 0:
-            torch.set_num_threads(threads)
-        self._torch = torch
-        self._mtcnn: MTCNN = MTCNN(
-            min_face_size=config.min_face_px,  # replaced per call by the scaled value
-            thresholds=list(config.thresholds),
-            factor=config.scale_factor,
-            select_largest=True,
-            keep_all=True,
-            device="cpu",
-        )
-        self._mtcnn.eval()
+        self._onnx: OnnxMtcnn | None = None
+        self._mtcnn: MTCNN | None = None
+        if config.backend == "onnx":
+            from lockers.vision.mtcnn_onnx import OnnxMtcnn
+
+            self._onnx = OnnxMtcnn(cache_dir or Path.home() / ".cache" / "lockers", threads)
+        else:
+            import torch
+            from facenet_pytorch import MTCNN
+
+            if threads > 0:
+                torch.set_num_threads(threads)
+            self._mtcnn = MTCNN(
+                min_face_size=config.min_face_px,  # replaced per call by the scaled value
+                thresholds=list(config.thresholds),
+                factor=config.scale_factor,
+                select_largest=True,
+                keep_all=True,
+                device="cpu",
+            ).eval()
 
     def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
         """Detect faces in an RGB uint8 frame of shape ``(H, W, 3)``.
@@ -70,12 +83,10 @@ class FaceDetector:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
             scale = size[0] / width
-        self._mtcnn.min_face_size = max(_PNET_MIN_PX, self.config.min_face_px * scale)
         if min(small.shape[:2]) < _PNET_MIN_PX:
             return Detections(frame_size=(width, height))
-        with self._torch.inference_mode():
-            boxes, probs, points = self._mtcnn.detect(small, landmarks=True)
-        if boxes is None:
+        boxes, probs, points = self._run(small, max(_PNET_MIN_PX, self.config.min_face_px * scale))
+        if boxes is None or len(boxes) == 0:
             return Detections(frame_size=(width, height))
         faces = [
             DetectedFace(
@@ -87,6 +98,24 @@ class FaceDetector:
             if box[2] > box[0] and box[3] > box[1]
         ]
         return select_subject(faces, (width, height), self.config.crowd_min_relative_size)
+
+    def _run(
+        self, image: npt.NDArray[np.uint8], min_face_px: float
+    ) -> tuple[npt.NDArray[np.float32] | None, Any, Any]:
+        if self._onnx is not None:
+            from lockers.vision.mtcnn_onnx import CascadeSettings
+
+            settings = CascadeSettings(
+                min_face_px, self.config.thresholds, self.config.scale_factor
+            )
+            boxes, points = self._onnx.detect(image, settings)
+            return boxes[:, :4], boxes[:, 4], points
+        import torch
+
+        assert self._mtcnn is not None
+        self._mtcnn.min_face_size = min_face_px
+        with torch.inference_mode():
+            return self._mtcnn.detect(image, landmarks=True)  # type: ignore[no-any-return]
 
     def _scale_for(self, width: int, height: int) -> float:
         limit = self.config.detect_max_side_px

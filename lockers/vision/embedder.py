@@ -191,8 +191,7 @@ def export_onnx(network: torch.nn.Module, path: Path, threads: int = 2) -> float
         cosine = float(np.min(np.sum(reference * exported, axis=1)))
         if cosine < MIN_EXPORT_COSINE:
             raise WeightsError(
-                f"the ONNX export disagrees with torch (cosine {cosine:.6f} < "
-                f"{MIN_EXPORT_COSINE})",
+                f"the ONNX export disagrees with torch (cosine {cosine:.6f} < {MIN_EXPORT_COSINE})",
                 hint="set recognition.backend: torch, and report the versions of torch and "
                 "onnxruntime",
             )
@@ -242,3 +241,27 @@ def create_embedder(
     log.info("exported %s (agreement with torch: cosine %.6f)", onnx_path.name, cosine)
     return OnnxEmbedder(onnx_path, model_version, config.threads, config.batch_size)
 
+
+def load_embedder(config: RecognitionConfig, cache_dir: Path | None = None) -> Embedder:
+    """The embedder a kiosk starts with: the lean path when it can, the full check otherwise.
+
+    With the ONNX back-end, weights whose SHA-256 matches their manifest entry (written when
+    they were verified) and an ONNX export cached for that SHA-256, the model loads without
+    importing torch: about 0.5 s instead of several. Anything else goes through
+    :func:`lockers.vision.weights.resolve_weights` (full verification, export if needed).
+
+    Raises:
+        WeightsError: weights missing, changed or invalid (and untrained mode not allowed).
+    """
+    from lockers.vision.weights import read_manifest, resolve_weights, sha256_of
+
+    weights_path = config.weights
+    if config.backend == "onnx" and weights_path.is_file():
+        entry = read_manifest(weights_path.parent).get(weights_path.name)
+        if entry is not None:
+            onnx_path = onnx_cache_path(weights_path, entry.sha256)
+            if onnx_path.is_file() and sha256_of(weights_path) == entry.sha256:
+                return OnnxEmbedder(
+                    onnx_path, entry.model_version, config.threads, config.batch_size
+                )
+    return create_embedder(config, resolve_weights(config), cache_dir)

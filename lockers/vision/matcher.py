@@ -6,7 +6,7 @@ Pure numpy (no torch), so the kiosk services can use it without loading a model.
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Collection, Hashable
+from collections.abc import Collection, Hashable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -103,6 +103,29 @@ class FaceMatcher:
         self._owner_codes = np.concatenate(
             [self._owner_codes, np.full(len(rows), code, dtype=np.int64)]
         )
+
+    def add_many(self, identities: Iterable[Identity], templates: npt.ArrayLike) -> None:
+        """Enrol one template per identity in one step (row ``i`` belongs to ``identities[i]``).
+
+        Loading a large gallery row by row would copy the matrix once per row.
+        """
+        rows = normalise(templates)
+        ids = list(identities)
+        if len(ids) != len(rows) or rows.shape[1] != self.dim:
+            raise ValueError(
+                f"need one {self.dim}-value template per identity, got {len(ids)} identities "
+                f"and templates of shape {rows.shape}"
+            )
+        codes = np.empty(len(ids), dtype=np.int64)
+        for i, identity in enumerate(ids):
+            code = self._codes.get(identity)
+            if code is None:
+                code = self._codes[identity] = self._next_code
+                self._identity_of[code] = identity
+                self._next_code += 1
+            codes[i] = code
+        self._matrix = np.concatenate([self._matrix, rows])
+        self._owner_codes = np.concatenate([self._owner_codes, codes])
 
     def remove(self, identity: Identity) -> None:
         """Forget every template of ``identity`` (no error if it is unknown)."""

@@ -75,7 +75,9 @@ class FacePipeline:
     def from_settings(cls, settings: Settings, embedder: Embedder | None = None) -> FacePipeline:
         threads = settings.detection.threads or settings.recognition.threads
         return cls(
-            FaceDetector(settings.detection, threads=threads),
+            FaceDetector(
+                settings.detection, threads=threads, cache_dir=settings.recognition.weights.parent
+            ),
             settings.quality,
             embedder,
             settings.recognition.input_mode,

@@ -26,7 +26,7 @@ import shlex
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -81,6 +81,10 @@ class ManifestEntry:
     source: str  # the URL it was downloaded from, or the absolute path it was imported from
     model_version: str
     verified_at: str  # ISO 8601, UTC
+
+
+# Keys a later version may add to an entry are ignored, not treated as damage.
+_ENTRY_FIELDS = tuple(f.name for f in fields(ManifestEntry))
 
 
 # --------------------------------------------------------------------------- architecture
@@ -159,7 +163,7 @@ def verify_state_dict(
             mismatched.append(f"{key} {list(tensor.shape)} (expected {list(shape)})")
         elif floating and not tensor.is_floating_point():
             wrong_dtype.append(f"{key} {tensor.dtype} (expected floating point)")
-        elif floating and not bool(torch.isfinite(tensor).all()):
+        elif floating and not _all_finite(tensor):
             not_finite.append(key)
     problems = [
         f"{len(items)} {what}: {_listing(items)}"
@@ -178,6 +182,18 @@ def verify_state_dict(
             hint=_ARCHITECTURE_HINT,
         )
     return kept
+
+
+def _all_finite(tensor: torch.Tensor) -> bool:
+    import numpy as np
+    import torch
+
+    numpy_float = tensor.dtype in (torch.float16, torch.float32, torch.float64)
+    if numpy_float and tensor.device.type == "cpu":
+        # numpy: single-threaded and ~5x faster here than torch's parallel reduction, whose
+        # thread barriers crawl when the cores are busy (a kiosk starting up, a CI runner).
+        return bool(np.isfinite(tensor.detach().numpy()).all())
+    return bool(torch.isfinite(tensor).all())
 
 
 _ARCHITECTURE_HINT = (
@@ -215,7 +231,10 @@ def read_manifest(directory: str | os.PathLike[str]) -> dict[str, ManifestEntry]
         raise WeightsError(f"cannot read the weights manifest {path}: {exc.strerror}") from None
     try:
         files = json.loads(text)["files"]
-        return {name: ManifestEntry(**{**raw, "file": name}) for name, raw in files.items()}
+        return {
+            name: ManifestEntry(**{k: raw[k] for k in _ENTRY_FIELDS if k != "file"}, file=name)
+            for name, raw in files.items()
+        }
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise WeightsError(
             f"the weights manifest {path} is damaged ({exc.__class__.__name__}: {exc})",
@@ -306,7 +325,8 @@ def load_weights(path: str | os.PathLike[str]) -> LoadedWeights:
             hint=f"fetch a fresh copy with `{_download_command(path)}`; if you replaced the file "
             f"on purpose, record it with `lockers models import {_quote(path)}`",
         )
-    state_dict = _read_state_dict(path, origin=str(path))
+    fix = f"replace it: `{_download_command(path)}` or `lockers models import FILE`"
+    state_dict = _read_state_dict(path, origin=str(path), fix=fix)
     version = entry.model_version if entry is not None else default_model_version(sha256)
     return LoadedWeights(state_dict=state_dict, sha256=sha256, model_version=version, path=path)
 
@@ -359,18 +379,18 @@ def _hash_or_fail(path: Path) -> str:
         ) from None
 
 
-def _read_state_dict(path: Path, *, origin: str) -> dict[str, torch.Tensor]:
-    """torch.load (tensors only) → unwrap a checkpoint → verify."""
-    obj = _torch_load(path, origin=origin)
+def _read_state_dict(path: Path, *, origin: str, fix: str) -> dict[str, torch.Tensor]:
+    """torch.load (tensors only) → unwrap a checkpoint → verify. ``fix`` is the hint for an
+    unreadable file."""
+    obj = _torch_load(path, origin=origin, fix=fix)
     return verify_state_dict(_unwrap_checkpoint(obj, origin=origin), origin=origin)
 
 
-def _torch_load(path: Path, *, origin: str) -> Any:
+def _torch_load(path: Path, *, origin: str, fix: str) -> Any:
     import pickle
 
     import torch
 
-    fix = f"replace it: `{_download_command(path)}` or `lockers models import FILE`"
     size = path.stat().st_size
     if size == 0:
         raise WeightsError(f"the weights file {origin} is empty (0 bytes)", hint=fix)
@@ -390,7 +410,8 @@ def _torch_load(path: Path, *, origin: str) -> Any:
             f"{origin} is not a PyTorch weights file ({size} bytes{_describe_head(head)})",
             hint=fix,
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:
+        # Parsing arbitrary bytes fails in arbitrary ways (struct.error, KeyError, EOFError...).
         if head.startswith(_ZIP_MAGIC):
             what = f"is truncated or damaged ({size} bytes; {_first_line(exc)})"
         else:
@@ -494,7 +515,7 @@ def download_weights(
             "recognition.weights_url in config.yaml) and the expected --sha256",
         )
     try:
-        state_dict = _read_state_dict(part, origin=f"the file downloaded from {url}")
+        state_dict = _read_state_dict(part, origin=f"the file downloaded from {url}", fix="")
     except WeightsError as exc:
         rejected = _reject(part, dest)
         raise WeightsError(
@@ -527,16 +548,19 @@ def _fetch(url: str, part: Path, *, progress: ProgressCallback | None, timeout_s
         with response:
             if response.status_code == 416 and offset:
                 # What we hold does not fit the file the server has now: start over.
-                part.unlink()
+                part.unlink(missing_ok=True)
                 continue
             _check_status(url, response)
             start, total = _body_range(response)
-            if response.status_code != 206 or start != offset:
+            if response.status_code == 206 and start != offset:
+                part.unlink(missing_ok=True)  # a range we did not ask for: start over cleanly
+                continue
+            if response.status_code != 206:
                 offset = 0  # the server ignored the Range request: it sends the whole file
             _stream_body(url, response, part, offset, total, progress)
             return
     raise WeightsError(
-        f"the server at {url} refuses every byte range, including the start of the file",
+        f"the server at {url} answers with byte ranges that do not fit the file",
         hint=_MIRROR_HINT,
     )
 
@@ -676,7 +700,11 @@ def import_weights(
         )
     _require_file(src)
     sha256 = _hash_or_fail(src)
-    state_dict = _read_state_dict(src, origin=str(src))
+    fix = (
+        "copy the file again from its source (compare `sha256sum` on both sides), then rerun "
+        "`lockers models import`"
+    )
+    state_dict = _read_state_dict(src, origin=str(src), fix=fix)
     same = dest.exists() and os.path.samefile(src, dest)
     if not same:
         _copy_atomically(src, dest, sha256)

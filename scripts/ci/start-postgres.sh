@@ -29,8 +29,9 @@ if ! find_bin initdb >/dev/null; then
 fi
 INITDB=$(find_bin initdb)
 PG_CTL=$(find_bin pg_ctl)
-BINDIR=$(dirname "$INITDB")
+CREATEDB=$(find_bin createdb)
 
+# The server must not inherit fd 3 (our stdout), or $(...) around us would never return.
 # A free TCP port on 127.0.0.1 (the kernel picks it; the tiny race is fine for CI).
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE=$(mktemp -d "${TMPDIR:-/tmp}/lockers-pg.XXXXXX")
@@ -43,9 +44,9 @@ as_server_user() {
     # PostgreSQL refuses to run as root.
     id postgres >/dev/null 2>&1 || useradd --system --home-dir "$BASE" --shell /bin/sh postgres
     chown -R postgres "$BASE"
-    su postgres -s /bin/sh -c "$*"
+    su postgres -s /bin/sh -c "$*" 3>&-
   else
-    sh -c "$*"
+    sh -c "$*" 3>&-
   fi
 }
 if [ "$(id -u)" -eq 0 ]; then USER_NAME=postgres; fi
@@ -53,7 +54,7 @@ if [ "$(id -u)" -eq 0 ]; then USER_NAME=postgres; fi
 as_server_user "'$INITDB' -D '$DATA' -U '$USER_NAME' --auth=trust --encoding=UTF8 --no-locale -N" >&2
 as_server_user "'$PG_CTL' -D '$DATA' -l '$BASE/server.log' -w -t 60 \
   -o \"-c listen_addresses=127.0.0.1 -p $PORT -k '$BASE' -c fsync=off -c max_connections=100\" start" >&2
-as_server_user "'$BINDIR/createdb' -h 127.0.0.1 -p $PORT -U '$USER_NAME' lockers_test" >&2
+as_server_user "'$CREATEDB' -h 127.0.0.1 -p $PORT -U '$USER_NAME' lockers_test" >&2
 
 echo "start-postgres: server in $BASE on 127.0.0.1:$PORT (stop: $PG_CTL -D $DATA stop)" >&2
 echo "export LOCKERS_TEST_POSTGRES_URL=postgresql+psycopg://$USER_NAME@127.0.0.1:$PORT/lockers_test LOCKERS_TEST_PG_DIR=$BASE" >&3

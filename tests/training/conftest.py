@@ -45,4 +45,11 @@ def write_shapes_dataset(
 
 @pytest.fixture
 def shapes_dataset(tmp_path: Path) -> Path:
+    """6 identities x 6 images of 32x32 px."""
     return write_shapes_dataset(tmp_path / "shapes")
+
+
+@pytest.fixture
+def make_shapes() -> object:
+    """The dataset writer itself, for tests that need other sizes."""
+    return write_shapes_dataset

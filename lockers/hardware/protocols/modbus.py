@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lockers.errors import BoardError
 from lockers.hardware.protocols.framing import FrameError, hex_bytes
 
 BAUDRATE = 9600
@@ -188,8 +189,11 @@ def encode_exception(address: int, function: int, code: int) -> bytes:
     return frame(bytes([address, function | EXCEPTION_BIT, code]))
 
 
-class ModbusException(FrameError):
-    """The board answered with an exception (it understood the request and refused it)."""
+class ModbusException(BoardError):
+    """The board answered with an exception (it understood the request and refused it).
+
+    Not a :class:`FrameError`: frame scanning lets it through instead of skipping it.
+    """
 
     def __init__(self, address: int, function: int, code: int) -> None:
         name = EXCEPTION_NAMES.get(code, "unknown error")

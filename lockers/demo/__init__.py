@@ -1,0 +1,1 @@
+"""Demo media shipped with the package (see README.md here for its origin)."""

@@ -1,0 +1,100 @@
+"""Frozen results the services hand to the UI and the CLI (never ORM objects)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class RegisterOutcome(StrEnum):
+    OPENED = "opened"  # new rental, door seen open
+    REOPENED_EXISTING = "reopened_existing"  # this face already rents a locker: that one opened
+    DOOR_NOT_CONFIRMED = "door_not_confirmed"  # rental kept, staff alerted (jammed/unconfirmed)
+    NOT_OPENED = "not_opened"  # the board was never told: rental rolled back, nothing kept
+    NO_FREE_LOCKER = "no_free_locker"
+
+
+class RetrieveOutcome(StrEnum):
+    OPENED = "opened"  # matched, door open, rental ended, templates deleted
+    NO_MATCH = "no_match"
+    RATE_LIMITED = "rate_limited"  # too many failed attempts: wait retry_after_s
+    DOOR_NOT_CONFIRMED = "door_not_confirmed"  # matched; rental kept, staff alerted
+    NOT_OPENED = "not_opened"  # matched, but the board was never told: try again
+
+
+@dataclass(frozen=True)
+class RegisterResult:
+    outcome: RegisterOutcome
+    locker_label: str | None = None
+    rental_id: int | None = None
+    detail: str = ""
+
+    @property
+    def door_opened(self) -> bool:
+        return self.outcome in (RegisterOutcome.OPENED, RegisterOutcome.REOPENED_EXISTING)
+
+
+@dataclass(frozen=True)
+class RetrieveResult:
+    outcome: RetrieveOutcome
+    locker_label: str | None = None
+    rental_id: int | None = None
+    score: float | None = None
+    retry_after_s: float = 0.0
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class LockerView:
+    label: str
+    size: str
+    board: int
+    channel: int
+    status: str  # available | occupied | out_of_service
+    door_state: str  # open | closed | unknown
+    attention: str | None
+    rental_id: int | None
+    rental_started_at: datetime | None
+    rental_ends_at: datetime | None
+    overdue: bool
+
+
+@dataclass(frozen=True)
+class StaffSession:
+    """A logged-in staff member. ``token`` identifies the session to the service."""
+
+    token: str
+    staff_name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class StaffActionResult:
+    locker_label: str
+    action: str
+    outcome: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    detail: str
+    locker_label: str | None
+    rental_id: int | None
+    repaired: bool
+
+
+@dataclass(frozen=True)
+class StartupReport:
+    """What the start-up check did: locker sync, inconsistencies found, rentals expired."""
+
+    lockers_added: tuple[str, ...]
+    lockers_retired: tuple[str, ...]
+    findings: tuple[Finding, ...]
+    expired_rentals: tuple[int, ...]
+
+    @property
+    def clean(self) -> bool:
+        return not self.findings

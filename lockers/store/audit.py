@@ -1,0 +1,78 @@
+"""The append-only audit log: one function writes, others read. Never updated or deleted
+(database triggers refuse it)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TextIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lockers.store.models import AuditEntry
+
+CSV_COLUMNS = ("id", "at", "actor", "action", "locker", "rental", "score", "outcome", "reason")
+
+
+def append(
+    session: Session,
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    outcome: str,
+    locker_label: str | None = None,
+    rental_id: int | None = None,
+    score: float | None = None,
+    reason: str | None = None,
+) -> AuditEntry:
+    entry = AuditEntry(
+        at=at,
+        actor=actor,
+        action=action,
+        outcome=outcome,
+        locker_label=locker_label,
+        rental_id=rental_id,
+        score=None if score is None else round(float(score), 4),
+        reason=reason,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def entries(
+    session: Session, since: datetime | None = None, action: str | None = None
+) -> Iterator[AuditEntry]:
+    """Entries in the order they were written."""
+    query = select(AuditEntry).order_by(AuditEntry.id)
+    if since is not None:
+        query = query.where(AuditEntry.at >= since)
+    if action is not None:
+        query = query.where(AuditEntry.action == action)
+    yield from session.scalars(query)
+
+
+def write_csv(rows: Iterator[AuditEntry], out: TextIO) -> int:
+    """Write entries as CSV (UTC ISO-8601 times); returns the number of rows."""
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    count = 0
+    for e in rows:
+        writer.writerow(
+            [
+                e.id,
+                e.at.isoformat(),
+                e.actor,
+                e.action,
+                e.locker_label or "",
+                "" if e.rental_id is None else e.rental_id,
+                "" if e.score is None else f"{e.score:.4f}",
+                e.outcome,
+                e.reason or "",
+            ]
+        )
+        count += 1
+    return count

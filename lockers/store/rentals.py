@@ -1,0 +1,161 @@
+"""Queries on rentals and their encrypted templates. Ending a rental deletes its templates in
+the same transaction, so biometric data never outlives the rental it belongs to."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from lockers.store.crypto import TemplateCipher
+from lockers.store.models import (
+    FaceTemplate,
+    Locker,
+    LockerStatus,
+    Rental,
+    RentalState,
+)
+
+
+def create_rental(
+    session: Session,
+    locker: Locker,
+    *,
+    now: datetime,
+    max_hours: float,
+    retention_hours: float,
+    model_version: str,
+    kiosk_id: str,
+) -> Rental:
+    """A new active rental of ``locker`` (already claimed). Consent is recorded as ``now``."""
+    ends = now + timedelta(hours=max_hours)
+    rental = Rental(
+        locker=locker,
+        state=RentalState.ACTIVE,
+        started_at=now,
+        ends_at=ends,
+        expires_at=ends + timedelta(hours=retention_hours),
+        consent_at=now,
+        model_version=model_version,
+        kiosk_id=kiosk_id,
+    )
+    session.add(rental)
+    session.flush()
+    return rental
+
+
+def add_templates(
+    session: Session,
+    rental: Rental,
+    vectors: npt.NDArray[np.float32],
+    cipher: TemplateCipher,
+    quality: npt.NDArray[np.float32] | None = None,
+) -> int:
+    """Encrypt and store each row of ``vectors`` (shape ``(k, d)``); returns ``k``."""
+    for i, vector in enumerate(vectors):
+        session.add(
+            FaceTemplate(
+                rental_id=rental.id,
+                ciphertext=cipher.encrypt_embedding(vector, rental.model_version),
+                model_version=rental.model_version,
+                quality=None if quality is None else float(quality[i]),
+                kind="embedding",
+            )
+        )
+    session.flush()
+    return len(vectors)
+
+
+def add_face_image(session: Session, rental: Rental, image: bytes, cipher: TemplateCipher) -> None:
+    """Store an encrypted face image (only when staff enabled ``privacy.store_face_images``)."""
+    session.add(
+        FaceTemplate(
+            rental_id=rental.id,
+            ciphertext=cipher.encrypt(image, rental.model_version, "image"),
+            model_version=rental.model_version,
+            kind="image",
+        )
+    )
+
+
+def active_templates(
+    session: Session, cipher: TemplateCipher, model_version: str
+) -> dict[int, npt.NDArray[np.float32]]:
+    """Decrypted embeddings of every active rental enrolled with ``model_version``.
+
+    Returns ``{rental_id: (k, d) float32}``. Templates of other model versions are never
+    compared (those rentals need staff or re-enrolment).
+
+    Raises:
+        TemplateKeyError: the configured key does not decrypt them.
+    """
+    rows = session.execute(
+        select(FaceTemplate.rental_id, FaceTemplate.ciphertext)
+        .join(Rental, Rental.id == FaceTemplate.rental_id)
+        .where(
+            Rental.state == RentalState.ACTIVE,
+            FaceTemplate.kind == "embedding",
+            FaceTemplate.model_version == model_version,
+        )
+        .order_by(FaceTemplate.id)
+    )
+    grouped: dict[int, list[npt.NDArray[np.float32]]] = defaultdict(list)
+    for rental_id, blob in rows:
+        grouped[rental_id].append(cipher.decrypt_embedding(blob, model_version))
+    return {rental_id: np.stack(vectors) for rental_id, vectors in grouped.items()}
+
+
+def delete_templates(session: Session, rental_id: int) -> int:
+    """Delete every template and image of one rental; returns how many."""
+    result = session.execute(delete(FaceTemplate).where(FaceTemplate.rental_id == rental_id))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def close_rental(
+    session: Session,
+    rental: Rental,
+    state: RentalState,
+    *,
+    now: datetime,
+    reason: str,
+    free_locker: bool,
+) -> int:
+    """End ``rental`` as ``state`` and delete its templates (same transaction).
+
+    ``free_locker`` makes the locker available again unless it is out of service.
+    Returns the number of templates deleted.
+    """
+    rental.state = state
+    rental.closed_at = now
+    rental.close_reason = reason
+    deleted = delete_templates(session, rental.id)
+    locker = rental.locker
+    if free_locker and locker.status == LockerStatus.OCCUPIED:
+        locker.status = LockerStatus.AVAILABLE
+    session.flush()
+    return deleted
+
+
+def get_rental(session: Session, rental_id: int) -> Rental | None:
+    return session.get(Rental, rental_id)
+
+
+def rentals_to_expire(session: Session, now: datetime) -> list[Rental]:
+    """Active rentals whose retention ran out (``expires_at <= now``)."""
+    return list(
+        session.scalars(
+            select(Rental).where(Rental.state == RentalState.ACTIVE, Rental.expires_at <= now)
+        )
+    )
+
+
+def count_templates(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(FaceTemplate)) or 0)
+
+
+def any_template(session: Session) -> FaceTemplate | None:
+    return session.scalar(select(FaceTemplate).limit(1))

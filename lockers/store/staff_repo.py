@@ -1,0 +1,31 @@
+"""Queries on staff members. PINs arrive here already hashed; the plain PIN never does."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from lockers.errors import StoreError
+from lockers.store.models import Staff, utcnow
+
+
+class StaffExistsError(StoreError):
+    """A staff member with that name already exists."""
+
+
+def add_staff(session: Session, name: str, role: str, pin_hash: str) -> Staff:
+    """Raises: StaffExistsError."""
+    if session.scalar(select(Staff).where(Staff.name == name)) is not None:
+        raise StaffExistsError(f"staff member {name!r} already exists", hint="choose another name")
+    staff = Staff(name=name, role=role, pin_hash=pin_hash, failed_attempts=0, created_at=utcnow())
+    session.add(staff)
+    session.flush()
+    return staff
+
+
+def find_staff(session: Session, name: str) -> Staff | None:
+    return session.scalar(select(Staff).where(Staff.name == name))
+
+
+def count_staff(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(Staff)) or 0)

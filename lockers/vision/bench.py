@@ -1,0 +1,223 @@
+"""The pipeline benchmark behind ``lockers bench``: per-stage latency, the facenet-pytorch
+default on the same frames, matching at gallery scale, start-up time and peak memory.
+
+Figures, not pass/fail: targets are checked by reading them (README, issue notes).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from lockers.config import CameraConfig, Settings
+from lockers.vision.embedder import UNTRAINED_VERSION, load_embedder
+from lockers.vision.matcher import FaceMatcher
+from lockers.vision.pipeline import FacePipeline
+
+SAMPLE_VIDEO = Path(__file__).resolve().parents[1] / "demo" / "sample_faces.mp4"
+GALLERY_SIZES = (100, 10_000, 100_000)
+END_TO_END_GALLERY = 10_000
+
+
+@dataclass
+class BenchOptions:
+    """What to replay and how much."""
+
+    source: Path = SAMPLE_VIDEO
+    frames: int = 60
+    warmup: int = 5
+    skip_default: bool = False
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": float("nan"), "p95": float("nan"), "n": 0}
+    arr = np.asarray(values)
+    return {
+        "p50": round(float(np.percentile(arr, 50)), 2),
+        "p95": round(float(np.percentile(arr, 95)), 2),
+        "n": len(values),
+    }
+
+
+def _read_frames(source: Path, count: int) -> tuple[list[npt.NDArray[np.uint8]], list[float]]:
+    """Decode ``count`` frames letterboxed to 640x480 (looping a short source)."""
+    from lockers.vision.camera import open_source
+
+    config = CameraConfig(source=str(source), width=640, height=480, loop=True)
+    frames: list[npt.NDArray[np.uint8]] = []
+    decode_ms: list[float] = []
+    with open_source(config) as camera:
+        while len(frames) < count:
+            t0 = time.perf_counter()
+            frame = camera.read()
+            decode_ms.append((time.perf_counter() - t0) * 1e3)
+            if frame is None:
+                break
+            frames.append(frame.image)
+    return frames, decode_ms
+
+
+def synthetic_gallery(size: int, dim: int = 512, seed: int = 0) -> FaceMatcher:
+    """A matcher holding ``size`` random unit templates (one identity each)."""
+    rng = np.random.default_rng(seed)
+    matcher = FaceMatcher(threshold=0.55, margin=0.08, dim=dim)
+    templates = rng.standard_normal((size, dim)).astype(np.float32)
+    matcher.add_many(range(size), templates)
+    return matcher
+
+
+def _time(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1e3
+
+
+def run_bench(settings: Settings, options: BenchOptions) -> dict[str, Any]:
+    """Run the benchmark and return its figures (milliseconds unless named otherwise)."""
+    recognition = settings.recognition.model_copy(update={"allow_untrained": True})
+    startup = measure_startup(settings)
+    embedder = load_embedder(recognition)
+    pipeline = FacePipeline.from_settings(settings, embedder)
+    frames, decode_ms = _read_frames(options.source, options.frames + options.warmup)
+    if not frames:
+        raise ValueError(f"{options.source} gave no frames")
+    galleries = {n: synthetic_gallery(n) for n in GALLERY_SIZES}
+    rng = np.random.default_rng(1)
+    stages: dict[str, list[float]] = {
+        k: [] for k in ("detect", "quality", "align", "embed", "end_to_end")
+    }
+    match_ms: dict[int, list[float]] = {n: [] for n in GALLERY_SIZES}
+    faces_seen = 0
+    for i, image in enumerate(frames):
+        t0 = time.perf_counter()
+        analysis = pipeline.analyse(image)
+        probe = analysis.embedding
+        if probe is not None:
+            galleries[END_TO_END_GALLERY].identify(probe)
+        total = (time.perf_counter() - t0) * 1e3 + decode_ms[i]
+        if i < options.warmup:
+            continue
+        times = analysis.times
+        stages["detect"].append(times.detect_ms)
+        stages["quality"].append(times.quality_ms)
+        if probe is not None:
+            faces_seen += 1
+            stages["align"].append(times.align_ms)
+            stages["embed"].append(times.embed_ms)
+            stages["end_to_end"].append(total)
+        query = probe if probe is not None else rng.standard_normal(512).astype(np.float32)
+        for n, gallery in galleries.items():
+            match_ms[n].append(_time(lambda g=gallery, q=query: g.identify(q)))
+
+    result: dict[str, Any] = {
+        "source": str(options.source),
+        "frame_size": [640, 480],
+        "frames": len(frames) - options.warmup,
+        "frames_with_usable_face": faces_seen,
+        "backend": embedder.backend,
+        "model_version": embedder.model_version,
+        "weights_note": "untrained weights: timings only"
+        if embedder.model_version == UNTRAINED_VERSION
+        else "verified weights",
+        "threads": recognition.threads,
+        "detect_max_side_px": settings.detection.detect_max_side_px,
+        "ours": {
+            "decode": _stats(decode_ms[options.warmup :]),
+            **{k: _stats(v) for k, v in stages.items()},
+            **{f"match_{n}": _stats(v) for n, v in match_ms.items()},
+        },
+        "startup": startup,
+    }
+    ours_e2e = result["ours"]["end_to_end"]["p50"]
+    result["end_to_end_p50_ms"] = ours_e2e
+    if not options.skip_default:
+        default = _bench_default(frames, decode_ms, options.warmup, galleries[END_TO_END_GALLERY])
+        result["default"] = default
+        result["default_end_to_end_p50_ms"] = default["end_to_end"]["p50"]
+        result["speedup_vs_default"] = round(default["end_to_end"]["p50"] / ours_e2e, 2)
+    result["peak_rss_mb_bench_process"] = _peak_rss_mb()
+    return result
+
+
+def _bench_default(
+    frames: list[npt.NDArray[np.uint8]],
+    decode_ms: list[float],
+    warmup: int,
+    gallery: FaceMatcher,
+) -> dict[str, Any]:
+    """The plain facenet-pytorch way: ``MTCNN()`` crops the face, eager InceptionResnetV1."""
+    import torch
+    from facenet_pytorch import MTCNN, InceptionResnetV1
+
+    mtcnn = MTCNN()
+    network = InceptionResnetV1(pretrained=None).eval()
+    stages: dict[str, list[float]] = {"detect": [], "embed": [], "end_to_end": []}
+    for i, image in enumerate(frames):
+        t0 = time.perf_counter()
+        face = mtcnn(image)
+        t1 = time.perf_counter()
+        if face is None:
+            continue
+        with torch.inference_mode():
+            embedding = network(face.unsqueeze(0))[0].numpy()
+        t2 = time.perf_counter()
+        gallery.identify(embedding)
+        total = (time.perf_counter() - t0) * 1e3 + decode_ms[i]
+        if i >= warmup:
+            stages["detect"].append((t1 - t0) * 1e3)
+            stages["embed"].append((t2 - t1) * 1e3)
+            stages["end_to_end"].append(total)
+    return {k: _stats(v) for k, v in stages.items()}
+
+
+def _peak_rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux.
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def measure_startup(settings: Settings) -> dict[str, Any]:
+    """Time from a fresh interpreter to the first recognised frame, and that process's peak RSS.
+
+    Runs in a child process so the figures are the kiosk's own, not the benchmark's.
+    """
+    code = (
+        "import time; t0 = time.perf_counter()\n"
+        "import json, sys\n"
+        "from lockers.vision.bench import _startup_probe\n"
+        "print(json.dumps(_startup_probe(sys.argv[1], t0)))\n"
+    )
+    payload = settings.model_dump_json()
+    result = subprocess.run(
+        [sys.executable, "-c", code, payload], capture_output=True, text=True, timeout=300
+    )
+    if result.returncode != 0:
+        return {"error": result.stderr.strip().splitlines()[-1:]}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _startup_probe(settings_json: str, t0: float) -> dict[str, Any]:
+    settings = Settings.model_validate_json(settings_json)
+    recognition = settings.recognition.model_copy(update={"allow_untrained": True})
+    pipeline = FacePipeline.from_settings(settings, load_embedder(recognition))
+    t_ready = time.perf_counter()
+    frames, _ = _read_frames(SAMPLE_VIDEO, 1)
+    analysis = pipeline.analyse(frames[0])
+    t_first = time.perf_counter()
+    return {
+        "ready_s": round(t_ready - t0, 2),
+        "first_frame_s": round(t_first - t0, 2),
+        "recognised_first_frame": analysis.embedding is not None,
+        "torch_imported": "torch" in sys.modules,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
