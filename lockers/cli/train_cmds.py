@@ -1,9 +1,423 @@
-"""Training and evaluation commands: ``dataset``, ``train``, ``evaluate``, ``calibrate``."""
+"""Training and evaluation commands: ``dataset``, ``train``, ``evaluate``, ``calibrate``.
+
+torch and the training code are imported inside each command, so ``lockers --help`` stays fast.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.console import Console
+
+from lockers.cli._common import state
+from lockers.errors import ConfigError
+
+dataset_app = typer.Typer(
+    help="Face datasets: align photos, split by identity, make pairs files.",
+    no_args_is_help=True,
+)
+
+_UNTRAINED = typer.Option(
+    False,
+    "--dev-allow-untrained",
+    help="DEVELOPMENT ONLY: random weights when none are installed (figures mean nothing).",
+)
+_GATE = typer.Option(
+    True, "--gate/--no-gate", help="apply the kiosk's quality gate (--no-gate keeps weak faces)"
+)
+_PREALIGNED = typer.Option(
+    False, "--prealigned", help="images are already aligned 160x160 faces (from dataset align)"
+)
 
 
 def register(app: typer.Typer) -> None:
     """Add the training command groups to the root app."""
+    app.add_typer(dataset_app, name="dataset")
+    app.command("train")(train_cmd)
+    app.command("evaluate")(evaluate_cmd)
+    app.command("calibrate")(calibrate_cmd)
+
+
+@contextmanager
+def _progress(console: Console, label: str) -> Iterator[Callable[[int, int], None]]:
+    """A rich bar and the ``progress(done, total)`` callback that drives it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+    task = bar.add_task(label, total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    with bar:
+        yield update
+
+
+def _untrained_banner(console: Console) -> None:
+    console.print(
+        "[bold white on red] UNTRAINED RANDOM WEIGHTS [/] these figures say nothing about "
+        "recognition (--dev-allow-untrained); never use them to judge or configure a kiosk.",
+    )
+
+
+# ----------------------------------------------------------------------------- dataset
+
+
+@dataset_app.command("align")
+def align_cmd(
+    ctx: typer.Context,
+    src: Path = typer.Argument(..., help="photos, one folder per person"),
+    dst: Path = typer.Argument(..., help="where to write the aligned 160x160 faces"),
+    mode: str = typer.Option("aligned", "--mode", help="aligned (5-point) or crop"),
+    gate: bool = _GATE,
+    overwrite: bool = typer.Option(False, "--overwrite", help="redo faces already written"),
+) -> None:
+    """Detect, quality-check and align every photo with the kiosk's own pipeline."""
+    from lockers.training.align_dataset import REPORT_NAME, align_dataset
+
+    if mode not in ("aligned", "crop"):
+        raise ConfigError(f"--mode {mode!r} is not 'aligned' or 'crop'")
+    console = Console()
+    settings = state(ctx).settings()
+    with _progress(console, "aligning") as progress:
+        report = align_dataset(src, dst, settings, mode, gate, overwrite, progress)  # type: ignore[arg-type]
+    console.print(
+        f"wrote {report.written} faces ({report.skipped_existing} already there), "
+        f"rejected {len(report.rejected)} photos"
+    )
+    for reason, count in sorted(report.reasons.items(), key=lambda kv: -kv[1]):
+        console.print(f"  {reason}: {count}")
+    if report.identities_without_faces:
+        console.print(
+            f"[yellow]no usable face for:[/] {', '.join(report.identities_without_faces)}"
+        )
+    console.print(f"report: {dst / REPORT_NAME}")
+
+
+@dataset_app.command("split")
+def split_cmd(
+    src: Path = typer.Argument(..., help="dataset, one folder per person"),
+    out: Path = typer.Option(Path("split.json"), "--out", help="split file to write"),
+    val_fraction: float = typer.Option(0.2, "--val-fraction", help="share of people for val"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Split people (not photos) into training and validation sets."""
+    from lockers.training.dataset import scan_identity_tree, split_by_identity
+
+    split = split_by_identity(scan_identity_tree(src), val_fraction, seed)
+    split.save(out)
+    Console().print(f"{len(split.train)} train, {len(split.val)} validation people → {out}")
+
+
+@dataset_app.command("pairs")
+def pairs_cmd(
+    src: Path = typer.Argument(..., help="dataset, one folder per person"),
+    out: Path = typer.Option(Path("pairs.csv"), "--out", help="pairs file to write (a,b,same)"),
+    genuine: int = typer.Option(300, "--genuine", help="same-person pairs (at most)"),
+    impostor: int = typer.Option(3000, "--impostor", help="different-person pairs (at most)"),
+    split: Path | None = typer.Option(None, "--split", help="only people of this split file…"),
+    subset: str = typer.Option("val", "--subset", help="…in this part: train or val"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Write an ``a,b,same`` pairs file for ``lockers evaluate``."""
+    from lockers.training.dataset import (
+        IdentitySplit,
+        generate_pairs,
+        scan_identity_tree,
+        write_pairs_csv,
+    )
+
+    index = scan_identity_tree(src)
+    if split is not None:
+        if subset not in ("train", "val"):
+            raise ConfigError(f"--subset {subset!r} is not 'train' or 'val'")
+        chosen = IdentitySplit.load(split)
+        index = index.subset(set(chosen.train if subset == "train" else chosen.val))
+    pairs = generate_pairs(index, genuine, impostor, seed)
+    write_pairs_csv(pairs, out)
+    n_same = sum(p.same for p in pairs)
+    Console().print(f"{n_same} genuine and {len(pairs) - n_same} impostor pairs → {out}")
+    if len(pairs) - n_same < 1000:
+        Console().print(
+            "[yellow]fewer than 1000 impostor pairs: TAR at FAR=1e-3 will not be measurable[/]"
+        )
+
+
+# ----------------------------------------------------------------------------- train
+
+
+class _RichObserver:
+    """Training progress on the terminal: a bar per epoch and a line of metrics after it."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self.console = console
+        self.bar = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            "{task.fields[loss]}",
+            console=console,
+        )
+        self.task: Any = None
+
+    def on_start(self, epochs: int, start_epoch: int, steps_per_epoch: int) -> None:
+        self.epochs, self.steps = epochs, steps_per_epoch
+        if start_epoch:
+            self.console.print(f"resuming after epoch {start_epoch}")
+
+    def on_step(self, epoch: int, step: int, loss: float) -> None:
+        if self.task is None:
+            self.task = self.bar.add_task(
+                f"epoch {epoch + 1}/{self.epochs}", total=self.steps, loss=""
+            )
+        self.bar.update(self.task, completed=step + 1, loss=f"loss {loss:.4f}")
+
+    def on_epoch(self, row: dict[str, float]) -> None:
+        if self.task is not None:
+            self.bar.remove_task(self.task)
+            self.task = None
+        shown = ", ".join(
+            f"{k} {v:.4g}" for k, v in row.items() if k != "epoch" and isinstance(v, float)
+        )
+        self.console.print(f"epoch {int(row['epoch'])}: {shown}")
+
+
+def train_cmd(
+    data: Path = typer.Argument(..., help="aligned faces, one folder per person"),
+    out: Path = typer.Option(..., "--out", help="run folder: checkpoints, metrics, weights"),
+    recipe: Path | None = typer.Option(
+        None, "--recipe", help="YAML recipe, or a bundled one (finetune-arcface, ...)"
+    ),
+    weights: Path | None = typer.Option(
+        None, "--weights", help="start from these weights (VGGFace2 file or a checkpoint)"
+    ),
+    from_scratch: bool = typer.Option(False, "--from-scratch", help="random initialisation"),
+    resume: Path | None = typer.Option(None, "--resume", help="continue from a checkpoint"),
+    split: Path | None = typer.Option(None, "--split", help="split file (dataset split)"),
+    loss: str | None = typer.Option(None, "--loss", help="softmax, cosface, arcface, ..."),
+    epochs: int | None = typer.Option(None, "--epochs"),
+    lr: float | None = typer.Option(None, "--lr"),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="global batch"),
+    schedule: str | None = typer.Option(None, "--schedule", help="constant, step or cosine"),
+    seed: int | None = typer.Option(None, "--seed"),
+    set_: list[str] = typer.Option([], "--set", help="any recipe key: --set warmup_steps=200"),
+    version: str | None = typer.Option(None, "--version", help="model version of the output"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
+    processes: int = typer.Option(
+        1, "--processes", help="local DDP processes (gloo on CPU); use torchrun for multi-GPU"
+    ),
+) -> None:
+    """Fine-tune InceptionResnetV1; writes a weights file for ``lockers models import``.
+
+    Multi-GPU or multi-node: ``torchrun --nproc-per-node=N $(which lockers) train ...``; each
+    process joins through env:// and rank 0 writes the outputs.
+    """
+    from lockers.training.dataset import IdentitySplit
+    from lockers.training.recipe import load_recipe, parse_set_options
+    from lockers.training.trainer import TrainJob, train
+
+    overrides = parse_set_options(set_)
+    overrides.update(
+        {"loss": loss, "epochs": epochs, "lr": lr, "batch_size": batch_size,
+         "schedule": schedule, "seed": seed}
+    )  # fmt: skip
+    job = TrainJob(
+        data_root=data,
+        out_dir=out,
+        recipe=load_recipe(recipe, overrides),
+        weights=weights,
+        from_scratch=from_scratch,
+        resume=resume,
+        split=IdentitySplit.load(split) if split else None,
+        model_version=version,
+        device=device,
+    )
+    console = Console()
+    if processes > 1:
+        from lockers.training.launch import launch_local
+
+        console.print(f"training in {processes} local processes…")
+        launch_local(job, processes)
+        cards = sorted(out.glob("*.json"), key=lambda p: p.stat().st_mtime)
+        cards = [c for c in cards if c.name != "metrics.json"]
+        if cards:
+            card = json.loads(cards[-1].read_text(encoding="utf-8"))
+            console.print(f"weights: {out / (card['model_version'] + '.pt')}")
+            console.print(f"import with: {card['import_command']}")
+        return
+    result = train(job, _RichObserver(console))
+    if result.weights_path is not None:
+        console.print(f"weights: {result.weights_path} (model version {result.model_version})")
+        console.print(f"model card: {result.card_path}")
+        console.print(
+            f"import with: lockers models import {result.weights_path} "
+            f"--version {result.model_version}"
+        )
+
+
+# ----------------------------------------------------------------------------- evaluate
+
+
+def evaluate_cmd(
+    ctx: typer.Context,
+    pairs: Path = typer.Option(..., "--pairs", help="a,b,same CSV or LFW pairs.txt"),
+    images_root: Path = typer.Option(..., "--images-root", help="pair paths are relative to it"),
+    out: Path = typer.Option(Path("evaluation"), "--out", help="folder for report and plots"),
+    weights: Path | None = typer.Option(None, "--weights", help="default: the configured file"),
+    backend: str = typer.Option(
+        "config", "--backend", help="torch, onnx, both (eager vs ONNX), or config"
+    ),
+    mode: str = typer.Option("config", "--mode", help="aligned, crop, both, or config"),
+    prealigned: bool = _PREALIGNED,
+    gate: bool = _GATE,
+    folds: int = typer.Option(10, "--folds"),
+    allow_untrained: bool = _UNTRAINED,
+) -> None:
+    """Verification accuracy (k-fold), ROC AUC, EER and TAR@FAR, with ROC/DET plots."""
+    from lockers.training.evaluate import EvalJob, evaluate
+
+    settings = state(ctx).settings()
+    backends = _choice(backend, ("torch", "onnx"), settings.recognition.backend, "--backend")
+    modes = _choice(mode, ("aligned", "crop"), settings.recognition.input_mode, "--mode")
+    job = EvalJob(
+        pairs, images_root, out, weights, backends, modes,  # type: ignore[arg-type]
+        "prealigned" if prealigned else "detect", gate, allow_untrained, folds,
+    )  # fmt: skip
+    console = Console()
+    with _progress(console, "faces") as progress:
+        result = evaluate(job, settings, progress)
+    report = result.report
+    if result.untrained:
+        _untrained_banner(console)
+    _print_variants(console, report)
+    console.print(
+        f"{report['pairs_used']} of {report['pairs_total']} pairs used; "
+        f"{len(report['images_rejected'])} images rejected"
+    )
+    for name, diff in report["agreement"].items():
+        console.print(f"agreement {name}: max |Δscore| = {diff:.2e}")
+    console.print(f"report: {result.report_path}")
+    if result.untrained:
+        _untrained_banner(console)
+
+
+def _choice(value: str, allowed: tuple[str, ...], configured: str, flag: str) -> tuple[str, ...]:
+    if value == "config":
+        return (configured,)
+    if value == "both":
+        return allowed
+    if value not in allowed:
+        raise ConfigError(f"{flag} {value!r} is not one of {', '.join(allowed)}, both, config")
+    return (value,)
+
+
+def _print_variants(console: Console, report: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    variants = report["variants"]
+    first = next(iter(variants.values()))
+    table = Table(
+        title=f"verification ({first['n_genuine']} genuine, {first['n_impostor']} impostor pairs)"
+    )
+    for column in ("variant", "accuracy (10-fold)", "AUC", "EER"):
+        table.add_column(column)
+    for t in first["tar_at_far"]:
+        table.add_column(f"TAR@FAR={t['target_far']:g}")
+    for name, v in variants.items():
+        table.add_row(
+            name,
+            f"{v['accuracy']['mean']:.4f} ± {v['accuracy']['std']:.4f}",
+            f"{v['auc']:.4f}",
+            f"{v['eer']['eer']:.4f}",
+            *(f"{t['tar']:.3f}" + ("" if t["supported"] else " *") for t in v["tar_at_far"]),
+        )
+    console.print(table)
+    for t in first["tar_at_far"]:
+        if not t["supported"]:
+            console.print(f"[yellow]* {t['note']}[/]")
+
+
+# ----------------------------------------------------------------------------- calibrate
+
+
+def calibrate_cmd(
+    ctx: typer.Context,
+    data: Path = typer.Argument(..., help="the site's enrolment photos, one folder per person"),
+    target_far: float = typer.Option(1e-3, "--target-far", help="false-accept rate to meet"),
+    weights: Path | None = typer.Option(None, "--weights", help="default: the configured file"),
+    report_dir: Path | None = typer.Option(
+        None, "--report-dir", help="evidence folder (default: calibration/ beside the config)"
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="report only, leave config alone"),
+    force: bool = typer.Option(
+        False, "--force", help="pick values even when the data cannot support the target FAR"
+    ),
+    prealigned: bool = _PREALIGNED,
+    gate: bool = _GATE,
+    allow_untrained: bool = _UNTRAINED,
+) -> None:
+    """Choose recognition.threshold and .margin for a target FAR and write them to the config."""
+    from lockers.config import find_config_file
+    from lockers.training.calibrate import CalibrateJob, calibrate
+    from lockers.training.config_edit import update_config_file
+
+    cli = state(ctx)
+    settings = cli.settings()
+    config_path = find_config_file(cli.config_path) or Path("config.yaml")
+    job = CalibrateJob(
+        data_root=data,
+        report_dir=report_dir or config_path.resolve().parent / "calibration",
+        target_far=target_far,
+        weights=weights,
+        source="prealigned" if prealigned else "detect",
+        gate=gate,
+        allow_untrained=allow_untrained,
+        force=force,
+    )
+    console = Console()
+    with _progress(console, "faces") as progress:
+        result = calibrate(job, settings, progress)
+    r = result.report
+    if not result.writable:
+        _untrained_banner(console)
+    console.print(
+        f"{r['people']} people, {r['faces_used']} faces, {r['genuine_pairs']} genuine / "
+        f"{r['impostor_pairs']} impostor pairs ({r['support_note']})"
+    )
+    console.print(
+        f"threshold {result.threshold:.3f} (was {r['previous']['threshold']}): "
+        f"FAR {r['far_at_threshold']:.2e}, TAR {r['tar_at_threshold']:.3f}"
+    )
+    ident = r["identification_at_choice"]
+    console.print(
+        f"margin {result.margin:.2f} (was {r['previous']['margin']}): 1:N correct "
+        f"{ident['correct_accept_rate']:.3f}, wrong accepts {ident['wrong_accept_rate']:.2e}"
+    )
+    if not r["supported"]:
+        console.print(f"[bold yellow]unsupported by the data:[/] {r['support_note']}")
+    if not r["margin_meets_target"]:
+        console.print("[bold yellow]no margin up to 0.30 meets the target in 1:N simulation[/]")
+    console.print(f"evidence: {result.report_path}")
+    if dry_run or not result.writable:
+        console.print("config not changed" + ("" if dry_run else " (untrained weights)"))
+        return
+    kept = update_config_file(
+        config_path, "recognition", {"threshold": result.threshold, "margin": result.margin}
+    )
+    note = "" if kept else " (comments could not be kept: the file was rewritten)"
+    console.print(f"wrote recognition.threshold and recognition.margin to {config_path}{note}")

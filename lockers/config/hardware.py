@@ -43,6 +43,9 @@ class BoardConfig(Section):
     feedback_invert: bool = Field(
         False, description="flip the protocol's default reading of the door/lock feedback bit"
     )
+    debounce_reads: int = Field(
+        1, ge=1, le=10, description="a door change counts after this many equal readings in a row"
+    )
     poll_retries: int = Field(1, ge=0, le=5, description="status polls retried (never unlocks)")
     unlock_expiry_s: float = Field(
         5.0, gt=0, le=60, description="an unlock that cannot be sent within this is dropped"

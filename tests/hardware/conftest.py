@@ -6,6 +6,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import os
+import sys
+
 import pytest
 
 from lockers.config.hardware import BoardConfig, LockerConfig
@@ -16,6 +19,24 @@ PROTOCOLS = ["lcus", "modbus", "kerong", "xor"]
 # Two boards on one bus wherever the protocol has addresses.
 BOARDS = {"lcus": [0], "modbus": [1, 2], "kerong": [0, 1], "xor": [1, 2]}
 CHANNELS = (1, 2, 3)
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_fds() -> Iterator[None]:
+    """A test that leaves a port, a pty or a pipe open fails."""
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    before = set(os.listdir("/proc/self/fd"))
+    yield
+    leaked = set(os.listdir("/proc/self/fd")) - before
+    targets = []
+    for fd in sorted(leaked):
+        try:
+            targets.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:  # the listing's own descriptor, closed by now
+            continue
+    assert not targets, f"test leaked file descriptors: {targets}"
 
 
 def fast_config(protocol: str, port: str, **overrides: Any) -> BoardConfig:

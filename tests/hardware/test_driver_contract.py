@@ -238,3 +238,15 @@ def test_lcus_switches_all_relays_off_at_start_up() -> None:
             emulator.boards[0].set_relay(channel, True, time.monotonic())
         with open_board(fast_config("lcus", emulator.port), lockers_for("lcus")):
             assert wait_for(lambda: not any(emulator.relay_on(0, ch) for ch in (1, 2, 3)))
+
+
+def test_debounce_needs_equal_readings_in_a_row() -> None:
+    with make_emulator("kerong", door_close_after_s=5) as emulator:
+        config = fast_config("kerong", emulator.port, debounce_reads=2)
+        with open_board(config, lockers_for("kerong")) as board:
+            address = LockAddress(0, 1)
+            emulator.force_open(0, 1)
+            assert board.door_states()[address] is DoorState.CLOSED, "one reading is a bounce"
+            assert board.poll_events() == []
+            assert board.door_states()[address] is DoorState.OPEN
+            assert [e.kind for e in board.poll_events()] == [DoorEventKind.FORCED_OPEN]

@@ -146,3 +146,39 @@ def test_refused_frames_are_votes_for_nobody_and_reset_forgets() -> None:
     assert voter.feed(_vote("a")) is None
     with pytest.raises(ValueError):
         KOfNVoter(4, 3)
+
+
+@settings(max_examples=30, deadline=None)
+@given(sizes=st.lists(st.integers(1, 4), min_size=1, max_size=40), seed=st.integers(0, 2**32 - 1),
+       restrict=st.booleans(), near=st.booleans())
+def test_int8_first_pass_gives_exactly_the_float32_result(
+    sizes: list[int], seed: int, restrict: bool, near: bool
+) -> None:
+    rng = np.random.default_rng(seed)
+    exact = FaceMatcher(0.3, 0.05, dim=DIM, index_min_rows=10**9)
+    indexed = FaceMatcher(0.3, 0.05, dim=DIM, index_min_rows=1)
+    for i, k in enumerate(sizes):
+        templates = _unit(rng, k)
+        exact.add(i, templates)
+        indexed.add(i, templates)
+    probe = _unit(rng)[0]
+    if near:  # a probe close to an enrolled template: the case that decides a door
+        probe = normalise(exact._matrix[len(exact) // 2] + 0.05 * probe)[0]
+    among = set(rng.choice(len(sizes), size=max(1, len(sizes) // 2), replace=False).tolist())
+    a = exact.identify(probe, among=among if restrict else None)
+    b = indexed.identify(probe, among=among if restrict else None)
+    assert a.identity == b.identity and a.accepted == b.accepted and a.reason == b.reason
+    assert a.score == pytest.approx(b.score, abs=1e-6)
+    assert a.second_score == pytest.approx(b.second_score, abs=1e-6)
+
+
+def test_int8_index_is_rebuilt_after_the_gallery_changes() -> None:
+    rng = np.random.default_rng(3)
+    matcher = FaceMatcher(0.5, 0.05, dim=DIM, index_min_rows=1)
+    a, b = _unit(rng, 1), _unit(rng, 1)
+    matcher.add("a", a)
+    assert matcher.identify(a[0]).identity == "a"
+    matcher.add("b", b)
+    assert matcher.identify(b[0]).identity == "b"
+    matcher.remove("b")
+    assert matcher.identify(b[0]).identity == "a"

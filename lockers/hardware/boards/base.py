@@ -106,6 +106,7 @@ class SerialBoard(LockBoard):
             self._labels, DoorState.UNKNOWN
         )
         self._expected_open: dict[LockAddress, float] = {}
+        self._streaks: dict[LockAddress, tuple[DoorState, int]] = {}
         self._events: deque[DoorEvent] = deque(maxlen=1000)
         self._board_errors: dict[int, str | None] = dict.fromkeys(self._channels, "not polled yet")
         self._on_event = on_event
@@ -226,6 +227,8 @@ class SerialBoard(LockBoard):
         deadline = started + self.config.unlock_expiry_s
         send_error = ""
         with self._bus.hold(urgent=True, deadline=deadline) as got_bus:
+            if self._closed:
+                return self._result(address, UnlockOutcome.NOT_SENT, "the board is closed")
             if not got_bus:
                 return self._result(
                     address,
@@ -311,12 +314,31 @@ class SerialBoard(LockBoard):
             except Exception:  # a listener's bug must not break the polling of the doors
                 log.exception("door event listener failed")
 
-    def _observe(self, states: dict[LockAddress, DoorState]) -> None:
+    def _observe(self, states: dict[LockAddress, DoorState]) -> dict[LockAddress, DoorState]:
+        """Record readings; returns the debounced states (what callers should believe).
+
+        A change from a known state counts only after ``debounce_reads`` equal readings in a
+        row (feedback switches bounce); ``UNKNOWN`` (board silent) counts at once.
+        """
         now = time.monotonic()
         forced: list[LockAddress] = []
+        accepted: dict[LockAddress, DoorState] = {}
         with self._state_lock:
             for address, state in states.items():
                 previous = self._known.get(address)
+                if state is DoorState.UNKNOWN or previous is None or state is previous:
+                    self._streaks.pop(address, None)
+                    accepted[address] = state
+                else:
+                    candidate, count = self._streaks.get(address, (state, 0))
+                    count = count + 1 if candidate is state else 1
+                    if count >= self.config.debounce_reads:
+                        self._streaks.pop(address, None)
+                        accepted[address] = state
+                    else:
+                        self._streaks[address] = (state, count)
+                        accepted[address] = previous
+                state = accepted[address]
                 expected = self._expected_open.get(address, 0.0) >= now
                 if state is DoorState.OPEN and previous is DoorState.CLOSED:
                     if expected:
@@ -335,6 +357,7 @@ class SerialBoard(LockBoard):
                     f"locker {self._labels[address]} opened without an unlock command",
                 )
             )
+        return accepted
 
     def _poll_board(self, board: int) -> dict[int, DoorState] | None:
         channels = self._channels[board]
@@ -344,6 +367,9 @@ class SerialBoard(LockBoard):
         error = "the bus stayed busy"
         with self._bus.hold(urgent=False, deadline=wait_for_bus) as got_bus:
             for attempt in range(attempts) if got_bus else ():
+                if self._closed:  # never reopen a port that close() released
+                    error = "the board is closed"
+                    break
                 try:
                     self._transport.ensure_open()
                     self._transport.flush_input()
@@ -357,8 +383,8 @@ class SerialBoard(LockBoard):
                     self._settle()
                     continue
                 self._set_error(board, None)
-                self._observe({a: states.get(a.channel, DoorState.UNKNOWN) for a in addresses})
-                return states
+                readings = {a: states.get(a.channel, DoorState.UNKNOWN) for a in addresses}
+                return {a.channel: s for a, s in self._observe(readings).items()}
         self._set_error(board, error)
         self._observe(dict.fromkeys(addresses, DoorState.UNKNOWN))
         return None
@@ -368,7 +394,7 @@ class SerialBoard(LockBoard):
     ) -> UnlockResult:
         observed = first is not None
         if first is not None:
-            self._observe({address: first})
+            first = self._observe({address: first})[address]
             if first is DoorState.OPEN:
                 return self._result(address, UnlockOutcome.OPENED, "door opened (board reply)")
         window_end = time.monotonic() + self.config.detection_window_s

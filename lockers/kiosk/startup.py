@@ -1,0 +1,109 @@
+"""Opening the store at kiosk start-up: schema version, locker sync, key, consistency check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lockers.config import Settings
+from lockers.kiosk.dto import Finding, StartupReport
+from lockers.kiosk.rental_service import expire_rentals
+from lockers.store import audit, consistency, lockers_repo, rentals
+from lockers.store.crypto import TemplateCipher, TemplateKeyError, load_or_create_key
+from lockers.store.db import Database
+from lockers.store.models import utcnow
+from lockers.store.schema import require_current_schema
+
+
+@dataclass
+class Store:
+    """What the services need from storage, opened once per process."""
+
+    database: Database
+    cipher: TemplateCipher
+
+    def close(self) -> None:
+        self.database.dispose()
+
+
+def open_database(settings: Settings) -> Database:
+    """The configured database, checked readable and at the code's schema version.
+
+    Raises:
+        StoreError: unreachable, not a database, or the wrong schema (hint: the fixing command).
+    """
+    if settings.database.url == "":
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.database_url, settings.database.busy_timeout_s)
+    try:
+        database.ping()
+        require_current_schema(database)
+    except BaseException:
+        database.dispose()
+        raise
+    return database
+
+
+def open_cipher(settings: Settings, database: Database) -> TemplateCipher:
+    """The template cipher. The key is created only while no template exists (a new key for an
+    existing database would make every stored face unreadable); a wrong key fails here.
+
+    Raises:
+        TemplateKeyError: missing (with templates stored), unreadable, or wrong key.
+    """
+    with database.transaction() as session:
+        sample = rentals.any_template(session)
+        blob = None if sample is None else (sample.ciphertext, sample.model_version, sample.kind)
+    key = load_or_create_key(settings.privacy.template_key_file, create=blob is None)
+    cipher = TemplateCipher(key)
+    if blob is not None:
+        cipher.decrypt(*blob)  # raises TemplateKeyError on the wrong key
+    return cipher
+
+
+def start_store(settings: Settings, *, repair: bool = True) -> tuple[Store, StartupReport]:
+    """Everything the kiosk does before its first customer.
+
+    Opens the database (schema must match), syncs lockers from the config, runs the
+    consistency check (repairing what is safe when ``repair``), expires rentals past their
+    retention, and loads the template key. Findings are audited.
+
+    Raises:
+        StoreError, TemplateKeyError: with the command or step that fixes it.
+    """
+    database = open_database(settings)
+    try:
+        now = utcnow()
+        actor = f"kiosk:{settings.database.kiosk_id}"
+        with database.transaction() as session:
+            sync = lockers_repo.sync_lockers(session, settings.lockers)
+            found = consistency.check(
+                session, now=now, repair=repair, kiosk_id=settings.database.kiosk_id
+            )
+            for item in found:
+                audit.append(
+                    session,
+                    at=now,
+                    actor=actor,
+                    action="startup_check",
+                    outcome="repaired" if item.repaired else "found",
+                    locker_label=item.locker_label,
+                    rental_id=item.rental_id,
+                    reason=f"{item.kind}: {item.detail}",
+                )
+        expired = expire_rentals(database, now, actor)
+        cipher = open_cipher(settings, database)
+    except BaseException:
+        database.dispose()
+        raise
+    report = StartupReport(
+        lockers_added=tuple(sync.added),
+        lockers_retired=tuple(sync.retired),
+        findings=tuple(
+            Finding(f.kind, f.detail, f.locker_label, f.rental_id, f.repaired) for f in found
+        ),
+        expired_rentals=tuple(expired),
+    )
+    return Store(database, cipher), report
+
+
+__all__ = ["Store", "TemplateKeyError", "open_cipher", "open_database", "start_store"]
