@@ -1,9 +1,277 @@
-"""Store and staff commands: ``db``, ``admin``, ``lockers``, ``audit`` groups."""
+"""Store and staff commands: ``db``, ``admin``, ``lockers``, ``audit`` groups.
+
+Staff commands ask for the staff member's PIN (hidden) and audit the action under their name,
+exactly as the kiosk UI does.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from lockers.cli._common import state
+
+if TYPE_CHECKING:
+    from lockers.config import Settings
+    from lockers.hardware.board import LockBoard
+    from lockers.kiosk.dto import StaffSession
+    from lockers.kiosk.staff_service import StaffService
+    from lockers.store.db import Database
+
+out = Console(highlight=False, soft_wrap=True)
+
+
+def _database(settings: Settings) -> Database:
+    from lockers.store.db import Database
+
+    if settings.database.url == "":
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return Database(settings.database_url, settings.database.busy_timeout_s)
+
+
+def _staff_login(
+    settings: Settings, database: Database, staff: str, pin: str | None, with_board: bool
+) -> tuple[StaffService, StaffSession, LockBoard | None]:
+    from lockers.kiosk.staff_service import StaffService
+
+    board = None
+    if with_board:
+        from lockers.hardware.boards import open_board
+
+        board = open_board(settings.board, settings.lockers)
+    try:
+        service = StaffService(database, board, kiosk_id=settings.database.kiosk_id)
+        if pin is None:
+            pin = typer.prompt(f"PIN for {staff}", hide_input=True)
+        who = service.login(staff, pin)
+    except BaseException:
+        if board is not None:
+            board.close()
+        raise
+    return service, who, board
 
 
 def register(app: typer.Typer) -> None:
     """Add the store command groups to the root app."""
+    db_app = typer.Typer(help="The kiosk database: schema, lockers, consistency.")
+    admin_app = typer.Typer(help="Staff accounts.")
+    lockers_app = typer.Typer(help="Lockers, for staff without the kiosk screen.")
+    audit_app = typer.Typer(help="The audit log.")
+    for sub, name in (
+        (db_app, "db"),
+        (admin_app, "admin"),
+        (lockers_app, "lockers"),
+        (audit_app, "audit"),
+    ):
+        sub.info.no_args_is_help = True
+        app.add_typer(sub, name=name)
+
+    @db_app.command("upgrade")
+    def db_upgrade(
+        ctx: typer.Context,
+        revision: str = typer.Option("head", help="target revision"),
+    ) -> None:
+        """Create or migrate the database schema to this version of lockers."""
+        from lockers.store.schema import current_revision, upgrade
+
+        database = _database(state(ctx).settings())
+        try:
+            before = current_revision(database)
+            after = upgrade(database, revision)
+        finally:
+            database.dispose()
+        if before == after:
+            out.print(f"database already at {after}")
+        else:
+            out.print(f"database upgraded: {before or '(empty)'} -> {after}")
+
+    @db_app.command("current")
+    def db_current(ctx: typer.Context) -> None:
+        """Show the schema revision of the database and of this code."""
+        from lockers.store.schema import schema_status
+
+        database = _database(state(ctx).settings())
+        try:
+            status = schema_status(database)
+        finally:
+            database.dispose()
+        out.print(f"database: {database.url.render_as_string()}")
+        out.print(f"current:  {status.current or '(empty)'}")
+        out.print(f"code:     {status.head}")
+        if not status.up_to_date:
+            out.print("[yellow]not up to date: run `lockers db upgrade`[/]")
+            raise typer.Exit(1)
+        out.print("[green]up to date[/]")
+
+    @db_app.command("sync-lockers")
+    def db_sync(ctx: typer.Context) -> None:
+        """Create/update the lockers from config.yaml (refuses to remove one in use)."""
+        from lockers.kiosk.startup import open_database
+        from lockers.store import lockers_repo
+
+        database = open_database(state(ctx).settings())
+        try:
+            with database.transaction() as session:
+                report = lockers_repo.sync_lockers(session, state(ctx).settings().lockers)
+        finally:
+            database.dispose()
+        if not report.changed:
+            out.print("lockers already match config.yaml")
+        for label in report.added:
+            out.print(f"added locker {label}")
+        for label in report.updated:
+            out.print(f"updated locker {label}")
+        for label in report.retired:
+            out.print(f"removed locker {label} (kept in history)")
+
+    @db_app.command("check")
+    def db_check(
+        ctx: typer.Context,
+        repair: bool = typer.Option(True, help="repair what is safe to repair"),
+    ) -> None:
+        """Run the start-up consistency check; exit 1 if anything needs staff."""
+        from lockers.kiosk.startup import start_store
+
+        store, report = start_store(state(ctx).settings(), repair=repair)
+        store.close()
+        for label in report.lockers_added:
+            out.print(f"added locker {label}")
+        for rental_id in report.expired_rentals:
+            out.print(f"expired rental {rental_id} (templates deleted, locker flagged)")
+        for finding in report.findings:
+            tag = "[green]repaired[/]" if finding.repaired else "[yellow]found[/]"
+            out.print(f"{tag} {finding.kind}: {finding.detail}")
+        if report.clean:
+            out.print("[green]database consistent[/]")
+        elif not all(f.repaired for f in report.findings):
+            raise typer.Exit(1)
+
+    @admin_app.command("add-staff")
+    def add_staff(
+        ctx: typer.Context,
+        name: str = typer.Argument(..., help="staff member's name (login)"),
+        role: str = typer.Option("staff", help="staff | admin"),
+        pin: str = typer.Option(
+            ..., prompt=True, hide_input=True, confirmation_prompt=True, help="4-12 digits"
+        ),
+    ) -> None:
+        """Add a staff member who can log in with a PIN."""
+        import getpass
+
+        from lockers.kiosk.staff_service import StaffService
+        from lockers.kiosk.startup import open_database
+
+        settings = state(ctx).settings()
+        database = open_database(settings)
+        try:
+            StaffService(database, None, kiosk_id=settings.database.kiosk_id).add_staff(
+                name, pin, role, actor=f"cli:{getpass.getuser()}"
+            )
+        finally:
+            database.dispose()
+        out.print(f"staff member {name} ({role}) added")
+
+    @lockers_app.command("list")
+    def lockers_list(ctx: typer.Context) -> None:
+        """List lockers with status, rental and staff flags."""
+        from lockers.kiosk.staff_service import list_lockers
+        from lockers.kiosk.startup import open_database
+        from lockers.store.models import utcnow
+
+        database = open_database(state(ctx).settings())
+        try:
+            views = list_lockers(database, utcnow())
+        finally:
+            database.dispose()
+        table = Table("locker", "size", "wire", "status", "door", "rental", "ends", "staff")
+        for v in views:
+            ends = "" if v.rental_ends_at is None else f"{v.rental_ends_at:%Y-%m-%d %H:%M}Z"
+            table.add_row(
+                v.label,
+                v.size,
+                f"{v.board}/{v.channel}",
+                v.status,
+                v.door_state,
+                "" if v.rental_id is None else str(v.rental_id),
+                ends + (" OVERDUE" if v.overdue else ""),
+                v.attention or "",
+            )
+        out.print(table)
+
+    staff_opt = typer.Option(..., "--staff", help="your staff name (asks for your PIN)")
+    reason_opt = typer.Option(..., "--reason", help="why, for the audit log")
+    pin_opt = typer.Option(None, "--pin", envvar="LOCKERS_STAFF_PIN", hidden=True)
+
+    @lockers_app.command("open")
+    def lockers_open(
+        ctx: typer.Context,
+        label: str = typer.Argument(..., help="locker label"),
+        staff: str = staff_opt,
+        reason: str = reason_opt,
+        pin: str | None = pin_opt,
+    ) -> None:
+        """Force a locker open (its rental stays)."""
+        from lockers.kiosk.startup import open_database
+
+        settings = state(ctx).settings()
+        database = open_database(settings)
+        try:
+            service, who, board = _staff_login(settings, database, staff, pin, True)
+            try:
+                result = service.force_open(who, label, reason)
+            finally:
+                if board is not None:
+                    board.close()
+        finally:
+            database.dispose()
+        out.print(f"locker {label}: {result.outcome} {result.detail}".rstrip())
+        if result.outcome != "opened":
+            raise typer.Exit(1)
+
+    @lockers_app.command("reset")
+    def lockers_reset(
+        ctx: typer.Context,
+        label: str = typer.Argument(..., help="locker label"),
+        staff: str = staff_opt,
+        reason: str = reason_opt,
+        pin: str | None = pin_opt,
+    ) -> None:
+        """End the locker's rental, delete its face templates, make it available."""
+        from lockers.kiosk.startup import open_database
+
+        settings = state(ctx).settings()
+        database = open_database(settings)
+        try:
+            service, who, _ = _staff_login(settings, database, staff, pin, False)
+            result = service.reset(who, label, reason)
+        finally:
+            database.dispose()
+        out.print(f"locker {label} reset: {result.detail}")
+
+    @audit_app.command("export")
+    def audit_export(
+        ctx: typer.Context,
+        path: Path = typer.Argument(..., help="CSV file to write"),
+        staff: str = staff_opt,
+        since: datetime | None = typer.Option(None, help="only entries from this UTC time"),
+        pin: str | None = pin_opt,
+    ) -> None:
+        """Export the audit log to CSV."""
+        from datetime import UTC
+
+        from lockers.kiosk.startup import open_database
+
+        settings = state(ctx).settings()
+        database = open_database(settings)
+        try:
+            service, who, _ = _staff_login(settings, database, staff, pin, False)
+            start = None if since is None else since.replace(tzinfo=since.tzinfo or UTC)
+            count = service.export_audit(who, path, start)
+        finally:
+            database.dispose()
+        out.print(f"{count} audit entries written to {path}")

@@ -144,6 +144,9 @@ def test_inception_resnet_smoke_with_frozen_blocks(make_shapes, tmp_path) -> Non
     assert torch.equal(state["repeat_1.0.branch0.conv.weight"], initial["repeat_1.0.branch0.conv.weight"])
     assert torch.equal(state["conv2d_1a.bn.running_mean"], initial["conv2d_1a.bn.running_mean"])
     assert not torch.equal(state["last_linear.weight"], initial["last_linear.weight"])
+    from lockers.vision.weights import verify_state_dict
+
+    verify_state_dict(state, origin="the exported weights")  # what `lockers models import` checks
 
 
 def test_ddp_two_gloo_processes_match_one_process(make_shapes, tmp_path) -> None:
