@@ -1,0 +1,222 @@
+"""Register and retrieve against a real database and a scripted (or emulated) lock board."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from lockers_storekit import MODEL, ScriptedBoard, face
+
+from lockers.config import Settings
+from lockers.hardware.board import UnlockOutcome
+from lockers.kiosk.dto import RegisterOutcome, RetrieveOutcome
+from lockers.kiosk.errors import ConsentRequired, InvalidTemplates
+from lockers.kiosk.rental_service import RentalService
+from lockers.kiosk.startup import Store, start_store
+from lockers.store import audit, consistency, rentals
+from lockers.store.models import LockerStatus, RentalState
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, 12, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def service(settings: Settings, store: Store, board: ScriptedBoard, **kw: object) -> RentalService:
+    return RentalService.from_settings(settings, store.database, board, store.cipher, **kw)
+
+
+def states(store: Store) -> dict[str, str]:
+    with store.database.transaction() as session:
+        from lockers.store import lockers_repo
+
+        return {lk.label: lk.status.value for lk in lockers_repo.list_lockers(session)}
+
+
+def actions(store: Store) -> list[tuple[str, str]]:
+    with store.database.transaction() as session:
+        return [(e.action, e.outcome) for e in audit.entries(session)]
+
+
+def test_register_then_retrieve(settings: Settings, store: Store, board: ScriptedBoard) -> None:
+    svc = service(settings, store, board)
+    alice, bob = face(1), face(2)
+    first = svc.register(alice, consent=True, model_version=MODEL)
+    second = svc.register(bob, consent=True, model_version=MODEL)
+    assert (first.outcome, first.locker_label) == (RegisterOutcome.OPENED, "1")
+    assert (second.outcome, second.locker_label) == (RegisterOutcome.OPENED, "2")
+    assert states(store) == {"1": "occupied", "2": "occupied", "3": "available", "4": "available"}
+
+    got = svc.retrieve(face(2, k=3, noise=0.08), model_version=MODEL)
+    assert (got.outcome, got.locker_label, got.rental_id) == (
+        RetrieveOutcome.OPENED,
+        "2",
+        second.rental_id,
+    )
+    assert got.score is not None and got.score > settings.recognition.threshold
+    with store.database.transaction() as session:
+        ended = rentals.get_rental(session, second.rental_id or 0)
+        assert ended is not None and ended.state == RentalState.ENDED
+        assert set(rentals.active_templates(session, store.cipher, MODEL)) == {first.rental_id}
+        assert consistency.invariant_violations(session) == []
+    assert states(store)["2"] == "available"
+    assert ("retrieve", "matched") in actions(store)
+
+
+def test_same_face_gets_its_locker_back(
+    settings: Settings, store: Store, board: ScriptedBoard
+) -> None:
+    svc = service(settings, store, board)
+    first = svc.register(face(5), consent=True, model_version=MODEL)
+    again = svc.register(face(5, k=2, noise=0.08), consent=True, model_version=MODEL)
+    assert again.outcome is RegisterOutcome.REOPENED_EXISTING
+    assert (again.locker_label, again.rental_id) == (first.locker_label, first.rental_id)
+    assert states(store)["2"] == "available"
+    assert ("register", "duplicate") in actions(store)
+
+
+def test_not_sent_rolls_the_rental_back(settings: Settings, store: Store) -> None:
+    svc = service(settings, store, ScriptedBoard([UnlockOutcome.NOT_SENT]))
+    result = svc.register(face(1), consent=True, model_version=MODEL)
+    assert result.outcome is RegisterOutcome.NOT_OPENED
+    assert states(store)["1"] == "available"
+    with store.database.transaction() as session:
+        rental = rentals.get_rental(session, result.rental_id or 0)
+        assert rental is not None and rental.state == RentalState.VOIDED
+        assert rentals.count_templates(session) == 0
+    assert ("unlock", "rolled_back") in actions(store)
+
+
+@pytest.mark.parametrize("outcome", [UnlockOutcome.JAMMED, UnlockOutcome.UNCONFIRMED])
+def test_unconfirmed_door_keeps_rental_and_alerts_staff(
+    settings: Settings, store: Store, outcome: UnlockOutcome
+) -> None:
+    svc = service(settings, store, ScriptedBoard([outcome]))
+    result = svc.register(face(1), consent=True, model_version=MODEL)
+    assert result.outcome is RegisterOutcome.DOOR_NOT_CONFIRMED
+    with store.database.transaction() as session:
+        rental = rentals.get_rental(session, result.rental_id or 0)
+        assert rental is not None and rental.state == RentalState.ACTIVE
+        assert rental.locker.status == LockerStatus.OCCUPIED
+        assert rental.locker.attention and outcome.value in rental.locker.attention
+    # A flagged locker is not handed out again; the next user gets the next one.
+    assert svc.register(face(2), consent=True, model_version=MODEL).locker_label == "2"
+
+
+def test_strangers_are_refused_and_back_off(settings: Settings, store: Store) -> None:
+    clock = Clock()
+    svc = service(settings, store, ScriptedBoard(), clock=clock)
+    svc.register(face(1), consent=True, model_version=MODEL)
+    waits = []
+    for i in range(4):
+        waits.append(svc.retrieve(face(100 + i), model_version=MODEL))
+        if i < 3:
+            clock.now += timedelta(seconds=waits[-1].retry_after_s)
+    assert [w.outcome for w in waits] == [RetrieveOutcome.NO_MATCH] * 4
+    assert [w.retry_after_s for w in waits] == [0, 0, 2, 4]
+    limited = svc.retrieve(face(1), model_version=MODEL)
+    assert limited.outcome is RetrieveOutcome.RATE_LIMITED and limited.retry_after_s == 4
+    clock.now += timedelta(seconds=5)
+    assert svc.retrieve(face(1), model_version=MODEL).outcome is RetrieveOutcome.OPENED
+    assert actions(store).count(("retrieve", "no_match")) == 4
+    assert ("retrieve", "rate_limited") in actions(store)
+
+
+def test_other_model_versions_are_never_compared(settings: Settings, store: Store) -> None:
+    svc = service(settings, store, ScriptedBoard())
+    svc.register(face(1), consent=True, model_version="old-model")
+    assert svc.retrieve(face(1), model_version=MODEL).outcome is RetrieveOutcome.NO_MATCH
+
+
+def test_k_of_n_needs_agreeing_frames(settings: Settings, store: Store) -> None:
+    svc = service(settings, store, ScriptedBoard())
+    svc.register(face(1), consent=True, model_version=MODEL)
+    one_frame = face(1, k=1)
+    assert svc.retrieve(one_frame, model_version=MODEL).outcome is RetrieveOutcome.NO_MATCH
+
+
+def test_retrieve_not_sent_keeps_the_rental(settings: Settings, store: Store) -> None:
+    svc = service(settings, store, ScriptedBoard([UnlockOutcome.OPENED, UnlockOutcome.NOT_SENT]))
+    reg = svc.register(face(1), consent=True, model_version=MODEL)
+    assert svc.retrieve(face(1), model_version=MODEL).outcome is RetrieveOutcome.NOT_OPENED
+    again = svc.retrieve(face(1), model_version=MODEL)
+    assert (again.outcome, again.rental_id) == (RetrieveOutcome.OPENED, reg.rental_id)
+
+
+def test_bad_input_is_refused_before_anything_is_stored(settings: Settings, store: Store) -> None:
+    svc = service(settings, store, ScriptedBoard())
+    with pytest.raises(ConsentRequired):
+        svc.register(face(1), consent=False, model_version=MODEL)
+    with pytest.raises(InvalidTemplates, match=r"shape \(k, 512\)"):
+        svc.register(np.zeros((2, 128), np.float32), consent=True, model_version=MODEL)
+    with pytest.raises(InvalidTemplates, match="non-finite"):
+        svc.register(np.full((1, 512), np.nan, np.float32), consent=True, model_version=MODEL)
+    assert set(states(store).values()) == {"available"}
+
+
+def test_full_kiosk_and_expiry(settings: Settings, store: Store) -> None:
+    clock = Clock()
+    svc = service(settings, store, ScriptedBoard(), clock=clock)
+    labels = [
+        svc.register(face(i), consent=True, model_version=MODEL).locker_label for i in range(4)
+    ]
+    assert labels == ["1", "2", "3", "4"]
+    assert svc.register(face(9), consent=True, model_version=MODEL).outcome is (
+        RegisterOutcome.NO_FREE_LOCKER
+    )
+    hours = settings.privacy.rental_max_hours + settings.privacy.retention_hours
+    clock.now += timedelta(hours=hours, seconds=1)
+    assert len(svc.expire_overdue()) == 4
+    with store.database.transaction() as session:
+        assert rentals.count_templates(session) == 0
+        assert consistency.invariant_violations(session) == []
+    # Belongings may still be inside: lockers stay occupied and flagged, never reallocated.
+    assert set(states(store).values()) == {"occupied"}
+    assert svc.register(face(9), consent=True, model_version=MODEL).outcome is (
+        RegisterOutcome.NO_FREE_LOCKER
+    )
+
+
+def test_with_the_board_emulator(settings: Settings, store: Store) -> None:
+    from lockers.hardware.boards import open_board
+
+    with open_board(settings.board, settings.lockers) as real_board:
+        svc = RentalService.from_settings(settings, store.database, real_board, store.cipher)
+        reg = svc.register(face(3), consent=True, model_version=MODEL)
+        assert reg.outcome is RegisterOutcome.OPENED
+        got = svc.retrieve(face(3), model_version=MODEL)
+        assert (got.outcome, got.locker_label) == (RetrieveOutcome.OPENED, reg.locker_label)
+
+
+def test_template_bytes_in_the_database_file_are_not_the_vector(
+    settings: Settings, store: Store, backend: str
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("raw-file check is for the SQLite file")
+    vectors = face(4)
+    service(settings, store, ScriptedBoard()).register(vectors, consent=True, model_version=MODEL)
+    store.database.dispose()  # checkpoint the WAL into the main file
+    path = settings.data_dir / "lockers.db"
+    raw = path.read_bytes() + (
+        path.with_name("lockers.db-wal").read_bytes()
+        if path.with_name("lockers.db-wal").exists()
+        else b""
+    )
+    for row in vectors:
+        assert row.astype("<f4").tobytes()[:64] not in raw
+
+
+def test_start_up_refuses_a_wrong_key(settings: Settings, store: Store) -> None:
+    from lockers.store.crypto import TemplateKeyError
+
+    service(settings, store, ScriptedBoard()).register(face(1), consent=True, model_version=MODEL)
+    settings.privacy.template_key_file.write_bytes(b"x" * 32)
+    with pytest.raises(TemplateKeyError, match="cannot be decrypted"):
+        start_store(settings)
+    settings.privacy.template_key_file.unlink()
+    with pytest.raises(TemplateKeyError, match="does not exist"):
+        start_store(settings)
