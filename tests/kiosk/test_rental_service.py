@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -200,7 +201,7 @@ def test_template_bytes_in_the_database_file_are_not_the_vector(
     vectors = face(4)
     service(settings, store, ScriptedBoard()).register(vectors, consent=True, model_version=MODEL)
     store.database.dispose()  # checkpoint the WAL into the main file
-    path = settings.data_dir / "lockers.db"
+    path = Path(store.database.url.database or "")
     raw = path.read_bytes() + (
         path.with_name("lockers.db-wal").read_bytes()
         if path.with_name("lockers.db-wal").exists()

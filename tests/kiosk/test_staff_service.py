@@ -1,0 +1,151 @@
+"""Staff: PIN login with lockout and auto-logout, locker actions, all audited (never the PIN)."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from lockers_storekit import MODEL, ScriptedBoard, face
+
+from lockers.config import Settings
+from lockers.kiosk.errors import StaffActionRefused, StaffAuthError
+from lockers.kiosk.rental_service import RentalService
+from lockers.kiosk.staff_service import StaffService
+from lockers.kiosk.startup import Store
+from lockers.store import audit, consistency, rentals
+from lockers.store.lockers_repo import UnknownLockerError
+
+PIN = "482916"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, 12, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def staff(store: Store, board: ScriptedBoard, clock: Clock) -> StaffService:
+    service = StaffService(store.database, board, clock=clock)
+    service.add_staff("alice", PIN, "admin")
+    return service
+
+
+def audit_rows(store: Store) -> list[tuple[str, str, str]]:
+    with store.database.transaction() as session:
+        return [(e.actor, e.action, e.outcome) for e in audit.entries(session)]
+
+
+def test_lockout_after_five_failures_with_back_off(staff: StaffService, clock: Clock) -> None:
+    for _ in range(4):
+        with pytest.raises(StaffAuthError, match="wrong staff name or PIN"):
+            staff.login("alice", "000000")
+    with pytest.raises(StaffAuthError, match="locked for 30 s") as err:
+        staff.login("alice", "000000")
+    assert err.value.retry_after_s == 30
+    with pytest.raises(StaffAuthError, match="locked"):
+        staff.login("alice", PIN)  # even the right PIN, while locked
+    clock.now += timedelta(seconds=31)
+    with pytest.raises(StaffAuthError, match="locked for 60 s"):
+        staff.login("alice", "111111")  # the 6th failure doubles the lockout
+    clock.now += timedelta(seconds=61)
+    who = staff.login("alice", PIN)
+    assert who.staff_name == "alice"
+    staff.logout(who)
+    # A success resets the counter.
+    with pytest.raises(StaffAuthError, match="wrong"):
+        staff.login("alice", "000000")
+
+
+def test_unknown_name_is_indistinguishable(staff: StaffService) -> None:
+    with pytest.raises(StaffAuthError, match="wrong staff name or PIN"):
+        staff.login("mallory", PIN)
+
+
+def test_auto_logout_after_inactivity(staff: StaffService, clock: Clock) -> None:
+    who = staff.login("alice", PIN)
+    clock.now += timedelta(seconds=100)
+    staff.lockers(who)  # activity keeps the session alive
+    clock.now += timedelta(seconds=100)
+    assert staff.is_logged_in(who)
+    clock.now += timedelta(seconds=121)
+    with pytest.raises(StaffAuthError, match="inactivity"):
+        staff.reset(who, "1", "late")
+
+
+def test_staff_actions_are_audited_and_reset_deletes_templates(
+    settings: Settings,
+    store: Store,
+    board: ScriptedBoard,
+    staff: StaffService,
+    clock: Clock,
+    tmp_path: Path,
+) -> None:
+    kiosk = RentalService.from_settings(settings, store.database, board, store.cipher, clock=clock)
+    reg = kiosk.register(face(1), consent=True, model_version=MODEL)
+    who = staff.login("alice", PIN)
+
+    opened = staff.force_open(who, "1", "customer lost phone")
+    assert opened.outcome == "opened"
+    with store.database.transaction() as session:  # force open keeps the rental
+        assert rentals.count_templates(session) == 3
+
+    clock.now += timedelta(hours=settings.privacy.rental_max_hours + 1)
+    assert not staff.is_logged_in(who)  # auto-logout meanwhile
+    who = staff.login("alice", PIN)
+    assert [v.label for v in staff.overdue(who)] == ["1"]
+
+    with pytest.raises(StaffActionRefused, match="reason"):
+        staff.reset(who, "1", "  ")
+    with pytest.raises(UnknownLockerError, match="no locker labelled '9'"):
+        staff.reset(who, "9", "typo")
+    result = staff.reset(who, "1", "belongings handed over at the desk")
+    assert f"rental {reg.rental_id} ended, 3 templates deleted" in result.detail
+    with store.database.transaction() as session:
+        assert rentals.count_templates(session) == 0
+        assert consistency.invariant_violations(session) == []
+
+    staff.set_out_of_service(who, "2", "hinge broken")
+    assert kiosk.register(face(2), consent=True, model_version=MODEL).locker_label == "1"
+    staff.back_in_service(who, "2")
+    assert kiosk.register(face(3), consent=True, model_version=MODEL).locker_label == "2"
+
+    out = tmp_path / "audit.csv"
+    count = staff.export_audit(who, out)
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert len(rows) == count
+    staff_actions = {(r["action"], r["outcome"]) for r in rows if r["actor"] == "staff:alice"}
+    assert {
+        ("force_open", "opened"),
+        ("reset", "ok"),
+        ("out_of_service", "ok"),
+        ("back_in_service", "available"),
+    } <= staff_actions
+    assert ("staff:alice", "audit_export", "ok") in audit_rows(store)
+
+
+def test_pin_never_reaches_database_or_audit(
+    staff: StaffService, store: Store, backend: str, tmp_path: Path
+) -> None:
+    for attempt in ("913375", PIN):
+        with contextlib.suppress(StaffAuthError):
+            staff.login("alice", attempt)
+    who = staff.login("alice", PIN)
+    staff.export_audit(who, tmp_path / "a.csv")
+    text = (tmp_path / "a.csv").read_text(encoding="utf-8")
+    assert PIN not in text and "913375" not in text
+    if backend == "sqlite":
+        store.database.dispose()
+        db_file = Path(store.database.url.database or "")
+        blob = b"".join(p.read_bytes() for p in db_file.parent.glob(db_file.name + "*"))
+        assert PIN.encode() not in blob and b"913375" not in blob
