@@ -83,18 +83,29 @@ class FacePipeline:
             settings.recognition.input_mode,
         )
 
-    def analyse(self, image: npt.NDArray[np.uint8], *, embed: bool = True) -> Analysis:
+    def analyse(
+        self,
+        image: npt.NDArray[np.uint8],
+        *,
+        embed: bool = True,
+        content_box: tuple[int, int, int, int] | None = None,
+    ) -> Analysis:
         """Analyse one RGB uint8 frame of shape ``(H, W, 3)``.
 
         A subject that fails the gate (or shares the frame with a second person) is reported
-        with its reasons and is neither aligned nor embedded.
+        with its reasons and is neither aligned nor embedded. ``content_box`` is
+        :attr:`lockers.vision.camera.Frame.content_box` for letterboxed frames.
         """
         check_rgb(image)
         t0 = time.perf_counter()
         detections = self.detector.detect(image)
         t1 = time.perf_counter()
         report = assess(
-            image, detections.subject, self.quality, multiple_faces=detections.multiple_faces
+            image,
+            detections.subject,
+            self.quality,
+            multiple_faces=detections.multiple_faces,
+            content_box=content_box,
         )
         t2 = time.perf_counter()
         aligned = embedding = None

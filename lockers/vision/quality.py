@@ -130,8 +130,13 @@ def assess(
     config: QualityConfig,
     *,
     multiple_faces: bool = False,
+    content_box: tuple[int, int, int, int] | None = None,
 ) -> QualityReport:
-    """Check one detected face in an RGB uint8 frame against the gate in ``config``."""
+    """Check one detected face in an RGB uint8 frame against the gate in ``config``.
+
+    ``content_box`` (x, y, width, height) is where the camera's picture lies inside a
+    letterboxed frame; a face must be inside the picture, not just inside the frame.
+    """
     import cv2
 
     if face is None:
@@ -141,8 +146,12 @@ def assess(
     if multiple_faces:
         issues.append(QualityIssue.MULTIPLE_FACES)
     x1, y1, x2, y2 = face.box
+    left, top, right, bottom = 0, 0, width, height
+    if content_box is not None:
+        left, top = content_box[0], content_box[1]
+        right, bottom = left + content_box[2], top + content_box[3]
     b = config.border_px
-    if x1 < b or y1 < b or x2 > width - b or y2 > height - b:
+    if x1 < left + b or y1 < top + b or x2 > right - b or y2 > bottom - b:
         issues.append(QualityIssue.PARTIALLY_OUTSIDE)
     face_px = min(face.width, face.height)
     if face_px < config.min_face_px:

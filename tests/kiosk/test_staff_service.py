@@ -122,7 +122,7 @@ def test_staff_actions_are_audited_and_reset_deletes_templates(
 
     out = tmp_path / "audit.csv"
     count = staff.export_audit(who, out)
-    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    rows = list(csv.DictReader(out.read_text(encoding="utf-8").splitlines()))
     assert len(rows) == count
     staff_actions = {(r["action"], r["outcome"]) for r in rows if r["actor"] == "staff:alice"}
     assert {

@@ -98,3 +98,16 @@ def test_pose_from_landmarks(yaw_sign: int) -> None:
     mirrored[:, 0] = 160 - mirrored[:, 0]
     mirrored = mirrored[[1, 0, 2, 4, 3]]
     assert estimate_pose(mirrored).yaw == pytest.approx(-pose.yaw, abs=1e-3)
+
+
+def test_face_cut_by_a_letterbox_bar_is_partially_outside(
+    detector: FaceDetector, portraits: dict[str, npt.NDArray[np.uint8]]
+) -> None:
+    image = portraits["person01_1.jpg"]
+    face = detector.detect(image).subject
+    assert face is not None
+    assert assess(image, face, GATE).ok
+    # The camera's picture starts just below the top of the face (bars above it).
+    picture = (0, int(face.box[1]) + 10, image.shape[1], image.shape[0] - int(face.box[1]) - 10)
+    report = assess(image, face, GATE, content_box=picture)
+    assert QualityIssue.PARTIALLY_OUTSIDE in report.issues
