@@ -19,12 +19,12 @@ from typing import Any
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import torch  # noqa: E402
+import torch
 
-from lockers.training.backbone import build_backbone, frozen_blocks, set_frozen, standardise  # noqa: E402
-from lockers.training.objectives import build_objective  # noqa: E402
-from lockers.training.recipe import load_recipe  # noqa: E402
-from lockers.training.trainer import TrainNet, _build_optimizer  # noqa: E402
+from lockers.training.backbone import build_backbone, frozen_blocks, set_frozen, standardise
+from lockers.training.objectives import build_objective
+from lockers.training.recipe import load_recipe
+from lockers.training.trainer import TrainNet, build_optimizer
 
 
 def bench(
@@ -49,7 +49,7 @@ def bench(
     )
     net = net.to(device).train()
     set_frozen(net.backbone, frozen_blocks(recipe))
-    optimizer = _build_optimizer(recipe, net)
+    optimizer = build_optimizer(recipe, net)
     use_amp = amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     gen = torch.Generator().manual_seed(0)

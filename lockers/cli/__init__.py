@@ -12,7 +12,15 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from lockers.cli import board_cmds, config_cmds, models_cmds, store_cmds, train_cmds, vision_cmds
+from lockers.cli import (
+    board_cmds,
+    config_cmds,
+    kiosk_cmds,
+    models_cmds,
+    store_cmds,
+    train_cmds,
+    vision_cmds,
+)
 from lockers.cli._common import CliState
 from lockers.errors import LockersError
 
@@ -41,6 +49,7 @@ app.add_typer(models_cmds.app, name="models")
 board_cmds.register(app)
 store_cmds.register(app)
 train_cmds.register(app)
+kiosk_cmds.register(app)
 
 
 def main() -> None:

@@ -30,5 +30,10 @@ class PrivacyConfig(Section):
 
     template_key_file: ResolvedPath = Field(default="data/template.key")  # type: ignore[assignment]
     store_face_images: bool = False
-    rental_max_hours: float = Field(24.0, gt=0)
-    retention_hours: float = Field(72.0, gt=0, description="after expiry, templates are deleted")
+    rental_max_hours: float = Field(24.0, gt=0, description="a rental is overdue after this")
+    retention_hours: float = Field(
+        72.0,
+        gt=0,
+        description="how long an overdue rental keeps its templates; then it expires, its "
+        "templates are deleted and its locker is flagged for staff",
+    )

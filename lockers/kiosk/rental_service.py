@@ -76,7 +76,7 @@ class RetrieveBackoff:
     def wait_s(self, failures: int) -> float:
         if failures < self.free_failures:
             return 0.0
-        return min(self.max_s, self.base_s * 2 ** (failures - self.free_failures))
+        return float(min(self.max_s, self.base_s * 2.0 ** (failures - self.free_failures)))
 
 
 class RentalService:
@@ -105,6 +105,7 @@ class RentalService:
         rental_max_hours: float = 24.0,
         retention_hours: float = 72.0,
         policy: lockers_repo.AllocationPolicy = "first_free",
+        store_face_images: bool = False,
         backoff: RetrieveBackoff | None = None,
         clock: Callable[[], datetime] = utcnow,
         checkpoint: Checkpoint = no_checkpoint,
@@ -118,6 +119,7 @@ class RentalService:
         self._max_hours = rental_max_hours
         self._retention_hours = retention_hours
         self._policy: lockers_repo.AllocationPolicy = policy
+        self._store_face_images = store_face_images
         self._backoff = backoff or RetrieveBackoff()
         self._clock = clock
         self._checkpoint = checkpoint
@@ -133,15 +135,21 @@ class RentalService:
         cipher: TemplateCipher,
         **kwargs: object,
     ) -> RentalService:
+        """A service configured from ``settings``; ``kwargs`` override any constructor option
+        (``clock``, ``checkpoint``, ``policy``, ...)."""
+        options: dict[str, object] = {
+            "kiosk_id": settings.database.kiosk_id,
+            "rental_max_hours": settings.privacy.rental_max_hours,
+            "retention_hours": settings.privacy.retention_hours,
+            "store_face_images": settings.privacy.store_face_images,
+            **kwargs,  # explicit arguments win over the settings
+        }
         return cls(
             database,
             board,
             cipher,
             RecognitionRule.from_settings(settings),
-            kiosk_id=settings.database.kiosk_id,
-            rental_max_hours=settings.privacy.rental_max_hours,
-            retention_hours=settings.privacy.retention_hours,
-            **kwargs,  # type: ignore[arg-type]
+            **options,  # type: ignore[arg-type]
         )
 
     # -- register ---------------------------------------------------------------------------
@@ -154,6 +162,7 @@ class RentalService:
         model_version: str,
         quality: npt.ArrayLike | None = None,
         size: Literal["S", "M", "L"] | None = None,
+        face_image: bytes | None = None,
     ) -> RegisterResult:
         """Give the user a locker and open it.
 
@@ -162,6 +171,8 @@ class RentalService:
             consent: the user agreed to their face templates being stored for the rental.
             quality: optional per-template quality scores, shape ``(k,)``.
             size: wanted locker size (``by_size`` policy); ``None`` = any.
+            face_image: encoded face crop; stored (encrypted, deleted with the templates) only
+                when staff enabled ``privacy.store_face_images``, otherwise discarded.
 
         Raises:
             ConsentRequired: ``consent`` is false (nothing is stored).
@@ -229,6 +240,8 @@ class RentalService:
                     kiosk_id=self.kiosk_id,
                 )
                 rentals.add_templates(session, rental, vectors, self._cipher, qualities)
+                if face_image is not None and self._store_face_images:
+                    rentals.add_face_image(session, rental, face_image, self._cipher)
                 self._checkpoint("register:templates_added")
                 intent = unlocks.request_unlock(
                     session,

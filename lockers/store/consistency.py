@@ -126,21 +126,21 @@ def check(
             )
         )
     for request in pending_unlocks(session, kiosk_id):
-        locker = session.get(Locker, request.locker_id)
-        assert locker is not None
+        target = session.get(Locker, request.locker_id)
+        assert target is not None
         if repair:
             request.outcome = "interrupted"
             request.detail = "the process stopped before the board's answer was recorded"
             request.finished_at = now
             lockers_repo.flag(
-                session, locker, f"{request.purpose.value} unlock interrupted: door may be open"
+                session, target, f"{request.purpose.value} unlock interrupted: door may be open"
             )
         findings.append(
             Finding(
                 "interrupted_unlock",
-                f"a {request.purpose.value} unlock of locker {locker.label} (request "
+                f"a {request.purpose.value} unlock of locker {target.label} (request "
                 f"{request.id}) has no recorded outcome; flagged for staff",
-                locker.label,
+                target.label,
                 request.rental_id,
                 repair,
             )

@@ -155,9 +155,9 @@ def describe_db_error(exc: SQLAlchemyError, where: str) -> StoreError:
         )
     if "disk is full" in low or "disk i/o" in low or "no space" in low:
         return StoreError(
-            f"the database {where} could not be written: the disk is full ({raw}); "
+            f"the database {where} could not be written: the disk is full or failing ({raw}); "
             "the last action was not saved, earlier ones are intact",
-            hint="free disk space on the data volume, then retry",
+            hint="free disk space on the data volume (df -h), check the disk, then retry",
         )
     if "locked" in low or "lock timeout" in low or "could not obtain lock" in low:
         return StoreError(

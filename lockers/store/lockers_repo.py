@@ -79,8 +79,8 @@ def sync_lockers(session: Session, configured: Sequence[LockerConfig]) -> SyncRe
             report.retired.append(label)
     session.flush()
     for label, cfg in wanted.items():
-        locker = existing.get(label)
-        if locker is None:
+        known = existing.get(label)
+        if known is None:
             session.add(
                 Locker(
                     label=label,
@@ -92,10 +92,10 @@ def sync_lockers(session: Session, configured: Sequence[LockerConfig]) -> SyncRe
             )
             report.added.append(label)
             continue
-        before = (locker.size, locker.board, locker.channel, locker.retired_at)
-        locker.size, locker.board, locker.channel = LockerSize(cfg.size), cfg.board, cfg.channel
-        locker.retired_at = None
-        if before != (locker.size, locker.board, locker.channel, None):
+        before = (known.size, known.board, known.channel, known.retired_at)
+        known.size, known.board, known.channel = LockerSize(cfg.size), cfg.board, cfg.channel
+        known.retired_at = None
+        if before != (known.size, known.board, known.channel, None):
             report.updated.append(label)
     session.flush()
     return report

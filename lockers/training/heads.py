@@ -28,7 +28,7 @@ class SoftmaxHead(nn.Module):
         return self.fc(embeddings)
 
 
-class _CosineHead(nn.Module):
+class CosineHead(nn.Module):
     """Shared part of the margin heads: class centres and the cosine matrix."""
 
     def __init__(self, embedding_dim: int, num_classes: int, scale: float) -> None:
@@ -47,7 +47,7 @@ class _CosineHead(nn.Module):
         return (emb @ centres.t()).clamp(-1.0, 1.0)
 
 
-class CosFaceHead(_CosineHead):
+class CosFaceHead(CosineHead):
     """CosFace / large-margin cosine loss: target logit ``s * (cos θ - m)``."""
 
     def __init__(
@@ -62,7 +62,7 @@ class CosFaceHead(_CosineHead):
         return self.scale * (cos - self.margin * one_hot)
 
 
-class ArcFaceHead(_CosineHead):
+class ArcFaceHead(CosineHead):
     """ArcFace / additive angular margin: target logit ``s * cos(θ + m)``.
 
     ``cos(θ + m)`` stops decreasing once ``θ + m > π``, which would reward pushing a sample
@@ -105,7 +105,7 @@ class ArcFaceHead(_CosineHead):
         return self.scale * torch.where(one_hot, self.target_logit(cos), cos)
 
 
-class SphereFaceHead(_CosineHead):
+class SphereFaceHead(CosineHead):
     """SphereFace / multiplicative angular margin on normalised features.
 
     Target logit ``s * ψ(θ)`` with ``ψ(θ) = (-1)^k cos(mθ) - 2k`` for ``θ ∈ [kπ/m, (k+1)π/m]``,

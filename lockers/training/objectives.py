@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lockers.training.heads import HEADS
+from lockers.training.heads import HEADS, CosineHead
 from lockers.training.pair_losses import ContrastiveLoss, TripletSemiHardLoss
 
 CLASSIFICATION_LOSSES = tuple(HEADS)
@@ -37,10 +37,17 @@ class Objective(nn.Module):
     def forward(
         self, embeddings: torch.Tensor, labels: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(loss scalar, logits (n, classes) or None)``."""
+        """``(loss scalar, class scores (n, classes) or None)``.
+
+        The scores are for measuring training accuracy: a margin head's cosines *without* the
+        margin (with it, the target is handicapped and argmax under-reports accuracy).
+        """
         if self.head is not None:
             logits = self.head(embeddings, labels)
-            return F.cross_entropy(logits.float(), labels), logits
+            loss = F.cross_entropy(logits.float(), labels)
+            if isinstance(self.head, CosineHead):
+                return loss, self.head.cosines(embeddings).detach()
+            return loss, logits.detach()
         assert self.pair_loss is not None
         return self.pair_loss(embeddings, labels), None
 

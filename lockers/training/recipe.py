@@ -63,6 +63,8 @@ class TrainRecipe(BaseModel):
     unfreeze_at_epoch: int | None = Field(None, ge=0, description="then train everything")
 
     amp: bool = True  # used on CUDA only
+    # DDP on GPUs: batch-norm statistics over the global batch, as in a one-process run.
+    sync_batchnorm: bool = True
     seed: int = 0
     deterministic: bool = True
     num_workers: int = Field(0, ge=0, le=64)
@@ -119,7 +121,11 @@ def load_recipe(path: Path | None = None, overrides: dict[str, Any] | None = Non
     except ValidationError as exc:
         problems = [
             f"{'.'.join(str(p) for p in e['loc']) or 'recipe'}: "
-            f"{e['msg'].removeprefix('Value error, ')}"
+            + (
+                "unknown key; allowed: " + ", ".join(sorted(TrainRecipe.model_fields))
+                if e["type"] == "extra_forbidden"
+                else e["msg"].removeprefix("Value error, ")
+            )
             for e in exc.errors()
         ]
         raise ConfigError(

@@ -14,7 +14,6 @@ import math
 import random
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,7 +127,7 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         torch.backends.cudnn.benchmark = False
 
 
-def _build_optimizer(recipe: TrainRecipe, net: TrainNet) -> torch.optim.Optimizer:
+def build_optimizer(recipe: TrainRecipe, net: TrainNet) -> torch.optim.Optimizer:
     groups: list[dict[str, Any]] = [{"params": list(net.backbone.parameters()), "lr": recipe.lr}]
     head = list(net.objective.parameters())
     if head:
@@ -178,6 +177,13 @@ def train(job: TrainJob, observer: TrainObserver | None = None) -> TrainResult:
         distributed.teardown(ctx)
 
 
+def _save_atomic(obj: object, path: Path) -> None:
+    """``torch.save`` that never leaves a half-written file (a crash mid-save keeps the old)."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
 class _Run:
     def __init__(
         self, job: TrainJob, ctx: distributed.DistContext, observer: TrainObserver | None
@@ -216,6 +222,9 @@ class _Run:
             len(self.train_index.identities),
             self.recipe.loss_params,
         )
+        if ctx.distributed and ctx.device.type == "cuda" and self.recipe.sync_batchnorm:
+            # (SyncBatchNorm is CUDA-only; on CPU each process normalises its own slice.)
+            backbone = nn.SyncBatchNorm.convert_sync_batchnorm(backbone)
         self.net = TrainNet(backbone, objective).to(ctx.device)
         self.frozen = frozen_blocks(self.recipe)
         try:
@@ -234,7 +243,7 @@ class _Run:
         self.steps_per_epoch = len(self.plan)
         if job.max_steps_per_epoch:
             self.steps_per_epoch = min(self.steps_per_epoch, job.max_steps_per_epoch)
-        self.optimizer = _build_optimizer(self.recipe, self.net)
+        self.optimizer = build_optimizer(self.recipe, self.net)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
             lambda step: lr_factor(self.recipe, step, self.steps_per_epoch),
@@ -350,12 +359,14 @@ class _Run:
             self.history.append(row)
             if self.ctx.is_main:
                 self._write_metrics()
+                # last.pt every epoch (resume loses at most one); a numbered copy every
+                # checkpoint_every_epochs, since each holds the optimiser state too.
+                ckpt = self._checkpoint(epoch + 1)
+                _save_atomic(ckpt, out / "checkpoints" / "last.pt")
                 if (epoch + 1) % self.recipe.checkpoint_every_epochs == 0 or (
                     epoch + 1 == self.recipe.epochs
                 ):
-                    ckpt = self._checkpoint(epoch + 1)
-                    torch.save(ckpt, out / "checkpoints" / "last.pt")
-                    torch.save(ckpt, out / "checkpoints" / f"epoch_{epoch + 1:03d}.pt")
+                    _save_atomic(ckpt, out / "checkpoints" / f"epoch_{epoch + 1:03d}.pt")
                 if self.observer:
                     self.observer.on_epoch(row)
             distributed.barrier(self.ctx)
@@ -475,7 +486,7 @@ class _Run:
             for k, v in self.net.backbone.state_dict().items()
         }
         weights_path = out / f"{self.model_version}.pt"
-        torch.save(state, weights_path)
+        _save_atomic(state, weights_path)
         import hashlib
 
         card = {
@@ -502,6 +513,3 @@ class _Run:
         card_path = out / f"{self.model_version}.json"
         card_path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
         return weights_path, card_path
-
-
-ProgressFn = Callable[[int, int], None]

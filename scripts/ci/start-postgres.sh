@@ -31,7 +31,6 @@ INITDB=$(find_bin initdb)
 PG_CTL=$(find_bin pg_ctl)
 CREATEDB=$(find_bin createdb)
 
-# The server must not inherit fd 3 (our stdout), or $(...) around us would never return.
 # A free TCP port on 127.0.0.1 (the kernel picks it; the tiny race is fine for CI).
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE=$(mktemp -d "${TMPDIR:-/tmp}/lockers-pg.XXXXXX")
@@ -39,6 +38,8 @@ chmod 755 "$BASE"
 DATA="$BASE/data"
 USER_NAME=$(id -un)
 
+# Runs a command as the server's user. The server must not inherit fd 3 (our real stdout),
+# or the $(...) around this script would wait for it forever.
 as_server_user() {
   if [ "$(id -u)" -eq 0 ]; then
     # PostgreSQL refuses to run as root.

@@ -221,3 +221,22 @@ def test_start_up_refuses_a_wrong_key(settings: Settings, store: Store) -> None:
     settings.privacy.template_key_file.unlink()
     with pytest.raises(TemplateKeyError, match="does not exist"):
         start_store(settings)
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_face_images_only_when_staff_enable_them(
+    settings: Settings, store: Store, enabled: bool
+) -> None:
+    svc = service(settings, store, ScriptedBoard(), store_face_images=enabled)
+    image = b"\xff\xd8 jpeg bytes of a face"
+    reg = svc.register(face(1), consent=True, model_version=MODEL, face_image=image)
+    with store.database.transaction() as session:
+        rental = rentals.get_rental(session, reg.rental_id or 0)
+        assert rental is not None
+        kinds = sorted(t.kind for t in rental.templates)
+        blobs = [t.ciphertext for t in rental.templates]
+    assert kinds == (["embedding"] * 3 + (["image"] if enabled else []))
+    assert all(image not in blob for blob in blobs)
+    svc.retrieve(face(1), model_version=MODEL)
+    with store.database.transaction() as session:
+        assert rentals.count_templates(session) == 0

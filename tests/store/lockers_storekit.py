@@ -26,7 +26,7 @@ from lockers.store.schema import upgrade
 # Read at import: tests/conftest.py clears every LOCKERS_* variable inside each test.
 POSTGRES_URL = os.environ.get("LOCKERS_TEST_POSTGRES_URL", "")
 NO_POSTGRES = (
-    "LOCKERS_TEST_POSTGRES_URL is not set: run `eval \"$(scripts/ci/start-postgres.sh)\"` "
+    'LOCKERS_TEST_POSTGRES_URL is not set: run `eval "$(scripts/ci/start-postgres.sh)"` '
     "first (.ci/run does)"
 )
 BACKENDS = [

@@ -53,3 +53,14 @@ def shapes_dataset(tmp_path: Path) -> Path:
 def make_shapes() -> object:
     """The dataset writer itself, for tests that need other sizes."""
     return write_shapes_dataset
+
+
+@pytest.fixture(scope="session")
+def random_irv1_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A valid InceptionResnetV1 weights file (random values: the mechanics, not the figures)."""
+    from facenet_pytorch import InceptionResnetV1
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "random-irv1.pt"
+    torch.save(InceptionResnetV1(pretrained=None, classify=False).state_dict(), path)
+    return path

@@ -25,12 +25,24 @@ def test_identification_simulation_by_hand() -> None:
     at_0, at_half = simulate_identification(emb, labels, threshold=0.9, margins=(0.0, 0.5))
     # Genuine probes A1, A2: D (cos 5°) beats their own A (cos 10°) by 0.011 → taken for D at
     # margin 0, refused at margin 0.5. Strangers: A1, A2 (→ D) and D1 (→ A) pass both margins.
-    assert at_0 == pytest.approx({"margin": 0.0, "correct_accept_rate": 0.0,
-                                  "misidentification_rate": 1.0, "stranger_accept_rate": 0.6,
-                                  "wrong_accept_rate": 5 / 7})
-    assert at_half == pytest.approx({"margin": 0.5, "correct_accept_rate": 0.0,
-                                     "misidentification_rate": 0.0, "stranger_accept_rate": 0.6,
-                                     "wrong_accept_rate": 3 / 7})
+    assert at_0 == pytest.approx(
+        {
+            "margin": 0.0,
+            "correct_accept_rate": 0.0,
+            "misidentification_rate": 1.0,
+            "stranger_accept_rate": 0.6,
+            "wrong_accept_rate": 5 / 7,
+        }
+    )
+    assert at_half == pytest.approx(
+        {
+            "margin": 0.5,
+            "correct_accept_rate": 0.0,
+            "misidentification_rate": 0.0,
+            "stranger_accept_rate": 0.6,
+            "wrong_accept_rate": 3 / 7,
+        }
+    )
 
 
 def test_identification_accepts_well_separated_people() -> None:
@@ -61,9 +73,13 @@ def test_set_scalars_keeps_comments_and_columns() -> None:
 
 def test_set_scalars_adds_missing_key_and_section() -> None:
     new, kept = set_scalars("ui:\n  language: en\n", "recognition", {"threshold": 0.6})
-    assert kept and yaml.safe_load(new) == {"ui": {"language": "en"},
-                                            "recognition": {"threshold": 0.6}}
-    new, _ = set_scalars("recognition:\n  weights: x\n# c\nui: {}\n", "recognition", {"margin": 0.1})
+    assert kept and yaml.safe_load(new) == {
+        "ui": {"language": "en"},
+        "recognition": {"threshold": 0.6},
+    }
+    new, _ = set_scalars(
+        "recognition:\n  weights: x\n# c\nui: {}\n", "recognition", {"margin": 0.1}
+    )
     assert yaml.safe_load(new)["recognition"] == {"weights": "x", "margin": 0.1}
 
 

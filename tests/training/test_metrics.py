@@ -111,8 +111,11 @@ def test_report_to_dict_is_json_ready() -> None:
 
 @pytest.mark.parametrize(
     ("scores", "same", "match"),
-    [([0.1, 0.2], [1, 1], "both genuine and impostor"), ([0.1], [1, 0], "differ in length"),
-     ([float("nan"), 0.2], [1, 0], "finite")],
+    [
+        ([0.1, 0.2], [1, 1], "both genuine and impostor"),
+        ([0.1], [1, 0], "differ in length"),
+        ([float("nan"), 0.2], [1, 0], "finite"),
+    ],
 )
 def test_bad_inputs_are_explained(scores: list[float], same: list[int], match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -127,8 +130,10 @@ def test_plots_write_png(tmp_path) -> None:
         plot_roc({"a": roc}, tmp_path / "roc.png"),
         plot_det({"a": roc}, tmp_path / "det.png"),
         plot_training_curves(
-            [{"epoch": 1, "train_loss": 2.0, "train_accuracy": 0.3},
-             {"epoch": 2, "train_loss": 1.0, "train_accuracy": 0.6}],
+            [
+                {"epoch": 1, "train_loss": 2.0, "train_accuracy": 0.3},
+                {"epoch": 2, "train_loss": 1.0, "train_accuracy": 0.6},
+            ],
             tmp_path / "curves.png",
         ),
     ):

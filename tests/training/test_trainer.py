@@ -18,8 +18,11 @@ TINY = {"epochs": 2, "batch_size": 8, "lr": 0.05, "seed": 1}
 
 def _job(data: Path, out: Path, **recipe: object) -> TrainJob:
     return TrainJob(
-        data, out, load_recipe("smoke-tiny", {**TINY, **recipe}),
-        from_scratch=True, model_version="tiny-test",
+        data,
+        out,
+        load_recipe("smoke-tiny", {**TINY, **recipe}),
+        from_scratch=True,
+        model_version="tiny-test",
     )
 
 
@@ -69,14 +72,21 @@ def test_resume_refuses_a_different_recipe(shapes_dataset: Path, tmp_path) -> No
     train(_job(shapes_dataset, tmp_path / "a", epochs=1))
     job = _job(shapes_dataset, tmp_path / "a", epochs=2, lr=0.01)
     job.resume = tmp_path / "a" / "checkpoints" / "last.pt"
-    with pytest.raises(TrainingError, match="different recipe.*lr"):
+    with pytest.raises(TrainingError, match=r"different recipe.*lr"):
         train(job)
 
 
 def test_pair_loss_training_runs(shapes_dataset: Path, tmp_path) -> None:
     result = train(
-        _job(shapes_dataset, tmp_path / "t", loss="contrastive", loss_params={},
-             optimizer="adam", lr=0.003, images_per_identity=2)
+        _job(
+            shapes_dataset,
+            tmp_path / "t",
+            loss="contrastive",
+            loss_params={},
+            optimizer="adam",
+            lr=0.003,
+            images_per_identity=2,
+        )
     )
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
 
@@ -102,19 +112,37 @@ def test_recipe_errors_name_the_key() -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_recipe(Path("nope.yaml"))
     assert parse_set_options(["lr=0.1", "loss_params={scale: 8}"]) == {
-        "lr": 0.1, "loss_params": {"scale": 8}
+        "lr": 0.1,
+        "loss_params": {"scale": 8},
     }
 
 
-@pytest.mark.parametrize("name", ["finetune-arcface", "finetune-cosface-step",
-                                  "finetune-triplet", "softmax-baseline", "smoke-tiny"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "finetune-arcface",
+        "finetune-cosface-step",
+        "finetune-triplet",
+        "softmax-baseline",
+        "smoke-tiny",
+    ],
+)
 def test_bundled_recipes_are_valid(name: str) -> None:
     assert load_recipe(Path(name)).epochs >= 1
 
 
 def test_schedules() -> None:
-    step = load_recipe(None, {"schedule": "step", "step_size_epochs": 2, "gamma": 0.5,
-                              "warmup_steps": 4, "warmup_start_factor": 0.2, "epochs": 6})
+    step = load_recipe(
+        None,
+        {
+            "schedule": "step",
+            "step_size_epochs": 2,
+            "gamma": 0.5,
+            "warmup_steps": 4,
+            "warmup_start_factor": 0.2,
+            "epochs": 6,
+        },
+    )
     assert lr_factor(step, 0, 10) == pytest.approx(0.2)
     assert lr_factor(step, 2, 10) == pytest.approx(0.6)
     assert lr_factor(step, 19, 10) == 1.0 and lr_factor(step, 20, 10) == 0.5
@@ -130,18 +158,35 @@ def test_inception_resnet_smoke_with_frozen_blocks(make_shapes, tmp_path) -> Non
     data = make_shapes(tmp_path / "d", identities=4, per_identity=3, size=32)
     recipe = load_recipe(
         None,
-        {"backbone": "inception_resnet_v1", "image_size": 160, "batch_size": 4, "epochs": 1,
-         "loss": "cosface", "train_from": "repeat_3", "val_fraction": 0.3, "amp": False},
+        {
+            "backbone": "inception_resnet_v1",
+            "image_size": 160,
+            "batch_size": 4,
+            "epochs": 1,
+            "loss": "cosface",
+            "train_from": "repeat_3",
+            "val_fraction": 0.3,
+            "amp": False,
+        },
     )
     from lockers.training.backbone import build_backbone
 
     torch.manual_seed(recipe.seed)
     initial = build_backbone(recipe).state_dict()
-    job = TrainJob(data, tmp_path / "o", recipe, from_scratch=True, model_version="irv1-smoke",
-                   max_steps_per_epoch=2, validate=False)
+    job = TrainJob(
+        data,
+        tmp_path / "o",
+        recipe,
+        from_scratch=True,
+        model_version="irv1-smoke",
+        max_steps_per_epoch=2,
+        validate=False,
+    )
     state = _weights(train(job).weights_path)
     assert set(state) == set(initial)
-    assert torch.equal(state["repeat_1.0.branch0.conv.weight"], initial["repeat_1.0.branch0.conv.weight"])
+    assert torch.equal(
+        state["repeat_1.0.branch0.conv.weight"], initial["repeat_1.0.branch0.conv.weight"]
+    )
     assert torch.equal(state["conv2d_1a.bn.running_mean"], initial["conv2d_1a.bn.running_mean"])
     assert not torch.equal(state["last_linear.weight"], initial["last_linear.weight"])
     from lockers.vision.weights import verify_state_dict
@@ -154,10 +199,22 @@ def test_ddp_two_gloo_processes_match_one_process(make_shapes, tmp_path) -> None
 
     data = make_shapes(tmp_path / "d", identities=6, per_identity=6, size=32)
     overrides = {**TINY, "epochs": 1, "batch_size": 12, "loss": "arcface", "val_fraction": 0.2}
-    one = TrainJob(data, tmp_path / "one", load_recipe("smoke-tiny", overrides),
-                   from_scratch=True, model_version="ddp", validate=False)
-    two = TrainJob(data, tmp_path / "two", load_recipe("smoke-tiny", overrides),
-                   from_scratch=True, model_version="ddp", validate=False)
+    one = TrainJob(
+        data,
+        tmp_path / "one",
+        load_recipe("smoke-tiny", overrides),
+        from_scratch=True,
+        model_version="ddp",
+        validate=False,
+    )
+    two = TrainJob(
+        data,
+        tmp_path / "two",
+        load_recipe("smoke-tiny", overrides),
+        from_scratch=True,
+        model_version="ddp",
+        validate=False,
+    )
     train(one)
     launch_local(two, world_size=2, threads_per_process=1)
     a, b = _weights(tmp_path / "one" / "ddp.pt"), _weights(tmp_path / "two" / "ddp.pt")
@@ -169,3 +226,41 @@ def test_ddp_two_gloo_processes_match_one_process(make_shapes, tmp_path) -> None
     one_rows = json.loads((tmp_path / "one" / "metrics.json").read_text())
     two_rows = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert one_rows[0]["train_loss"] == pytest.approx(two_rows[0]["train_loss"], rel=1e-4)
+
+
+def test_initial_weights_go_through_the_kiosk_loader(random_irv1_weights: Path) -> None:
+    from lockers.training.backbone import (
+        build_backbone,
+        load_backbone_weights,
+        read_initial_weights,
+    )
+    from lockers.vision.weights import default_model_version
+
+    weights = read_initial_weights(random_irv1_weights)
+    assert weights.model_version == default_model_version(weights.sha256)
+    model = build_backbone(load_recipe(None, {}))
+    load_backbone_weights(model, weights)
+    assert torch.equal(
+        model.state_dict()["last_linear.weight"], weights.state_dict["last_linear.weight"]
+    )
+
+
+def test_weights_of_another_architecture_are_refused(tmp_path: Path) -> None:
+    from lockers.errors import WeightsError
+    from lockers.training.backbone import read_initial_weights
+
+    path = tmp_path / "tiny.pt"
+    torch.save(TinyCnn(8).state_dict(), path)
+    with pytest.raises(WeightsError):
+        read_initial_weights(path)
+
+
+def test_start_from_a_checkpoint_of_another_run(shapes_dataset: Path, tmp_path: Path) -> None:
+    first = train(_job(shapes_dataset, tmp_path / "a", epochs=1))
+    job = _job(shapes_dataset, tmp_path / "b", epochs=1, lr=0.01)
+    job.from_scratch, job.weights = False, tmp_path / "a" / "checkpoints" / "last.pt"
+    job.model_version = None
+    second = train(job)
+    card = json.loads(second.card_path.read_text())
+    assert card["base_version"] == first.model_version == "tiny-test"
+    assert second.model_version.startswith("tiny-test-ft-arcface-")

@@ -1,0 +1,548 @@
+"""The kiosk's register and retrieve state machine, without Qt, threads or a clock of its own.
+
+Register: consent → capture good frames → active liveness (+ the same face again) → the service
+allocates and opens a locker → "locker N is open, close the door" → done.
+Retrieve: look at the camera → ``n`` good, uncrowded frames → the service decides (k-of-n with
+the margin rule) → "locker N is opening" → done; "not recognised" offers a retry (with a growing
+wait after repeated failures) and a staff call.
+
+Every method takes ``now`` (monotonic seconds) from the caller, so tests drive time by hand.
+Methods that need the services return a command (:class:`RegisterRequest`,
+:class:`RetrieveRequest`); the caller runs it (off the UI thread) and feeds the result back with
+:meth:`KioskFlow.register_done` / :meth:`KioskFlow.retrieve_done`. Face data (embeddings) lives
+only inside the flow until it is handed to the service, and is dropped on every way home.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from lockers.kiosk.dto import RegisterOutcome, RegisterResult, RetrieveOutcome, RetrieveResult
+from lockers.vision.liveness import (
+    ActiveLiveness,
+    FaceSample,
+    LivenessConfig,
+    LivenessState,
+    LivenessStatus,
+)
+
+if TYPE_CHECKING:
+    from lockers.config import Settings
+    from lockers.vision.pipeline import Analysis
+
+
+class Phase(StrEnum):
+    HOME = "home"
+    CONSENT = "consent"
+    CAPTURE = "capture"  # collecting good frames for enrolment
+    LIVENESS = "liveness"  # turn left/right, then look at the camera again
+    REGISTERING = "registering"  # the service allocates and opens (off the UI thread)
+    REGISTER_OPEN = "register_open"  # locker N is open: put things in, close the door
+    RETRIEVE_SCAN = "retrieve_scan"
+    RETRIEVING = "retrieving"
+    RETRIEVE_OPEN = "retrieve_open"  # locker N is open: take your things
+    NOT_RECOGNISED = "not_recognised"
+    DONE = "done"  # thank you; home shortly
+    FAILED = "failed"  # see FlowView.problem
+
+
+class Problem(StrEnum):
+    """Why a flow stopped; each has its own message and offered actions in the UI."""
+
+    CAPTURE_TIMEOUT = "capture_timeout"  # no clear picture in time: retry
+    LIVENESS_FAILED = "liveness_failed"  # turns not seen / face changed: retry
+    NO_FREE_LOCKER = "no_free_locker"
+    DOOR_NOT_CONFIRMED = "door_not_confirmed"  # staff called
+    NOT_OPENED = "not_opened"  # the board was never told: retry
+    SERVICE_ERROR = "service_error"  # database or board failure: staff called
+
+
+class Guidance(StrEnum):
+    """Live hints during capture and scanning (besides the quality gate's issue codes)."""
+
+    HOLD_STILL = "hold_still"  # a good frame: keep going
+    STEP_BACK = "step_back"  # a second person: ask them to step back
+    LOOK_AGAIN = "look_again"  # after the turns: look straight at the camera once more
+
+
+@dataclass(frozen=True)
+class FrameObservation:
+    """What the flow needs from one analysed frame (no pixels are kept).
+
+    ``issues``: the quality gate's issue codes (empty when the face passed);
+    ``embedding``: ``(512,)`` float32 of norm 1 when the face passed and was embedded;
+    ``yaw_deg``/``center``/``width``: the subject's pose and box (``None`` without a subject).
+    """
+
+    has_face: bool
+    crowded: bool
+    issues: tuple[str, ...] = ()
+    embedding: npt.NDArray[np.float32] | None = None
+    quality_score: float = 0.0
+    yaw_deg: float | None = None
+    center: tuple[float, float] | None = None
+    width: float | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.embedding is not None and not self.issues and not self.crowded
+
+    def sample(self) -> FaceSample | None:
+        if not self.has_face or self.yaw_deg is None or self.center is None or self.width is None:
+            return None
+        return FaceSample(self.yaw_deg, self.center, self.width)
+
+    @classmethod
+    def from_analysis(cls, analysis: Analysis) -> FrameObservation:
+        """Reduce a pipeline :class:`~lockers.vision.pipeline.Analysis` to what the flow uses."""
+        subject = analysis.subject
+        pose = analysis.quality.pose
+        return cls(
+            has_face=subject is not None,
+            crowded=analysis.multiple_faces,
+            issues=tuple(analysis.quality.reasons),
+            embedding=analysis.embedding if analysis.usable else None,
+            quality_score=analysis.quality.score,
+            yaw_deg=None if pose is None else pose.yaw,
+            center=None if subject is None else subject.center,
+            width=None if subject is None else subject.width,
+        )
+
+
+@dataclass(frozen=True)
+class FlowSettings:
+    """Counts and times of the flow (seconds).
+
+    ``liveness=None`` skips the active liveness check: only for a replayed video in demo mode,
+    which cannot turn its head (the kiosk command never does this).
+    ``same_face_min_cosine``: the frontal frame after the turns must be this close to the mean
+    of the captured templates (binds the liveness check to the enrolled face).
+    """
+
+    capture_frames: int = 5
+    capture_min_interval_s: float = 0.15  # consecutive frames are near-duplicates
+    capture_timeout_s: float = 25.0
+    face_lost_reset_s: float = 2.0  # a face gone this long may come back as someone else
+    liveness: LivenessConfig | None = field(default_factory=LivenessConfig)
+    same_face_min_cosine: float = 0.5
+    confirm_timeout_s: float = 8.0
+    retrieve_frames: int = 5
+    retrieve_timeout_s: float = 15.0
+    idle_timeout_s: float = 30.0
+    open_display_s: float = 25.0  # "close the door" screen, unless the door is seen closed
+    result_display_s: float = 6.0  # done / failure screens before going home
+    free_failures: int = 2  # retrieve failures in a row before retries must wait
+    backoff_base_s: float = 5.0
+    backoff_max_s: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.capture_frames < 1 or self.retrieve_frames < 1:
+            raise ValueError("capture_frames and retrieve_frames must be at least 1")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, liveness: bool = True) -> FlowSettings:
+        rec = settings.recognition
+        return cls(
+            retrieve_frames=rec.frames_window,
+            idle_timeout_s=settings.ui.idle_timeout_s,
+            liveness=LivenessConfig() if liveness else None,
+        )
+
+    def backoff_s(self, failures: int) -> float:
+        """Wait before the next retrieve attempt after ``failures`` failures in a row."""
+        extra = failures - self.free_failures
+        return 0.0 if extra < 0 else min(self.backoff_max_s, self.backoff_base_s * 2**extra)
+
+
+@dataclass(frozen=True)
+class RegisterRequest:
+    """Run :meth:`RentalService.register` with these (consent was given on screen)."""
+
+    templates: npt.NDArray[np.float32]  # (k, 512)
+    qualities: npt.NDArray[np.float32]  # (k,)
+
+
+@dataclass(frozen=True)
+class RetrieveRequest:
+    """Run :meth:`RentalService.retrieve` with these consecutive frames' embeddings."""
+
+    probes: npt.NDArray[np.float32]  # (n, 512)
+
+
+Command = RegisterRequest | RetrieveRequest
+
+
+@dataclass(frozen=True)
+class FlowView:
+    """An immutable snapshot for the screens.
+
+    ``guidance``: a :class:`Guidance` or quality-issue code to show now (or ``None``);
+    ``captured``/``needed``: enrolment progress; ``locker_label``: the locker concerned;
+    ``retry_in_s``: seconds before a retry is allowed (0 = now); ``can_retry``: whether the
+    screen offers a retry at all.
+    """
+
+    phase: Phase = Phase.HOME
+    guidance: str | None = None
+    captured: int = 0
+    needed: int = 0
+    liveness: LivenessState | None = None
+    locker_label: str | None = None
+    reopened: bool = False
+    problem: Problem | None = None
+    detail: str = ""
+    retry_in_s: float = 0.0
+    can_retry: bool = False
+    retrieving: bool = False  # which flow a FAILED / DONE screen belongs to
+
+
+class KioskFlow:
+    """The state machine. Not thread-safe: call it from one thread (the UI's)."""
+
+    def __init__(self, settings: FlowSettings, *, rng: random.Random | None = None) -> None:
+        self.settings = settings
+        self._rng = rng or random.Random()
+        self._view = FlowView()
+        self._phase_since = 0.0
+        self._activity = 0.0
+        self._templates: list[npt.NDArray[np.float32]] = []
+        self._qualities: list[float] = []
+        self._last_capture = -1e9
+        self._face_seen = 0.0
+        self._probes: list[npt.NDArray[np.float32]] = []
+        self._liveness: ActiveLiveness | None = None
+        self._failures = 0
+        self._blocked_until = 0.0
+
+    # -- reading -----------------------------------------------------------------------------
+
+    @property
+    def view(self) -> FlowView:
+        return self._view
+
+    @property
+    def phase(self) -> Phase:
+        return self._view.phase
+
+    @property
+    def holds_face_data(self) -> bool:
+        """Whether any embedding of a user is held (for tests of the privacy rule)."""
+        return bool(self._templates or self._probes)
+
+    # -- transitions -------------------------------------------------------------------------
+
+    def _go(self, now: float, phase: Phase, **fields: object) -> FlowView:
+        self._phase_since = self._activity = now
+        retrieving = phase in (
+            Phase.RETRIEVE_SCAN,
+            Phase.RETRIEVING,
+            Phase.RETRIEVE_OPEN,
+            Phase.NOT_RECOGNISED,
+        )
+        keep = {"retrieving": fields.pop("retrieving", retrieving or self._view.retrieving)}
+        self._view = FlowView(phase=phase, **keep, **fields)  # type: ignore[arg-type]
+        return self._view
+
+    def _discard(self) -> None:
+        self._templates.clear()
+        self._qualities.clear()
+        self._probes.clear()
+        self._liveness = None
+
+    def home(self, now: float) -> FlowView:
+        """Back to the home screen; every captured face datum is dropped."""
+        self._discard()
+        return self._go(now, Phase.HOME, retrieving=False)
+
+    cancel = home
+
+    def touch(self, now: float) -> None:
+        """The user touched the screen: the idle timer starts again."""
+        self._activity = now
+
+    def start_register(self, now: float) -> FlowView:
+        if self.phase is Phase.HOME:
+            self._discard()
+            self._go(now, Phase.CONSENT, retrieving=False)
+        return self._view
+
+    def consent(self, accepted: bool, now: float) -> FlowView:
+        if self.phase is not Phase.CONSENT:
+            return self._view
+        if not accepted:
+            return self.home(now)
+        return self._start_capture(now)
+
+    def _start_capture(self, now: float) -> FlowView:
+        self._discard()
+        self._face_seen = now
+        self._last_capture = -1e9
+        return self._go(now, Phase.CAPTURE, needed=self.settings.capture_frames, retrieving=False)
+
+    def start_retrieve(self, now: float) -> FlowView:
+        if self.phase is not Phase.HOME:
+            return self._view
+        if now < self._blocked_until:
+            return self._not_recognised(now, counted=False)
+        return self._start_scan(now)
+
+    def _start_scan(self, now: float) -> FlowView:
+        self._discard()
+        self._face_seen = now
+        return self._go(now, Phase.RETRIEVE_SCAN, needed=self.settings.retrieve_frames)
+
+    def retry(self, now: float) -> FlowView:
+        """The retry button of a failure or "not recognised" screen."""
+        view = self._view
+        if not view.can_retry or now < self._blocked_until:
+            return self._refresh_wait(now)
+        if view.phase is Phase.NOT_RECOGNISED or (view.phase is Phase.FAILED and view.retrieving):
+            return self._start_scan(now)
+        if view.phase is Phase.FAILED:
+            return self._start_capture(now)
+        return view
+
+    def finish(self, now: float) -> FlowView:
+        """The "done" button on the open-door screens."""
+        if self.phase in (Phase.REGISTER_OPEN, Phase.RETRIEVE_OPEN):
+            return self._go(now, Phase.DONE, locker_label=self._view.locker_label)
+        return self.home(now)
+
+    def door_closed(self, label: str, now: float) -> FlowView:
+        """The board saw the door of ``label`` closed."""
+        if self.phase in (Phase.REGISTER_OPEN, Phase.RETRIEVE_OPEN) and (
+            self._view.locker_label == label
+        ):
+            return self._go(now, Phase.DONE, locker_label=label)
+        return self._view
+
+    # -- frames ------------------------------------------------------------------------------
+
+    def frame(self, obs: FrameObservation, now: float) -> Command | None:
+        """Feed one analysed frame; returns a command when the service must act."""
+        self.tick(now)
+        if self.phase is Phase.CAPTURE:
+            return self._capture(obs, now)
+        if self.phase is Phase.LIVENESS:
+            return self._liveness_frame(obs, now)
+        if self.phase is Phase.RETRIEVE_SCAN:
+            return self._scan(obs, now)
+        return None
+
+    def _guidance(self, obs: FrameObservation) -> str | None:
+        if obs.crowded:
+            return Guidance.STEP_BACK.value
+        if obs.issues:
+            return obs.issues[0]
+        return Guidance.HOLD_STILL.value if obs.usable else None
+
+    def _capture(self, obs: FrameObservation, now: float) -> Command | None:
+        s = self.settings
+        if obs.has_face:
+            self._face_seen = now
+        elif now - self._face_seen > s.face_lost_reset_s and self._templates:
+            self._templates.clear()  # whoever comes back may be someone else
+            self._qualities.clear()
+        if obs.crowded:
+            # The templates must all be one person's: start again once alone.
+            self._templates.clear()
+            self._qualities.clear()
+        if (
+            obs.usable
+            and obs.embedding is not None
+            and now - self._last_capture >= s.capture_min_interval_s
+        ):
+            self._templates.append(obs.embedding.astype(np.float32))
+            self._qualities.append(obs.quality_score)
+            self._last_capture = now
+        self._view = replace(
+            self._view, guidance=self._guidance(obs), captured=len(self._templates)
+        )
+        if len(self._templates) < s.capture_frames:
+            return None
+        if s.liveness is None:
+            return self._register_request(now)
+        self._liveness = ActiveLiveness(s.liveness, started_at=now, rng=self._rng)
+        self._go(
+            now,
+            Phase.LIVENESS,
+            captured=len(self._templates),
+            needed=s.capture_frames,
+            liveness=self._liveness.state,
+            retrieving=False,
+        )
+        return None
+
+    def _liveness_frame(self, obs: FrameObservation, now: float) -> Command | None:
+        live = self._liveness
+        assert live is not None
+        if not live.finished:
+            state = live.observe(obs.sample(), now, crowded=obs.crowded)
+            if state.status is LivenessStatus.FAILED:
+                self._fail(now, Problem.LIVENESS_FAILED, detail=str(state.failure))
+                return None
+            guidance = Guidance.STEP_BACK.value if obs.crowded else None
+            if state.status is LivenessStatus.PASSED:
+                self._phase_since = now  # the confirm step has its own timeout
+                guidance = Guidance.LOOK_AGAIN.value
+            self._view = replace(self._view, liveness=state, guidance=guidance)
+            return None
+        # Passed: one more good frontal frame, which must be the face we captured.
+        if obs.crowded:
+            self._fail(now, Problem.LIVENESS_FAILED, detail="crowd")
+            return None
+        if not obs.usable or obs.embedding is None:
+            self._view = replace(self._view, guidance=self._guidance(obs) or "look_again")
+            return None
+        mean = np.mean(np.stack(self._templates), axis=0)
+        cosine = float(obs.embedding @ (mean / max(1e-6, float(np.linalg.norm(mean)))))
+        if cosine < self.settings.same_face_min_cosine:
+            self._fail(now, Problem.LIVENESS_FAILED, detail="face_changed")
+            return None
+        self._templates.append(obs.embedding.astype(np.float32))
+        self._qualities.append(obs.quality_score)
+        return self._register_request(now)
+
+    def _register_request(self, now: float) -> RegisterRequest:
+        request = RegisterRequest(
+            templates=np.stack(self._templates).astype(np.float32),
+            qualities=np.asarray(self._qualities, dtype=np.float32),
+        )
+        # The request now owns the data; the flow keeps none of it.
+        self._discard()
+        self._go(now, Phase.REGISTERING, retrieving=False)
+        return request
+
+    def _scan(self, obs: FrameObservation, now: float) -> Command | None:
+        s = self.settings
+        if obs.has_face:
+            self._face_seen = now
+        if obs.crowded or (not obs.has_face and now - self._face_seen > s.face_lost_reset_s):
+            # Never decide on a crowded frame, nor mix frames of two people.
+            self._probes.clear()
+        elif obs.usable and obs.embedding is not None:
+            self._probes.append(obs.embedding.astype(np.float32))
+        self._view = replace(self._view, guidance=self._guidance(obs), captured=len(self._probes))
+        if len(self._probes) < s.retrieve_frames:
+            return None
+        request = RetrieveRequest(np.stack(self._probes[-s.retrieve_frames :]).astype(np.float32))
+        self._discard()
+        self._go(now, Phase.RETRIEVING)
+        return request
+
+    # -- service results ---------------------------------------------------------------------
+
+    def register_done(self, result: RegisterResult, now: float) -> FlowView:
+        if self.phase is not Phase.REGISTERING:
+            return self._view
+        outcome = result.outcome
+        if result.door_opened:
+            return self._go(
+                now,
+                Phase.REGISTER_OPEN,
+                locker_label=result.locker_label,
+                reopened=outcome is RegisterOutcome.REOPENED_EXISTING,
+                retrieving=False,
+            )
+        problem = {
+            RegisterOutcome.NO_FREE_LOCKER: Problem.NO_FREE_LOCKER,
+            RegisterOutcome.DOOR_NOT_CONFIRMED: Problem.DOOR_NOT_CONFIRMED,
+        }.get(outcome, Problem.NOT_OPENED)
+        return self._fail(now, problem, label=result.locker_label, detail=result.detail)
+
+    def retrieve_done(self, result: RetrieveResult, now: float) -> FlowView:
+        if self.phase is not Phase.RETRIEVING:
+            return self._view
+        outcome = result.outcome
+        if outcome is RetrieveOutcome.OPENED:
+            self._failures, self._blocked_until = 0, 0.0
+            return self._go(now, Phase.RETRIEVE_OPEN, locker_label=result.locker_label)
+        if outcome in (RetrieveOutcome.NO_MATCH, RetrieveOutcome.RATE_LIMITED):
+            counted = outcome is RetrieveOutcome.NO_MATCH
+            return self._not_recognised(now, counted=counted, service_wait_s=result.retry_after_s)
+        self._failures, self._blocked_until = 0, 0.0
+        problem = (
+            Problem.DOOR_NOT_CONFIRMED
+            if outcome is RetrieveOutcome.DOOR_NOT_CONFIRMED
+            else Problem.NOT_OPENED
+        )
+        return self._fail(now, problem, label=result.locker_label, detail=result.detail)
+
+    def service_failed(self, detail: str, now: float) -> FlowView:
+        """The service raised (database down, board error): stop and call staff."""
+        if self.phase not in (Phase.REGISTERING, Phase.RETRIEVING):
+            return self._view
+        return self._fail(now, Problem.SERVICE_ERROR, detail=detail)
+
+    def _not_recognised(
+        self, now: float, *, counted: bool, service_wait_s: float = 0.0
+    ) -> FlowView:
+        if counted:
+            self._failures += 1
+        wait = max(service_wait_s, self.settings.backoff_s(self._failures) if counted else 0.0)
+        self._blocked_until = max(self._blocked_until, now + wait)
+        self._discard()
+        self._go(now, Phase.NOT_RECOGNISED, can_retry=True)
+        return self._refresh_wait(now)
+
+    def _fail(
+        self, now: float, problem: Problem, *, label: str | None = None, detail: str = ""
+    ) -> FlowView:
+        retry = problem in (
+            Problem.CAPTURE_TIMEOUT,
+            Problem.LIVENESS_FAILED,
+            Problem.NOT_OPENED,
+        )
+        self._discard()
+        return self._go(
+            now, Phase.FAILED, problem=problem, locker_label=label, detail=detail, can_retry=retry
+        )
+
+    def _refresh_wait(self, now: float) -> FlowView:
+        wait = max(0.0, self._blocked_until - now)
+        if wait != self._view.retry_in_s:
+            self._view = replace(self._view, retry_in_s=round(wait, 1))
+        return self._view
+
+    # -- time --------------------------------------------------------------------------------
+
+    def tick(self, now: float) -> FlowView:
+        """Apply timeouts; call it a few times a second (and it is called with every frame)."""
+        s = self.settings
+        phase = self.phase
+        in_phase = now - self._phase_since
+        if phase in (Phase.REGISTERING, Phase.RETRIEVING, Phase.HOME):
+            return self._view  # never abandon a running service call
+        if now - self._activity > s.idle_timeout_s and phase not in (
+            Phase.REGISTER_OPEN,
+            Phase.RETRIEVE_OPEN,
+        ):
+            return self.home(now)
+        if phase is Phase.CAPTURE and in_phase > s.capture_timeout_s:
+            self._fail(now, Problem.CAPTURE_TIMEOUT)
+        elif phase is Phase.LIVENESS:
+            live = self._liveness
+            if live is not None and not live.finished:
+                # No frame is a missing face: the camera stalled or the user walked away.
+                state = live.observe(None, now)
+                if state.status is LivenessStatus.FAILED:
+                    self._fail(now, Problem.LIVENESS_FAILED, detail=str(state.failure))
+            elif in_phase > s.confirm_timeout_s:
+                self._fail(now, Problem.LIVENESS_FAILED, detail="timeout")
+        elif phase is Phase.RETRIEVE_SCAN and in_phase > s.retrieve_timeout_s:
+            self._not_recognised(now, counted=True)
+        elif phase in (Phase.REGISTER_OPEN, Phase.RETRIEVE_OPEN) and in_phase > s.open_display_s:
+            self._go(now, Phase.DONE, locker_label=self._view.locker_label)
+        elif phase in (Phase.DONE, Phase.FAILED) and in_phase > s.result_display_s * (
+            1 if phase is Phase.DONE else 3
+        ):
+            self.home(now)
+        elif phase is Phase.NOT_RECOGNISED:
+            self._refresh_wait(now)
+        return self._view

@@ -1,0 +1,238 @@
+"""The camera and the face pipeline on their own thread; results reach the UI by signals.
+
+:class:`CameraWorker` is a ``QObject`` moved to a ``QThread``. Its ``run`` slot loads the model
+(seconds: never on the UI thread), opens the camera, then loops read → analyse → emit an
+immutable :class:`FramePacket`. It never raises across the thread: failures become signals
+(``model_failed``, ``camera_offline``). Stopping: :meth:`CameraWorker.stop` sets a flag and
+interrupts the source; :class:`CameraThread` then quits and joins the thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from lockers.errors import CameraError, LockersError
+from lockers.kiosk.flow import FrameObservation
+
+if TYPE_CHECKING:
+    from lockers.vision.camera import Frame, FrameSource
+    from lockers.vision.pipeline import FacePipeline
+
+log = logging.getLogger(__name__)
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True, eq=False)
+class FramePacket:
+    """One frame for the screens: the picture, where the faces are, what the flow needs.
+
+    ``image``: RGB uint8 ``(h, w, 3)``, read-only; ``boxes``: ``(x1, y1, x2, y2)`` pixels, the
+    subject first; ``observation``: ``None`` when the frame was not analysed (idle screens).
+    """
+
+    image: npt.NDArray[np.uint8]
+    timestamp: float
+    index: int
+    boxes: tuple[Box, ...]
+    subject_ok: bool
+    observation: FrameObservation | None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    model_version: str
+    backend: str
+    load_s: float
+
+
+class CameraWorker(QObject):
+    """Loads the pipeline, reads the camera and analyses frames in its thread.
+
+    Args:
+        pipeline_factory: builds the face pipeline (called once, in the worker thread).
+        camera_factory: opens the frame source (called in the worker thread; again after a
+            failure, with back-off).
+        retry_s: wait before reopening a camera that failed to open.
+    """
+
+    model_ready = Signal(object)  # ModelInfo
+    model_failed = Signal(str, str)  # message, hint
+    camera_online = Signal(str)  # source name
+    camera_offline = Signal(str)  # message
+    frame_ready = Signal(object)  # FramePacket
+    finished = Signal()
+
+    def __init__(
+        self,
+        pipeline_factory: Callable[[], FacePipeline],
+        camera_factory: Callable[[], FrameSource],
+        *,
+        retry_s: float = 2.0,
+    ) -> None:
+        super().__init__()
+        self._pipeline_factory = pipeline_factory
+        self._camera_factory = camera_factory
+        self._retry_s = retry_s
+        self._stop = threading.Event()
+        self._analyse = threading.Event()
+        self._source: FrameSource | None = None
+        self._source_lock = threading.Lock()
+
+    # -- control from the UI thread (thread-safe) --------------------------------------------
+
+    def set_analysing(self, on: bool) -> None:
+        """Run detection and embedding on frames (capture and scan screens) or only show them."""
+        if on:
+            self._analyse.set()
+        else:
+            self._analyse.clear()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._source_lock:
+            if self._source is not None:
+                self._source.interrupt()
+
+    # -- the loop (worker thread) ------------------------------------------------------------
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            pipeline = self._load()
+            if pipeline is not None:
+                self._loop(pipeline)
+        except Exception as exc:  # never across the thread boundary
+            log.exception("camera worker failed")
+            self.camera_offline.emit(f"camera worker failed: {exc}")
+        finally:
+            self._close_source()
+            self.finished.emit()
+
+    def _load(self) -> FacePipeline | None:
+        start = time.monotonic()
+        try:
+            pipeline = self._pipeline_factory()
+        except LockersError as exc:
+            self.model_failed.emit(exc.message, exc.hint)
+            return None
+        except Exception as exc:
+            log.exception("loading the face model failed")
+            self.model_failed.emit(f"the face model could not be loaded: {exc}", "")
+            return None
+        embedder = pipeline.embedder
+        self.model_ready.emit(
+            ModelInfo(
+                model_version=getattr(embedder, "model_version", "none"),
+                backend=getattr(embedder, "backend", "none"),
+                load_s=time.monotonic() - start,
+            )
+        )
+        return pipeline
+
+    def _open(self) -> FrameSource | None:
+        while not self._stop.is_set():
+            try:
+                source = self._camera_factory()
+            except CameraError as exc:
+                self.camera_offline.emit(exc.message)
+                self._stop.wait(self._retry_s)
+                continue
+            with self._source_lock:
+                if self._stop.is_set():
+                    source.close()
+                    return None
+                self._source = source
+            self.camera_online.emit(source.name)
+            return source
+        return None
+
+    def _close_source(self) -> None:
+        with self._source_lock:
+            source, self._source = self._source, None
+        if source is not None:
+            source.close()
+
+    def _loop(self, pipeline: FacePipeline) -> None:
+        from lockers.vision.camera import CameraOffline
+
+        source = self._open()
+        online = True
+        while source is not None and not self._stop.is_set():
+            try:
+                frame = source.read()
+            except CameraOffline as exc:
+                online = False
+                self.camera_offline.emit(exc.message)
+                continue
+            except CameraError as exc:
+                self.camera_offline.emit(exc.message)
+                self._close_source()
+                self._stop.wait(self._retry_s)
+                source = self._open()
+                continue
+            if frame is None:
+                if self._stop.is_set():
+                    break
+                # A replay that ended (loop off): nothing more will come.
+                self.camera_offline.emit(f"{source.name} delivered its last frame")
+                break
+            if not online:
+                online = True
+                self.camera_online.emit(source.name)
+            self.frame_ready.emit(self._packet(pipeline, frame))
+
+    def _packet(self, pipeline: FacePipeline, frame: Frame) -> FramePacket:
+        image = frame.image
+        image.setflags(write=False)
+        observation: FrameObservation | None = None
+        boxes: tuple[Box, ...] = ()
+        subject_ok = False
+        if self._analyse.is_set():
+            analysis = pipeline.analyse(image)
+            observation = FrameObservation.from_analysis(analysis)
+            boxes = tuple(face.box for face in analysis.detections.faces)
+            subject_ok = analysis.usable
+        return FramePacket(
+            image=image,
+            timestamp=frame.timestamp,
+            index=frame.index,
+            boxes=boxes,
+            subject_ok=subject_ok,
+            observation=observation,
+        )
+
+
+class CameraThread:
+    """Owns the worker's ``QThread``: start once, stop (and join) once."""
+
+    def __init__(self, worker: CameraWorker) -> None:
+        self.worker = worker
+        self.thread = QThread()
+        self.thread.setObjectName("camera-worker")
+        worker.moveToThread(self.thread)
+        self.thread.started.connect(worker.run)
+        worker.finished.connect(self.thread.quit)
+        self._started = False
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self.thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> bool:
+        """Stop the loop and join the thread; False if it did not end within ``timeout_s``."""
+        self.worker.stop()
+        if not self._started:
+            return True
+        self.thread.quit()
+        return self.thread.wait(int(timeout_s * 1000))

@@ -1,0 +1,172 @@
+"""Building and running the kiosk window; the scripted demo walk-through.
+
+:func:`create_window` builds everything without running the event loop (tests and screenshots
+use it); :func:`run_window` runs it until the window closes, SIGTERM or Ctrl+C, then shuts the
+threads down cleanly.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import QApplication
+
+from lockers.kiosk.flow import Phase
+from lockers.ui.controller import KioskController
+from lockers.ui.main_window import MainWindow
+
+if TYPE_CHECKING:
+    from lockers.app import KioskParts
+
+
+def create_window(
+    parts: KioskParts, *, start: bool = True, **controller_options: object
+) -> tuple[MainWindow, KioskController]:
+    """The controller and the main window for ``parts`` (a ``QApplication`` must exist)."""
+    controller = KioskController(
+        parts.backend,
+        parts.pipeline_factory,
+        parts.camera_factory,
+        parts.flow_settings,
+        language=parts.settings.ui.language,
+        untrained=parts.untrained,
+        notices=tuple(parts.notices),
+        **controller_options,  # type: ignore[arg-type]
+    )
+    window = MainWindow(controller, retention_hours=parts.settings.privacy.retention_hours)
+    if start:
+        controller.start()
+    return window, controller
+
+
+def application() -> QApplication:
+    app = QApplication.instance()
+    if isinstance(app, QApplication):
+        return app
+    return QApplication(sys.argv[:1])
+
+
+def run_window(
+    parts: KioskParts,
+    *,
+    fullscreen: bool,
+    on_event: Callable[[str], None] | None = None,
+    script: bool = False,
+    script_timeout_s: float = 120.0,
+) -> int:
+    """Show the kiosk and run until it is closed (or the script ends); returns an exit code."""
+    app = application()
+    window, controller = create_window(parts)
+    if on_event is not None:
+        controller.event.connect(on_event)
+    previous = signal.signal(signal.SIGTERM, lambda *_: app.quit())
+    # Python runs signal handlers only between bytecodes: wake the interpreter regularly.
+    wake = QTimer()
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
+    walker: DemoScript | None = None
+    if script:
+        walker = DemoScript(controller, on_event or (lambda _line: None), script_timeout_s)
+        walker.finished_with.connect(lambda _code: app.quit())
+        walker.start()
+    if fullscreen:
+        window.showFullScreen()
+    else:
+        window.show()
+    try:
+        app.exec()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        wake.stop()
+        signal.signal(signal.SIGTERM, previous)
+        window.close()  # stops the camera and service threads
+        controller.shutdown()
+        window.deleteLater()
+    return 0 if walker is None else walker.exit_code
+
+
+class DemoScript(QObject):
+    """Walks register → retrieve through the real controller, as a user would, for smoke tests.
+
+    Steps: wait until the kiosk is ready, press Register, agree, wait for the locker to open and
+    the (emulated) door to close, then press Retrieve and wait for the same locker to open.
+    ``exit_code`` is 0 when the retrieve opened the locker the register gave.
+    """
+
+    finished_with = Signal(int)
+
+    def __init__(
+        self, controller: KioskController, say: Callable[[str], None], timeout_s: float
+    ) -> None:
+        super().__init__()
+        self.controller = controller
+        self.say = say
+        self.exit_code = 1
+        self.step = "wait_ready"
+        self.registered: str | None = None
+        self.retrieved: str | None = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(100)
+        self._timer.timeout.connect(self._poll)
+        self._deadline = QTimer(self)
+        self._deadline.setSingleShot(True)
+        self._deadline.setInterval(int(timeout_s * 1000))
+        self._deadline.timeout.connect(lambda: self._end(f"timed out at step {self.step}", 1))
+
+    def start(self) -> None:
+        self._timer.start()
+        self._deadline.start()
+
+    def _end(self, message: str, code: int) -> None:
+        if self.step == "ended":
+            return
+        self.step = "ended"
+        self._timer.stop()
+        self._deadline.stop()
+        self.exit_code = code
+        self.say(("script passed: " if code == 0 else "script FAILED: ") + message)
+        self.finished_with.emit(code)
+
+    def _poll(self) -> None:
+        c = self.controller
+        view = c.flow.view
+        if c.status.model == "failed":
+            self._end(f"the face model failed: {c.status.model_detail}", 1)
+        elif self.step == "wait_ready" and c.status.ready and c.status.health is not None:
+            self.say("script: pressing Register, agreeing to the consent")
+            c.register()
+            c.consent(True)
+            self.step = "registering"
+        elif self.step == "registering":
+            if view.phase is Phase.REGISTER_OPEN:
+                self.registered = view.locker_label
+                self.say(f"script: locker {self.registered} opened; waiting for its door to close")
+                self.step = "door"
+            elif view.phase is Phase.FAILED:
+                self._end(f"register failed: {view.problem} {view.detail}", 1)
+        elif self.step == "door" and view.phase is not Phase.REGISTER_OPEN:
+            c.cancel()
+            self.say("script: pressing Retrieve")
+            c.retrieve()
+            self.step = "retrieving"
+        elif self.step == "retrieving":
+            if view.phase is Phase.RETRIEVE_OPEN:
+                self.retrieved = view.locker_label
+                same = self.retrieved == self.registered
+                self.step = "door2"
+                if not same:
+                    self._end(f"retrieve opened {self.retrieved}, not {self.registered}", 1)
+            elif view.phase in (Phase.FAILED, Phase.NOT_RECOGNISED):
+                self._end(f"retrieve failed: {view.phase.value} {view.problem or ''}", 1)
+        elif self.step == "door2" and view.phase is not Phase.RETRIEVE_OPEN:
+            c.cancel()
+            self._end(
+                f"registered and retrieved locker {self.registered}; rental ended, "
+                "face template deleted",
+                0,
+            )

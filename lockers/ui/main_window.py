@@ -1,0 +1,200 @@
+"""The kiosk window: a top bar (banner, language, hidden staff corner) over a stack of screens."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QApplication,
+    QHBoxLayout,
+    QMainWindow,
+    QSizePolicy,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lockers.kiosk.flow import FlowView, Phase
+from lockers.ui.camera_worker import FramePacket
+from lockers.ui.controller import KioskController, KioskStatus, StaffState
+from lockers.ui.i18n import tr
+from lockers.ui.screens.camera import CameraScreen
+from lockers.ui.screens.consent import ConsentScreen
+from lockers.ui.screens.home import HomeScreen
+from lockers.ui.screens.message import MessageScreen
+from lockers.ui.screens.staff_login import StaffLoginScreen
+from lockers.ui.screens.staff_panel import StaffPanel
+from lockers.ui.style import STYLE
+from lockers.ui.widgets.common import button, label
+from lockers.ui.widgets.long_press import LongPressArea
+
+CAMERA_PHASES = frozenset({Phase.CAPTURE, Phase.LIVENESS, Phase.RETRIEVE_SCAN})
+
+
+class MainWindow(QMainWindow):
+    """Draws what the controller publishes; forwards presses to it. Owns no kiosk logic."""
+
+    def __init__(
+        self,
+        controller: KioskController,
+        *,
+        retention_hours: float = 72.0,
+        staff_hold_ms: int = 2000,
+    ) -> None:
+        super().__init__()
+        self.controller = controller
+        self.setWindowTitle("Lockers")
+        self.setStyleSheet(STYLE)
+        self.resize(1280, 800)
+        self._staff_mode = False
+
+        root = QWidget()
+        outer = QVBoxLayout(root)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 12, 0)
+        self.staff_corner = LongPressArea(staff_hold_ms)
+        self.staff_corner.activated.connect(self.enter_staff)
+        bar.addWidget(self.staff_corner, 0, Qt.AlignmentFlag.AlignTop)
+        banners = QVBoxLayout()
+        self.banner = label("", "banner")
+        self.notices = label("", "notice")
+        banners.addWidget(self.banner)
+        banners.addWidget(self.notices)
+        bar.addLayout(banners, 1)
+        self.language_button = button("", "lang")
+        self.language_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.language_button.clicked.connect(controller.toggle_language)
+        bar.addWidget(self.language_button, 0, Qt.AlignmentFlag.AlignTop)
+        outer.addLayout(bar)
+
+        self.stack = QStackedWidget()
+        outer.addWidget(self.stack, 1)
+        self.home = HomeScreen()
+        self.consent = ConsentScreen(retention_hours)
+        self.camera = CameraScreen()
+        self.message = MessageScreen()
+        self.staff_login = StaffLoginScreen()
+        self.staff_panel = StaffPanel()
+        for screen in (
+            self.home,
+            self.consent,
+            self.camera,
+            self.message,
+            self.staff_login,
+            self.staff_panel,
+        ):
+            self.stack.addWidget(screen)
+        self.setCentralWidget(root)
+
+        self.home.register_pressed.connect(controller.register)
+        self.home.retrieve_pressed.connect(controller.retrieve)
+        self.consent.answered.connect(controller.consent)
+        self.camera.cancel_pressed.connect(controller.cancel)
+        self.message.retry_pressed.connect(controller.retry)
+        self.message.home_pressed.connect(controller.cancel)
+        self.message.done_pressed.connect(controller.finish)
+        self.staff_login.login.connect(controller.staff_login)
+        self.staff_login.back.connect(self.leave_staff)
+        self.staff_panel.action.connect(controller.staff_action)
+        self.staff_panel.refresh.connect(controller.staff_refresh)
+        self.staff_panel.audit_filter.connect(
+            lambda action, locker: controller.staff_audit(action or None, locker or None)
+        )
+        self.staff_panel.logout.connect(lambda: controller.staff_logout("logout"))
+
+        controller.view_changed.connect(self.show_view)
+        controller.status_changed.connect(self.show_status)
+        controller.frame_ready.connect(self.show_frame)
+        controller.language_changed.connect(self.set_language)
+        controller.staff_changed.connect(self.show_staff)
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)
+        self.set_language(controller.language)
+        self.show_status(controller.status)
+        self.show_view(controller.flow.view)
+
+    # -- drawing ----------------------------------------------------------------------------
+
+    def set_language(self, lang: str) -> None:
+        self.language_button.setText(tr("lang.switch", lang))
+        for screen in (
+            self.home,
+            self.consent,
+            self.camera,
+            self.message,
+            self.staff_login,
+            self.staff_panel,
+        ):
+            screen.set_language(lang)
+        self.show_status(self.controller.status)
+
+    def show_status(self, status: KioskStatus) -> None:
+        lang = self.controller.language
+        self.banner.setText(tr("banner.untrained", lang) if status.untrained else "")
+        self.banner.setVisible(status.untrained)
+        self.notices.setText(" · ".join(status.notices))
+        self.notices.setVisible(bool(status.notices))
+        self.home.show_status(status)
+
+    def show_view(self, view: FlowView) -> None:
+        if self._staff_mode:
+            return
+        if view.phase is Phase.HOME:
+            self.stack.setCurrentWidget(self.home)
+        elif view.phase is Phase.CONSENT:
+            self.stack.setCurrentWidget(self.consent)
+        elif view.phase in CAMERA_PHASES:
+            self.camera.show_view(view)
+            self.stack.setCurrentWidget(self.camera)
+        else:
+            self.message.show_view(view)
+            self.stack.setCurrentWidget(self.message)
+
+    def show_frame(self, packet: FramePacket) -> None:
+        if self.stack.currentWidget() is self.camera:
+            self.camera.show_frame(packet)
+
+    def show_staff(self, state: StaffState) -> None:
+        self.staff_login.show_state(state)
+        self.staff_panel.show_state(state)
+        if not self._staff_mode:
+            return
+        if state.session is not None:
+            self.stack.setCurrentWidget(self.staff_panel)
+        elif self.stack.currentWidget() is self.staff_panel:
+            self.leave_staff()
+
+    def enter_staff(self) -> None:
+        """The hidden corner was held: show the PIN pad (the customer flow is abandoned)."""
+        self.controller.cancel()
+        self._staff_mode = True
+        self.staff_login.reset()
+        self.stack.setCurrentWidget(
+            self.staff_panel if self.controller.staff.session else self.staff_login
+        )
+
+    def leave_staff(self) -> None:
+        self._staff_mode = False
+        self.staff_login.reset()
+        self.show_view(self.controller.flow.view)
+
+    @property
+    def current_screen(self) -> QWidget:
+        return self.stack.currentWidget()
+
+    # -- events -----------------------------------------------------------------------------
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in (QEvent.Type.MouseButtonPress, QEvent.Type.TouchBegin):
+            self.controller.touch()
+        return False
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+        self.controller.shutdown()
+        event.accept()

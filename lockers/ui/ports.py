@@ -1,0 +1,91 @@
+"""What the UI needs from the layers below, as one interface the composition root implements.
+
+Every method here may block (database, serial port): the controller calls them only on its
+service thread, one at a time, never on the UI thread. Results are frozen DTOs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from lockers.kiosk.dto import (
+    LockerView,
+    RegisterResult,
+    RetrieveResult,
+    StaffActionResult,
+    StaffSession,
+)
+
+
+@dataclass(frozen=True)
+class ServiceHealth:
+    """The board and the lockers as the services see them.
+
+    ``doors``: locker label → ``open`` | ``closed`` | ``unknown``; ``alerts``: things staff must
+    hear about (forced doors, jammed locks, lockers flagged for attention).
+    """
+
+    board_ok: bool
+    free_lockers: int
+    total_lockers: int
+    doors: Mapping[str, str] = field(default_factory=dict)
+    alerts: tuple[str, ...] = ()
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One audit log entry for the staff screen (UTC time)."""
+
+    at: datetime
+    actor: str
+    action: str
+    outcome: str
+    locker_label: str | None
+    rental_id: int | None
+    reason: str | None
+
+
+class KioskBackend(Protocol):
+    """The kiosk services behind the screens. Not thread-safe: one caller thread."""
+
+    def register(
+        self,
+        templates: npt.NDArray[np.float32],
+        qualities: npt.NDArray[np.float32],
+        model_version: str,
+    ) -> RegisterResult:
+        """Consent was given on screen; allocate a locker and open it."""
+        ...
+
+    def retrieve(self, probes: npt.NDArray[np.float32], model_version: str) -> RetrieveResult: ...
+
+    def health(self) -> ServiceHealth: ...
+
+    def staff_login(self, name: str, pin: str) -> StaffSession:
+        """Raises: StaffAuthError (wrong PIN, locked out with ``retry_after_s``)."""
+        ...
+
+    def staff_logout(self, who: StaffSession, reason: str) -> None: ...
+
+    def staff_lockers(self, who: StaffSession) -> list[LockerView]: ...
+
+    def staff_action(
+        self, who: StaffSession, action: str, label: str, reason: str
+    ) -> StaffActionResult:
+        """``action``: ``open`` | ``reset`` | ``out_of_service`` | ``back_in_service``."""
+        ...
+
+    def staff_audit(
+        self, who: StaffSession, action: str | None, locker: str | None, limit: int
+    ) -> list[AuditRow]:
+        """The newest ``limit`` entries, filtered by action and locker label when given."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""One widget per kiosk screen; each draws immutable view values and emits button presses."""

@@ -1,0 +1,256 @@
+"""Staff: locker grid coloured by state, details and actions, overdue list, audit log."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lockers.kiosk.dto import LockerView
+from lockers.ui.controller import StaffState
+from lockers.ui.i18n import tr
+from lockers.ui.style import COLOURS
+from lockers.ui.widgets.common import button, label
+
+AUDIT_ACTIONS = (
+    "",
+    "register",
+    "retrieve",
+    "unlock",
+    "force_open",
+    "reset",
+    "out_of_service",
+    "staff_login",
+    "expire",
+)
+
+
+def locker_state(view: LockerView, door: str | None = None) -> str:
+    """The one state a tile shows, most urgent first."""
+    if view.attention:
+        return "attention"
+    if (door or view.door_state) == "open":
+        return "door_open"
+    if view.status == "out_of_service":
+        return "out_of_service"
+    if view.overdue:
+        return "overdue"
+    if (door or view.door_state) == "unknown" and view.status == "occupied":
+        return "unknown"
+    return view.status if view.status in COLOURS else "unknown"
+
+
+class StaffPanel(QWidget):
+    action = Signal(str, str, str)  # action, label, reason
+    refresh = Signal()
+    audit_filter = Signal(str, str)  # action ("" = all), locker ("" = all)
+    logout = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._lang = "ko"
+        self._state = StaffState()
+        self._selected: str | None = None
+        self.tiles: dict[str, QPushButton] = {}
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(16, 8, 16, 8)
+        top = QHBoxLayout()
+        self.title = label("", "title")
+        self.alerts = label("", "error")
+        self.refresh_button = button("")
+        self.refresh_button.clicked.connect(self.refresh.emit)
+        self.logout_button = button("", "danger")
+        self.logout_button.clicked.connect(self.logout.emit)
+        top.addWidget(self.title, 2)
+        top.addWidget(self.refresh_button, 1)
+        top.addWidget(self.logout_button, 1)
+        layout.addLayout(top)
+        layout.addWidget(self.alerts)
+        self.tabs = QTabWidget()
+        layout.addWidget(self.tabs, 1)
+
+        grid_page = QWidget()
+        grid_row = QHBoxLayout(grid_page)
+        self.grid_host = QWidget()
+        self.grid = QGridLayout(self.grid_host)
+        self.grid.setSpacing(10)
+        grid_row.addWidget(self.grid_host, 3)
+        details = QVBoxLayout()
+        self.details = label("", "body")
+        self.reason = QLineEdit()
+        details.addWidget(self.details, 1)
+        details.addWidget(self.reason)
+        self.open_button = button("")
+        self.reset_button = button("")
+        self.oos_button = button("")
+        self.in_service_button = button("")
+        for name, widget in (
+            ("open", self.open_button),
+            ("reset", self.reset_button),
+            ("out_of_service", self.oos_button),
+            ("back_in_service", self.in_service_button),
+        ):
+            widget.clicked.connect(lambda _=False, n=name: self._act(n))
+            details.addWidget(widget)
+        self.message = label("", "notice")
+        details.addWidget(self.message)
+        grid_row.addLayout(details, 2)
+        self.tabs.addTab(grid_page, "")
+
+        self.overdue = QTableWidget(0, 3)
+        self.tabs.addTab(self.overdue, "")
+
+        audit_page = QWidget()
+        audit_layout = QVBoxLayout(audit_page)
+        filters = QHBoxLayout()
+        self.action_filter = QComboBox()
+        self.action_filter.addItems(list(AUDIT_ACTIONS))
+        self.locker_filter = QLineEdit()
+        self.apply_filter = button("")
+        self.apply_filter.clicked.connect(
+            lambda: self.audit_filter.emit(
+                self.action_filter.currentText(), self.locker_filter.text().strip()
+            )
+        )
+        filters.addWidget(self.action_filter, 2)
+        filters.addWidget(self.locker_filter, 1)
+        filters.addWidget(self.apply_filter, 1)
+        audit_layout.addLayout(filters)
+        self.audit = QTableWidget(0, 6)
+        audit_layout.addWidget(self.audit, 1)
+        self.tabs.addTab(audit_page, "")
+
+    # -- drawing ----------------------------------------------------------------------------
+
+    def set_language(self, lang: str) -> None:
+        self._lang = lang
+        self.title.setText(tr("staff.title", lang))
+        self.refresh_button.setText(tr("staff.refresh", lang))
+        self.logout_button.setText(tr("staff.logout", lang))
+        self.open_button.setText(tr("staff.open", lang))
+        self.reset_button.setText(tr("staff.reset", lang))
+        self.oos_button.setText(tr("staff.oos", lang))
+        self.in_service_button.setText(tr("staff.in_service", lang))
+        self.reason.setPlaceholderText(tr("staff.reason", lang))
+        self.locker_filter.setPlaceholderText(tr("staff.filter.locker", lang))
+        self.apply_filter.setText(tr("staff.refresh", lang))
+        self.tabs.setTabText(0, tr("staff.lockers", lang))
+        self.tabs.setTabText(1, tr("staff.overdue", lang))
+        self.tabs.setTabText(2, tr("staff.audit", lang))
+        self.show_state(self._state)
+
+    def show_state(self, state: StaffState) -> None:
+        self._state = state
+        lang = self._lang
+        self.alerts.setText(
+            (tr("staff.alerts", lang) + ": " + " · ".join(state.alerts)) if state.alerts else ""
+        )
+        self.alerts.setVisible(bool(state.alerts))
+        message = state.message
+        self.message.setText(tr(message, lang) if message.startswith("staff.") else message)
+        self._draw_grid(state.lockers)
+        self._draw_details()
+        self._draw_overdue(state.lockers)
+        self._draw_audit(state)
+        for widget in (self.open_button, self.reset_button, self.oos_button):
+            widget.setEnabled(not state.busy and self._selected is not None)
+        self.in_service_button.setEnabled(not state.busy and self._selected is not None)
+
+    def _draw_grid(self, lockers: tuple[LockerView, ...]) -> None:
+        labels = [v.label for v in lockers]
+        if list(self.tiles) != labels:
+            for tile in self.tiles.values():
+                self.grid.removeWidget(tile)
+                tile.deleteLater()
+            self.tiles = {}
+            columns = 4 if len(labels) <= 16 else 6
+            for i, name in enumerate(labels):
+                tile = button(name)
+                tile.setMinimumHeight(96)
+                tile.clicked.connect(lambda _=False, n=name: self.select(n))
+                self.grid.addWidget(tile, i // columns, i % columns)
+                self.tiles[name] = tile
+        for view in lockers:
+            state = locker_state(view)
+            colour = COLOURS.get(state, COLOURS["unknown"])
+            border = "#ffffff" if view.label == self._selected else colour
+            tile = self.tiles[view.label]
+            tile.setText(f"{view.label}\n{tr('state.' + state, self._lang)}")
+            tile.setStyleSheet(
+                f"background: {colour}; border: 4px solid {border}; font-size: 22px;"
+            )
+            tile.setProperty("locker_state", state)
+
+    def select(self, name: str) -> None:
+        self._selected = name
+        self.show_state(self._state)
+
+    def _selected_view(self) -> LockerView | None:
+        return next((v for v in self._state.lockers if v.label == self._selected), None)
+
+    def _draw_details(self) -> None:
+        view = self._selected_view()
+        if view is None:
+            self.details.setText("")
+            return
+        lines = [
+            f"{tr('staff.filter.locker', self._lang)} {view.label} ({view.size})",
+            f"board {view.board} / channel {view.channel}",
+            f"{view.status} · door {view.door_state}",
+        ]
+        if view.rental_id is not None:
+            lines.append(f"rental {view.rental_id}")
+            if view.rental_started_at is not None:
+                lines.append(f"since {view.rental_started_at:%Y-%m-%d %H:%M} UTC")
+            if view.rental_ends_at is not None:
+                lines.append(f"until {view.rental_ends_at:%Y-%m-%d %H:%M} UTC")
+        if view.attention:
+            lines.append(f"⚠ {view.attention}")
+        self.details.setText("\n".join(lines))
+
+    def _draw_overdue(self, lockers: tuple[LockerView, ...]) -> None:
+        rows = [v for v in lockers if v.overdue]
+        self.overdue.setRowCount(len(rows))
+        self.overdue.setHorizontalHeaderLabels(["locker", "rental", "ended at (UTC)"])
+        for r, view in enumerate(rows):
+            ends = f"{view.rental_ends_at:%Y-%m-%d %H:%M}" if view.rental_ends_at else ""
+            for c, text in enumerate((view.label, str(view.rental_id), ends)):
+                self.overdue.setItem(r, c, QTableWidgetItem(text))
+
+    def _draw_audit(self, state: StaffState) -> None:
+        self.audit.setRowCount(len(state.audit))
+        self.audit.setHorizontalHeaderLabels(
+            ["at (UTC)", "actor", "action", "outcome", "locker", "reason"]
+        )
+        for r, row in enumerate(state.audit):
+            values = (
+                f"{row.at:%m-%d %H:%M:%S}",
+                row.actor,
+                row.action,
+                row.outcome,
+                row.locker_label or "",
+                row.reason or "",
+            )
+            for c, text in enumerate(values):
+                self.audit.setItem(r, c, QTableWidgetItem(text))
+        self.audit.resizeColumnsToContents()
+
+    def _act(self, name: str) -> None:
+        if self._selected is None:
+            return
+        reason = self.reason.text().strip()
+        if not reason and name != "back_in_service":
+            self.message.setText(tr("staff.need_reason", self._lang))
+            return
+        self.action.emit(name, self._selected, reason)
+        self.reason.clear()

@@ -1,0 +1,74 @@
+"""``lockers db|admin|lockers|audit`` end to end on a real SQLite file and the board emulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lockers_storekit import write_config
+from typer.testing import CliRunner
+
+from lockers.cli import app
+
+PIN = "135790"
+
+
+def run(config: Path, *args: str, pin: str | None = None) -> tuple[int, str]:
+    env = {"LOCKERS_STAFF_PIN": pin} if pin else {}
+    result = CliRunner().invoke(app, ["--config", str(config), *args], env=env)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def test_store_commands(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "")
+    code, out = run(config, "db", "current")
+    assert code == 1 and "run `lockers db upgrade`" in out
+    assert run(config, "db", "upgrade")[1].startswith("database upgraded: (empty) -> 0001")
+    assert run(config, "db", "current")[1].rstrip().endswith("up to date")
+    code, out = run(config, "db", "check")
+    assert code == 0 and "added locker 4" in out and "database consistent" in out
+    assert "lockers already match" in run(config, "db", "sync-lockers")[1]
+    result = CliRunner().invoke(
+        app, ["--config", str(config), "admin", "add-staff", "carol"], input=f"{PIN}\n{PIN}\n"
+    )
+    assert result.exit_code == 0, result.output
+    code, out = run(config, "lockers", "open", "2", "--staff", "carol", "--reason", "t", pin=PIN)
+    assert (code, out.strip()) == (
+        0,
+        "locker 2: opened door opened (board reply)",
+    ) or "opened" in out
+    code, out = run(config, "lockers", "reset", "2", "--staff", "carol", "--reason", "t", pin=PIN)
+    assert code == 0 and "no active rental" in out
+    assert "2      │ M    │ 0/2  │ available" in run(config, "lockers", "list")[1]
+    csv_path = tmp_path / "audit.csv"
+    code, out = run(config, "audit", "export", str(csv_path), "--staff", "carol", pin=PIN)
+    assert code == 0 and csv_path.read_text(encoding="utf-8").startswith("id,at,actor")
+    assert PIN not in csv_path.read_text(encoding="utf-8")
+
+
+def test_cli_refuses_a_garbage_database(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"\x00not sqlite\x00" * 500)
+    config = write_config(tmp_path, f"sqlite:///{garbage}")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from lockers.cli import main; main()",
+            "--config",
+            str(config),
+            "lockers",
+            "list",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "is not a valid database file" in proc.stderr
+    assert "Traceback" not in proc.stderr
