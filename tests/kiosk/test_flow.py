@@ -1,0 +1,381 @@
+"""The kiosk state machine with a hand-driven clock: no Qt, no camera, no database."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from lockers.kiosk.dto import RegisterOutcome, RegisterResult, RetrieveOutcome, RetrieveResult
+from lockers.kiosk.flow import (
+    FlowSettings,
+    FrameObservation,
+    Guidance,
+    KioskFlow,
+    Phase,
+    Problem,
+    RegisterRequest,
+    RetrieveRequest,
+)
+from lockers.vision.liveness import LivenessConfig, LivenessStatus, Turn
+
+
+def vector(seed: int) -> npt.NDArray[np.float32]:
+    v = np.random.default_rng(seed).standard_normal(512).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+PERSON_A, PERSON_B = vector(1), vector(2)
+
+
+def good(embedding: npt.NDArray[np.float32] = PERSON_A, yaw: float = 0.0) -> FrameObservation:
+    return FrameObservation(
+        has_face=True,
+        crowded=False,
+        embedding=embedding,
+        quality_score=0.8,
+        yaw_deg=yaw,
+        center=(320.0, 240.0),
+        width=160.0,
+    )
+
+
+def turned(yaw: float) -> FrameObservation:
+    # Turned heads fail the gate's pose check: no embedding, but the pose is there.
+    return FrameObservation(
+        True, False, ("look_at_camera",), None, 0.2, yaw, (320.0, 240.0), 160.0
+    )
+
+
+NO_FACE = FrameObservation(has_face=False, crowded=False, issues=("no_face",))
+CROWD = FrameObservation(
+    True, True, ("multiple_faces",), None, 0.5, 0.0, (320.0, 240.0), 160.0
+)
+DARK = FrameObservation(True, False, ("too_dark",), None, 0.5, 0.0, (320.0, 240.0), 160.0)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self, dt: float = 0.2) -> float:
+        self.t += dt
+        return self.t
+
+
+def settings(**changes: object) -> FlowSettings:
+    values: dict[str, object] = {
+        "capture_frames": 3,
+        "retrieve_frames": 3,
+        "liveness": None,
+        "idle_timeout_s": 30.0,
+    }
+    values.update(changes)
+    return FlowSettings(**values)  # type: ignore[arg-type]
+
+
+def capture(flow: KioskFlow, clock: Clock, obs: FrameObservation, count: int) -> object:
+    command = None
+    for _ in range(count):
+        command = flow.frame(obs, clock()) or command
+    return command
+
+
+def test_register_happy_path_without_liveness() -> None:
+    flow, clock = KioskFlow(settings()), Clock()
+    assert flow.start_register(clock()).phase is Phase.CONSENT
+    assert flow.consent(True, clock()).phase is Phase.CAPTURE
+    assert flow.frame(good(), clock()) is None
+    assert flow.view.captured == 1 and flow.view.guidance == Guidance.HOLD_STILL
+    command = capture(flow, clock, good(), 2)
+    assert isinstance(command, RegisterRequest)
+    assert command.templates.shape == (3, 512) and command.qualities.shape == (3,)
+    assert flow.phase is Phase.REGISTERING
+    assert not flow.holds_face_data  # handed over, not kept
+    view = flow.register_done(RegisterResult(RegisterOutcome.OPENED, "12", 7), clock())
+    assert view.phase is Phase.REGISTER_OPEN and view.locker_label == "12"
+    assert flow.door_closed("3", clock()).phase is Phase.REGISTER_OPEN  # another door
+    assert flow.door_closed("12", clock()).phase is Phase.DONE
+    assert flow.tick(clock(10.0)).phase is Phase.HOME
+
+
+def test_declining_consent_goes_home() -> None:
+    flow, clock = KioskFlow(settings()), Clock()
+    flow.start_register(clock())
+    assert flow.consent(False, clock()).phase is Phase.HOME
+
+
+def test_frames_too_close_in_time_count_once() -> None:
+    flow, clock = KioskFlow(settings()), Clock()
+    flow.start_register(clock())
+    flow.consent(True, clock())
+    flow.frame(good(), clock(0.2))
+    flow.frame(good(), clock(0.01))
+    assert flow.view.captured == 1
+
+
+def test_guidance_follows_the_quality_gate_and_crowds_reset_capture() -> None:
+    flow, clock = KioskFlow(settings(capture_frames=5)), Clock()
+    flow.start_register(clock())
+    flow.consent(True, clock())
+    flow.frame(DARK, clock())
+    assert flow.view.guidance == "too_dark"
+    capture(flow, clock, good(), 2)
+    assert flow.view.captured == 2
+    flow.frame(CROWD, clock())
+    assert flow.view.guidance == Guidance.STEP_BACK and flow.view.captured == 0
+
+
+def test_a_face_gone_for_long_drops_what_was_captured() -> None:
+    flow, clock = KioskFlow(settings(capture_frames=5)), Clock()
+    flow.start_register(clock())
+    flow.consent(True, clock())
+    capture(flow, clock, good(), 2)
+    flow.frame(NO_FACE, clock(3.0))
+    assert flow.view.captured == 0 and not flow.holds_face_data
+
+
+def test_capture_timeout_offers_a_retry() -> None:
+    flow, clock = KioskFlow(settings(capture_timeout_s=5.0)), Clock()
+    flow.start_register(clock())
+    flow.consent(True, clock())
+    flow.frame(good(), clock())
+    view = flow.tick(clock(6.0))
+    assert view.phase is Phase.FAILED and view.problem is Problem.CAPTURE_TIMEOUT
+    assert view.can_retry and not flow.holds_face_data
+    assert flow.retry(clock()).phase is Phase.CAPTURE
+
+
+def test_idle_timeout_returns_home_and_discards_face_data() -> None:
+    flow, clock = KioskFlow(settings(capture_frames=10, capture_timeout_s=60)), Clock()
+    flow.start_register(clock())
+    flow.consent(True, clock())
+    capture(flow, clock, good(), 3)
+    assert flow.holds_face_data
+    flow.touch(clock(20.0))
+    assert flow.tick(clock(20.0)).phase is Phase.CAPTURE  # the touch restarted the timer
+    assert flow.tick(clock(11.0)).phase is Phase.HOME
+    assert not flow.holds_face_data
+
+
+def test_idle_timeout_on_consent() -> None:
+    flow, clock = KioskFlow(settings(idle_timeout_s=5)), Clock()
+    flow.start_register(clock())
+    assert flow.tick(clock(6)).phase is Phase.HOME
+
+
+def liveness_flow(seed: int = 0) -> tuple[KioskFlow, Clock]:
+    config = LivenessConfig(turn_deg=18, frontal_deg=10, hold_frames=2, timeout_s=10)
+    flow = KioskFlow(settings(liveness=config), rng=random.Random(seed))
+    clock = Clock()
+    flow.start_register(clock())
+    flow.consent(True, clock())
+    capture(flow, clock, good(), 3)
+    return flow, clock
+
+
+def do_turn(flow: KioskFlow, clock: Clock, turn: Turn) -> None:
+    sign = 1 if turn is Turn.LEFT else -1
+    for yaw in (0, 10 * sign, 22 * sign, 25 * sign, 24 * sign, 5 * sign, 0):
+        flow.frame(turned(yaw) if abs(yaw) > 10 else good(yaw=yaw), clock(0.1))
+
+
+def test_register_with_liveness_then_the_same_face_again() -> None:
+    flow, clock = liveness_flow()
+    view = flow.view
+    assert view.phase is Phase.LIVENESS and view.liveness is not None
+    first = view.liveness.prompt
+    assert first is not None
+    do_turn(flow, clock, first)
+    second = flow.view.liveness.prompt  # type: ignore[union-attr]
+    assert second is not None and second is not first
+    do_turn(flow, clock, second)
+    assert flow.view.liveness.status is LivenessStatus.PASSED  # type: ignore[union-attr]
+    # The final frames of the turn were good frontal frames of A: that was the confirmation.
+    assert flow.phase is Phase.REGISTERING
+
+
+def test_liveness_confirm_refuses_another_face() -> None:
+    flow, clock = liveness_flow()
+    for _ in range(2):
+        turn = flow.view.liveness.prompt  # type: ignore[union-attr]
+        assert turn is not None
+        sign = 1 if turn is Turn.LEFT else -1
+        for yaw in (0, 22 * sign, 25 * sign, 5 * sign):
+            flow.frame(turned(yaw) if abs(yaw) > 10 else turned(yaw), clock(0.1))
+    assert flow.view.liveness.status is LivenessStatus.PASSED  # type: ignore[union-attr]
+    assert flow.frame(good(PERSON_B), clock()) is None
+    view = flow.view
+    assert view.phase is Phase.FAILED and view.problem is Problem.LIVENESS_FAILED
+    assert view.detail == "face_changed" and not flow.holds_face_data
+
+
+def test_a_photo_cannot_pass_liveness() -> None:
+    flow, clock = liveness_flow()
+    for _ in range(120):
+        flow.frame(good(yaw=3.0), clock(0.1))
+    view = flow.view
+    assert view.phase is Phase.FAILED and view.problem is Problem.LIVENESS_FAILED
+    assert view.can_retry
+    assert flow.retry(clock()).phase is Phase.CAPTURE
+
+
+@pytest.mark.parametrize(
+    ("outcome", "problem", "retry"),
+    [
+        (RegisterOutcome.NO_FREE_LOCKER, Problem.NO_FREE_LOCKER, False),
+        (RegisterOutcome.DOOR_NOT_CONFIRMED, Problem.DOOR_NOT_CONFIRMED, False),
+        (RegisterOutcome.NOT_OPENED, Problem.NOT_OPENED, True),
+    ],
+)
+def test_register_failures(outcome: RegisterOutcome, problem: Problem, retry: bool) -> None:
+    flow, clock = KioskFlow(settings()), Clock()
+    flow.start_register(clock())
+    flow.consent(True, clock())
+    capture(flow, clock, good(), 3)
+    view = flow.register_done(RegisterResult(outcome, "4"), clock())
+    assert view.phase is Phase.FAILED and view.problem is problem and view.can_retry is retry
+    assert flow.tick(clock(60)).phase is Phase.HOME
+
+
+def test_reopened_existing_rental_is_reported() -> None:
+    flow, clock = KioskFlow(settings()), Clock()
+    flow.start_register(clock())
+    flow.consent(True, clock())
+    capture(flow, clock, good(), 3)
+    view = flow.register_done(RegisterResult(RegisterOutcome.REOPENED_EXISTING, "2"), clock())
+    assert view.phase is Phase.REGISTER_OPEN and view.reopened
+
+
+def test_a_service_error_stops_for_staff() -> None:
+    flow, clock = KioskFlow(settings()), Clock()
+    flow.start_register(clock())
+    flow.consent(True, clock())
+    capture(flow, clock, good(), 3)
+    view = flow.service_failed("database is locked", clock())
+    assert view.problem is Problem.SERVICE_ERROR and not view.can_retry
+
+
+def scan(flow: KioskFlow, clock: Clock) -> RetrieveRequest:
+    flow.start_retrieve(clock())
+    command = capture(flow, clock, good(), 3)
+    assert isinstance(command, RetrieveRequest)
+    return command
+
+
+def test_retrieve_happy_path() -> None:
+    flow, clock = KioskFlow(settings()), Clock()
+    command = scan(flow, clock)
+    assert command.probes.shape == (3, 512) and flow.phase is Phase.RETRIEVING
+    result = RetrieveResult(RetrieveOutcome.OPENED, "12", 7, 0.9)
+    view = flow.retrieve_done(result, clock())
+    assert view.phase is Phase.RETRIEVE_OPEN and view.locker_label == "12" and view.retrieving
+    assert flow.finish(clock()).phase is Phase.DONE
+    assert flow.view.retrieving
+
+
+def test_retrieve_never_decides_on_a_crowded_frame() -> None:
+    flow, clock = KioskFlow(settings()), Clock()
+    flow.start_retrieve(clock())
+    capture(flow, clock, good(), 2)
+    assert flow.frame(CROWD, clock()) is None
+    assert flow.view.captured == 0 and flow.view.guidance == Guidance.STEP_BACK
+    assert capture(flow, clock, good(), 2) is None
+    assert isinstance(flow.frame(good(), clock()), RetrieveRequest)
+
+
+def test_not_recognised_backs_off_after_repeated_failures() -> None:
+    s = settings(free_failures=1, backoff_base_s=10.0)
+    flow, clock = KioskFlow(s), Clock()
+    no_match = RetrieveResult(RetrieveOutcome.NO_MATCH, score=0.2)
+    scan(flow, clock)
+    view = flow.retrieve_done(no_match, clock())
+    assert view.phase is Phase.NOT_RECOGNISED and view.can_retry and view.retry_in_s == 0
+    assert flow.retry(clock()).phase is Phase.RETRIEVE_SCAN
+    capture(flow, clock, good(PERSON_B), 3)
+    view = flow.retrieve_done(no_match, clock())
+    assert view.retry_in_s == pytest.approx(10.0, abs=0.5)
+    assert flow.retry(clock()).phase is Phase.NOT_RECOGNISED  # still waiting
+    flow.home(clock())
+    assert flow.start_retrieve(clock()).phase is Phase.NOT_RECOGNISED  # home does not reset it
+    assert flow.tick(clock(11.0)).retry_in_s == 0
+    assert flow.retry(clock()).phase is Phase.RETRIEVE_SCAN
+
+
+def test_the_services_rate_limit_is_respected() -> None:
+    flow, clock = KioskFlow(settings()), Clock()
+    scan(flow, clock)
+    limited = RetrieveResult(RetrieveOutcome.RATE_LIMITED, retry_after_s=30.0)
+    view = flow.retrieve_done(limited, clock())
+    assert view.phase is Phase.NOT_RECOGNISED and view.retry_in_s == pytest.approx(30, abs=0.5)
+
+
+def test_scan_timeout_is_not_recognised() -> None:
+    flow, clock = KioskFlow(settings(retrieve_timeout_s=5.0)), Clock()
+    flow.start_retrieve(clock())
+    flow.frame(good(), clock())
+    assert flow.tick(clock(6.0)).phase is Phase.NOT_RECOGNISED
+    assert not flow.holds_face_data
+
+
+@pytest.mark.parametrize(
+    ("outcome", "problem"),
+    [
+        (RetrieveOutcome.DOOR_NOT_CONFIRMED, Problem.DOOR_NOT_CONFIRMED),
+        (RetrieveOutcome.NOT_OPENED, Problem.NOT_OPENED),
+    ],
+)
+def test_retrieve_door_failures(outcome: RetrieveOutcome, problem: Problem) -> None:
+    flow, clock = KioskFlow(settings()), Clock()
+    scan(flow, clock)
+    view = flow.retrieve_done(RetrieveResult(outcome, "5", 3, 0.9), clock())
+    assert view.phase is Phase.FAILED and view.problem is problem and view.retrieving
+    if view.can_retry:
+        assert flow.retry(clock()).phase is Phase.RETRIEVE_SCAN
+
+
+def test_results_out_of_phase_are_ignored() -> None:
+    flow, clock = KioskFlow(settings()), Clock()
+    assert flow.register_done(RegisterResult(RegisterOutcome.OPENED, "1"), clock()).phase is (
+        Phase.HOME
+    )
+    assert flow.retrieve_done(RetrieveResult(RetrieveOutcome.OPENED, "1"), clock()).phase is (
+        Phase.HOME
+    )
+    assert flow.consent(True, clock()).phase is Phase.HOME
+
+
+def test_service_calls_are_never_abandoned_by_timeouts() -> None:
+    flow, clock = KioskFlow(settings(idle_timeout_s=1)), Clock()
+    scan(flow, clock)
+    assert flow.tick(clock(100)).phase is Phase.RETRIEVING
+
+
+def test_open_screen_times_out_to_done() -> None:
+    flow, clock = KioskFlow(settings(open_display_s=5, idle_timeout_s=2)), Clock()
+    scan(flow, clock)
+    flow.retrieve_done(RetrieveResult(RetrieveOutcome.OPENED, "1", 1, 0.9), clock())
+    assert flow.tick(clock(3)).phase is Phase.RETRIEVE_OPEN  # idle does not cut it short
+    assert flow.tick(clock(3)).phase is Phase.DONE
+
+
+def test_observation_from_a_real_analysis(fixtures_dir: object) -> None:
+    from pathlib import Path
+
+    from lockers.config import Settings
+    from lockers.vision.image_io import load_image
+    from lockers.vision.pipeline import FacePipeline
+
+    class FixedEmbedder:
+        backend, model_version = "double", "double"
+
+        def embed(self, faces: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+            return np.tile(PERSON_A, (len(faces), 1))
+
+    pipeline = FacePipeline.from_settings(Settings(), FixedEmbedder())
+    image = load_image(Path(str(fixtures_dir)) / "faces" / "person01_1.jpg")
+    obs = FrameObservation.from_analysis(pipeline.analyse(image))
+    assert obs.has_face and obs.yaw_deg is not None and obs.width
+    assert obs.usable == (obs.embedding is not None)
