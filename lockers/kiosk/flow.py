@@ -156,7 +156,7 @@ class FlowSettings:
 
     def backoff_s(self, failures: int) -> float:
         """Wait before the next retrieve attempt after ``failures`` failures in a row."""
-        extra = failures - self.free_failures
+        extra = failures - self.free_failures - 1
         return 0.0 if extra < 0 else min(self.backoff_max_s, self.backoff_base_s * 2**extra)
 
 

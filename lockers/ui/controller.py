@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -94,6 +94,7 @@ class StaffState:
     locked_for_s: float = 0.0
     busy: bool = False
     alerts: tuple[str, ...] = field(default_factory=tuple)
+    doors: Mapping[str, str] = field(default_factory=dict)  # live: label → open/closed/unknown
 
 
 class KioskController(QObject):
@@ -346,8 +347,11 @@ class KioskController(QObject):
             elif door == "closed" and self._door_seen_open:
                 self.event.emit(f"door {view.locker_label} closed")
                 self._apply(self.flow.door_closed(view.locker_label, self._now()))
-        if self.staff.session is not None and health.alerts != self.staff.alerts:
-            self._set_staff(alerts=health.alerts)
+        staff = self.staff
+        if staff.session is not None and (
+            health.alerts != staff.alerts or dict(health.doors) != dict(staff.doors)
+        ):
+            self._set_staff(alerts=health.alerts, doors=dict(health.doors))
 
     def _set_status(self, **changes: object) -> None:
         status = replace(self.status, **changes)  # type: ignore[arg-type]
@@ -451,7 +455,8 @@ class KioskController(QObject):
             who: StaffSession = result.value
             self.event.emit(f"staff login: {who.staff_name}")
             self._staff_touch = self._now()
-            self._set_staff(session=who, busy=False, message="", locked_for_s=0.0)
+            doors = dict(self.status.health.doors) if self.status.health else {}
+            self._set_staff(session=who, busy=False, message="", locked_for_s=0.0, doors=doors)
             self.staff_refresh()
             self.staff_audit()
         elif kind == "staff_lockers":

@@ -20,13 +20,21 @@ from lockers.ui.controller import KioskController
 from lockers.ui.main_window import MainWindow
 
 if TYPE_CHECKING:
-    from lockers.app import KioskParts
+    from lockers.ui.ports import KioskSetup
 
 
 def create_window(
-    parts: KioskParts, *, start: bool = True, **controller_options: object
+    parts: KioskSetup,
+    *,
+    start: bool = True,
+    staff_hold_ms: int = 2000,
+    **controller_options: object,
 ) -> tuple[MainWindow, KioskController]:
-    """The controller and the main window for ``parts`` (a ``QApplication`` must exist)."""
+    """The controller and the main window for ``parts`` (a ``QApplication`` must exist).
+
+    ``controller_options`` go to :class:`~lockers.ui.controller.KioskController` (tests poll
+    faster); ``start=False`` builds without starting the camera (screenshots).
+    """
     controller = KioskController(
         parts.backend,
         parts.pipeline_factory,
@@ -37,7 +45,11 @@ def create_window(
         notices=tuple(parts.notices),
         **controller_options,  # type: ignore[arg-type]
     )
-    window = MainWindow(controller, retention_hours=parts.settings.privacy.retention_hours)
+    window = MainWindow(
+        controller,
+        retention_hours=parts.settings.privacy.retention_hours,
+        staff_hold_ms=staff_hold_ms,
+    )
     if start:
         controller.start()
     return window, controller
@@ -51,7 +63,7 @@ def application() -> QApplication:
 
 
 def run_window(
-    parts: KioskParts,
+    parts: KioskSetup,
     *,
     fullscreen: bool,
     on_event: Callable[[str], None] | None = None,

@@ -6,10 +6,10 @@ service thread, one at a time, never on the UI thread. Results are frozen DTOs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +21,12 @@ from lockers.kiosk.dto import (
     StaffActionResult,
     StaffSession,
 )
+
+if TYPE_CHECKING:
+    from lockers.config import Settings
+    from lockers.kiosk.flow import FlowSettings
+    from lockers.vision.camera import FrameSource
+    from lockers.vision.pipeline import FacePipeline
 
 
 @dataclass(frozen=True)
@@ -89,3 +95,28 @@ class KioskBackend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class KioskSetup(Protocol):
+    """What the composition root hands the window (``lockers.app.KioskParts`` fits it)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def backend(self) -> KioskBackend: ...
+
+    @property
+    def pipeline_factory(self) -> Callable[[], FacePipeline]: ...
+
+    @property
+    def camera_factory(self) -> Callable[[], FrameSource]: ...
+
+    @property
+    def flow_settings(self) -> FlowSettings: ...
+
+    @property
+    def untrained(self) -> bool: ...
+
+    @property
+    def notices(self) -> list[str]: ...

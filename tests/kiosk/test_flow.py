@@ -44,15 +44,11 @@ def good(embedding: npt.NDArray[np.float32] = PERSON_A, yaw: float = 0.0) -> Fra
 
 def turned(yaw: float) -> FrameObservation:
     # Turned heads fail the gate's pose check: no embedding, but the pose is there.
-    return FrameObservation(
-        True, False, ("look_at_camera",), None, 0.2, yaw, (320.0, 240.0), 160.0
-    )
+    return FrameObservation(True, False, ("look_at_camera",), None, 0.2, yaw, (320.0, 240.0), 160.0)
 
 
 NO_FACE = FrameObservation(has_face=False, crowded=False, issues=("no_face",))
-CROWD = FrameObservation(
-    True, True, ("multiple_faces",), None, 0.5, 0.0, (320.0, 240.0), 160.0
-)
+CROWD = FrameObservation(True, True, ("multiple_faces",), None, 0.5, 0.0, (320.0, 240.0), 160.0)
 DARK = FrameObservation(True, False, ("too_dark",), None, 0.5, 0.0, (320.0, 240.0), 160.0)
 
 
@@ -176,10 +172,13 @@ def liveness_flow(seed: int = 0) -> tuple[KioskFlow, Clock]:
     return flow, clock
 
 
-def do_turn(flow: KioskFlow, clock: Clock, turn: Turn) -> None:
+def do_turn(flow: KioskFlow, clock: Clock, turn: Turn) -> object:
     sign = 1 if turn is Turn.LEFT else -1
+    command = None
     for yaw in (0, 10 * sign, 22 * sign, 25 * sign, 24 * sign, 5 * sign, 0):
-        flow.frame(turned(yaw) if abs(yaw) > 10 else good(yaw=yaw), clock(0.1))
+        obs = turned(yaw) if abs(yaw) > 10 else good(yaw=yaw)
+        command = flow.frame(obs, clock(0.1)) or command
+    return command
 
 
 def test_register_with_liveness_then_the_same_face_again() -> None:
@@ -191,10 +190,10 @@ def test_register_with_liveness_then_the_same_face_again() -> None:
     do_turn(flow, clock, first)
     second = flow.view.liveness.prompt  # type: ignore[union-attr]
     assert second is not None and second is not first
-    do_turn(flow, clock, second)
-    assert flow.view.liveness.status is LivenessStatus.PASSED  # type: ignore[union-attr]
-    # The final frames of the turn were good frontal frames of A: that was the confirmation.
-    assert flow.phase is Phase.REGISTERING
+    command = do_turn(flow, clock, second)
+    # The swing ended on good frontal frames of A: the first one was the confirmation.
+    assert isinstance(command, RegisterRequest) and flow.phase is Phase.REGISTERING
+    assert command.templates.shape == (4, 512)
 
 
 def test_liveness_confirm_refuses_another_face() -> None:
@@ -204,7 +203,7 @@ def test_liveness_confirm_refuses_another_face() -> None:
         assert turn is not None
         sign = 1 if turn is Turn.LEFT else -1
         for yaw in (0, 22 * sign, 25 * sign, 5 * sign):
-            flow.frame(turned(yaw) if abs(yaw) > 10 else turned(yaw), clock(0.1))
+            flow.frame(turned(yaw), clock(0.1))  # never a good frame: no early confirmation
     assert flow.view.liveness.status is LivenessStatus.PASSED  # type: ignore[union-attr]
     assert flow.frame(good(PERSON_B), clock()) is None
     view = flow.view
@@ -364,7 +363,8 @@ def test_open_screen_times_out_to_done() -> None:
 def test_observation_from_a_real_analysis(fixtures_dir: object) -> None:
     from pathlib import Path
 
-    from lockers.config import Settings
+    from lockers.config import DetectionConfig, QualityConfig
+    from lockers.vision.detector import FaceDetector
     from lockers.vision.image_io import load_image
     from lockers.vision.pipeline import FacePipeline
 
@@ -374,7 +374,8 @@ def test_observation_from_a_real_analysis(fixtures_dir: object) -> None:
         def embed(self, faces: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
             return np.tile(PERSON_A, (len(faces), 1))
 
-    pipeline = FacePipeline.from_settings(Settings(), FixedEmbedder())
+    # The detector's default cache (~/.cache/lockers) is shared with tests/vision.
+    pipeline = FacePipeline(FaceDetector(DetectionConfig()), QualityConfig(), FixedEmbedder())
     image = load_image(Path(str(fixtures_dir)) / "faces" / "person01_1.jpg")
     obs = FrameObservation.from_analysis(pipeline.analyse(image))
     assert obs.has_face and obs.yaw_deg is not None and obs.width

@@ -36,7 +36,8 @@ AUDIT_ACTIONS = (
 
 
 def locker_state(view: LockerView, door: str | None = None) -> str:
-    """The one state a tile shows, most urgent first."""
+    """The one state a tile shows, most urgent first. ``door``: the live reading from the board
+    (the stored door state is only updated when the kiosk unlocks)."""
     if view.attention:
         return "attention"
     if (door or view.door_state) == "open":
@@ -158,7 +159,7 @@ class StaffPanel(QWidget):
         self.alerts.setVisible(bool(state.alerts))
         message = state.message
         self.message.setText(tr(message, lang) if message.startswith("staff.") else message)
-        self._draw_grid(state.lockers)
+        self._draw_grid(state)
         self._draw_details()
         self._draw_overdue(state.lockers)
         self._draw_audit(state)
@@ -166,7 +167,8 @@ class StaffPanel(QWidget):
             widget.setEnabled(not state.busy and self._selected is not None)
         self.in_service_button.setEnabled(not state.busy and self._selected is not None)
 
-    def _draw_grid(self, lockers: tuple[LockerView, ...]) -> None:
+    def _draw_grid(self, state: StaffState) -> None:
+        lockers = state.lockers
         labels = [v.label for v in lockers]
         if list(self.tiles) != labels:
             for tile in self.tiles.values():
@@ -181,15 +183,15 @@ class StaffPanel(QWidget):
                 self.grid.addWidget(tile, i // columns, i % columns)
                 self.tiles[name] = tile
         for view in lockers:
-            state = locker_state(view)
-            colour = COLOURS.get(state, COLOURS["unknown"])
+            tile_state = locker_state(view, state.doors.get(view.label))
+            colour = COLOURS.get(tile_state, COLOURS["unknown"])
             border = "#ffffff" if view.label == self._selected else colour
             tile = self.tiles[view.label]
-            tile.setText(f"{view.label}\n{tr('state.' + state, self._lang)}")
+            tile.setText(f"{view.label}\n{tr('state.' + tile_state, self._lang)}")
             tile.setStyleSheet(
                 f"background: {colour}; border: 4px solid {border}; font-size: 22px;"
             )
-            tile.setProperty("locker_state", state)
+            tile.setProperty("locker_state", tile_state)
 
     def select(self, name: str) -> None:
         self._selected = name
@@ -206,7 +208,7 @@ class StaffPanel(QWidget):
         lines = [
             f"{tr('staff.filter.locker', self._lang)} {view.label} ({view.size})",
             f"board {view.board} / channel {view.channel}",
-            f"{view.status} · door {view.door_state}",
+            f"{view.status} · door {self._state.doors.get(view.label, view.door_state)}",
         ]
         if view.rental_id is not None:
             lines.append(f"rental {view.rental_id}")

@@ -3,6 +3,7 @@ like a looking glass, with the face boxes (green: a good frame, amber: not yet).
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
@@ -34,8 +35,10 @@ class CameraPreview(QWidget):
             painter.end()
             return
         height, width = packet.image.shape[:2]
-        image = QImage(packet.image.data, width, height, 3 * width, QImage.Format.Format_RGB888)
-        image = image.mirrored(True, False)  # mirrored: the user moves left, the picture too
+        # Mirrored: the user moves left, the picture too. (numpy: QImage.mirrored is deprecated
+        # and its replacement is too new for every PySide6 we support.)
+        pixels = np.ascontiguousarray(packet.image[:, ::-1])
+        image = QImage(pixels.data, width, height, 3 * width, QImage.Format.Format_RGB888)
         scale = min(self.width() / width, self.height() / height)
         draw_w, draw_h = width * scale, height * scale
         x0, y0 = (self.width() - draw_w) / 2, (self.height() - draw_h) / 2
