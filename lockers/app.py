@@ -106,10 +106,13 @@ def require_trained_weights(settings: Settings) -> None:
         )
 
 
-def demo_settings(settings: Settings, data_dir: Path | None = None) -> Settings:
+def demo_settings(
+    settings: Settings, data_dir: Path | None = None, *, sample_video: bool = False
+) -> Settings:
     """``settings`` adjusted for the demo: emulated board, a default set of 12 lockers when none
-    are configured, the shipped sample video when the configured camera is not present, and
-    the database and key inside ``data_dir`` (default ``settings.data_dir``)."""
+    are configured, the shipped sample video when the configured camera is not present (or
+    always, with ``sample_video``: the scripted demo needs a predictable camera), and the
+    database and key inside ``data_dir`` (default ``settings.data_dir``)."""
     data = data_dir.resolve() if data_dir is not None else settings.data_dir
     update: dict[str, Any] = {
         "data_dir": data,
@@ -120,7 +123,7 @@ def demo_settings(settings: Settings, data_dir: Path | None = None) -> Settings:
         from lockers.config import LockerConfig
 
         update["lockers"] = [LockerConfig(**locker) for locker in DEMO_LOCKERS]  # type: ignore[arg-type]
-    if not camera_present(settings.camera.source):
+    if sample_video or not camera_present(settings.camera.source):
         update["camera"] = settings.camera.model_copy(
             update={"source": str(SAMPLE_VIDEO), "fps": 10.0, "loop": True}
         )

@@ -92,7 +92,7 @@ def register(app: typer.Typer) -> None:
         start = time.monotonic()
         if headless or script:
             os.environ["QT_QPA_PLATFORM"] = "offscreen"
-        settings = demo_settings(state(ctx).settings(), data_dir)
+        settings = demo_settings(state(ctx).settings(), data_dir, sample_video=script)
         untrained = False
         if not weights_ready(settings):
             why = "--offline was given" if offline else _fetch_weights(settings, timeout_s=15.0)

@@ -142,7 +142,9 @@ def _print_weights(console: Console, loaded: LoadedWeights) -> None:
     console.print(f"path:          {loaded.path}", highlight=False, soft_wrap=True)
     console.print(f"sha256:        {loaded.sha256}", highlight=False, soft_wrap=True)
     console.print(f"model version: {loaded.model_version}", highlight=False, soft_wrap=True)
-    console.print("[bold green]OK[/]: fits InceptionResnetV1 (512-d embeddings)")
+    groups = loaded.groupface_groups
+    network = "InceptionResnetV1" + (f" + GroupFace (K={groups})" if groups else "")
+    console.print(f"[bold green]OK[/]: fits {network} (512-d embeddings)")
 
 
 @contextmanager

@@ -210,6 +210,12 @@ def train_cmd(
     resume: Path | None = typer.Option(None, "--resume", help="continue from a checkpoint"),
     split: Path | None = typer.Option(None, "--split", help="split file (dataset split)"),
     loss: str | None = typer.Option(None, "--loss", help="softmax, cosface, arcface, ..."),
+    groupface: int | None = typer.Option(
+        None,
+        "--groupface",
+        min=0,
+        help="add a GroupFace block with K groups (arcface/cosface; 0 removes the recipe's)",
+    ),
     epochs: int | None = typer.Option(None, "--epochs"),
     lr: float | None = typer.Option(None, "--lr"),
     batch_size: int | None = typer.Option(None, "--batch-size", help="global batch"),
@@ -228,7 +234,7 @@ def train_cmd(
     process joins through env:// and rank 0 writes the outputs.
     """
     from lockers.training.dataset import IdentitySplit
-    from lockers.training.recipe import load_recipe, parse_set_options
+    from lockers.training.recipe import load_recipe, parse_set_options, with_groupface_groups
     from lockers.training.trainer import TrainJob, train
 
     overrides = parse_set_options(set_)
@@ -236,10 +242,13 @@ def train_cmd(
         {"loss": loss, "epochs": epochs, "lr": lr, "batch_size": batch_size,
          "schedule": schedule, "seed": seed}
     )  # fmt: skip
+    train_recipe = load_recipe(recipe, overrides)
+    if groupface is not None:
+        train_recipe = with_groupface_groups(train_recipe, groupface)
     job = TrainJob(
         data_root=data,
         out_dir=out,
-        recipe=load_recipe(recipe, overrides),
+        recipe=train_recipe,
         weights=weights,
         from_scratch=from_scratch,
         resume=resume,

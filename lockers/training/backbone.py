@@ -44,9 +44,22 @@ class TinyCnn(nn.Module):
 
 
 def build_backbone(recipe: TrainRecipe) -> nn.Module:
-    """A freshly initialised backbone for ``recipe`` (no download, ever)."""
+    """A freshly initialised backbone for ``recipe`` (no download, ever).
+
+    With ``recipe.groupface`` it is a :class:`lockers.vision.groupface.GroupFaceNetwork` (its
+    group block zero-initialised, so that VGGFace2 weights loaded into it give the pretrained
+    network's embeddings at step 0); its forward returns the *normalised* embedding, which the
+    margin heads (the only losses GroupFace is trained with) normalise anyway.
+    """
     if recipe.backbone == "tiny_cnn":
         return TinyCnn(recipe.embedding_dim)
+    if recipe.groupface is not None:
+        from lockers.vision.groupface import GroupFaceNetwork
+
+        options = recipe.groupface
+        return GroupFaceNetwork(
+            options.groups, options.gdn_hidden, options.aggregation, dropout_prob=recipe.dropout
+        )
     from facenet_pytorch import InceptionResnetV1
 
     model = InceptionResnetV1(pretrained=None, classify=False, dropout_prob=recipe.dropout)
@@ -110,11 +123,31 @@ def _kiosk_weights(path: Path, raw: object) -> tuple[object, str]:
 def load_backbone_weights(model: nn.Module, weights: InitialWeights) -> None:
     """Load ``weights`` into ``model`` strictly (every key must match).
 
+    One exception: plain InceptionResnetV1 weights (VGGFace2) go into a GroupFace network with
+    its ``groupface.*`` block left as built (zero-initialised).
+
     Raises:
         WeightsError: missing or unexpected keys, or shape mismatches.
     """
+    from lockers.vision.weights import GROUPFACE_PREFIX
+
+    expects_block = any(k.startswith(GROUPFACE_PREFIX) for k in model.state_dict())
+    has_block = any(k.startswith(GROUPFACE_PREFIX) for k in weights.state_dict)
+    if has_block and not expects_block:
+        raise WeightsError(
+            f"weights from {weights.source} carry a GroupFace block (groupface.*), which this "
+            "recipe has no place for",
+            hint="add a groupface section to the recipe (or --groupface K), or start from plain "
+            "InceptionResnetV1 weights",
+        )
     try:
-        model.load_state_dict(weights.state_dict, strict=True)
+        if expects_block and not has_block:
+            missing, unexpected = model.load_state_dict(weights.state_dict, strict=False)
+            missing = [k for k in missing if not k.startswith(GROUPFACE_PREFIX)]
+            if missing or unexpected:
+                raise RuntimeError(f"missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
+        else:
+            model.load_state_dict(weights.state_dict, strict=True)
     except RuntimeError as exc:
         raise WeightsError(
             f"weights from {weights.source} do not fit the backbone: {str(exc)[:400]}",

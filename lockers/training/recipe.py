@@ -25,6 +25,24 @@ BACKBONE_BLOCKS = (
 )  # fmt: skip
 
 
+GROUPFACE_LOSSES = ("arcface", "cosface")
+
+
+class GroupFaceOptions(BaseModel):
+    """A GroupFace block on the backbone (Kim et al., CVPR 2020; :mod:`lockers.vision.groupface`).
+
+    It changes the exported network: the weights file carries ``groupface.*`` keys, which the
+    kiosk recognises and builds the GroupFace network for.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    groups: int = Field(32, ge=2, le=1024, description="K latent groups")
+    loss_weight: float = Field(0.1, ge=0, description="λ of the self-distributed grouping loss")
+    aggregation: Literal["soft", "hard"] = "soft"
+    gdn_hidden: int = Field(256, ge=1, le=4096, description="group decision network width")
+
+
 class TrainRecipe(BaseModel):
     """One training run. Rates are per optimiser step; ``batch_size`` is the *global* batch
     (summed over all DDP processes)."""
@@ -38,6 +56,7 @@ class TrainRecipe(BaseModel):
 
     loss: str = "arcface"
     loss_params: dict[str, Any] = Field(default_factory=dict)
+    groupface: GroupFaceOptions | None = None
 
     optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
     lr: float = Field(0.01, gt=0)
@@ -78,6 +97,12 @@ class TrainRecipe(BaseModel):
             raise ValueError(f"train_from must be one of {', '.join(BACKBONE_BLOCKS)}")
         if self.train_from is not None and self.backbone != "inception_resnet_v1":
             raise ValueError("train_from applies to the inception_resnet_v1 backbone only")
+        if self.groupface is not None and self.loss not in GROUPFACE_LOSSES:
+            raise ValueError(
+                f"groupface is trained with {' or '.join(GROUPFACE_LOSSES)}, not {self.loss!r}"
+            )
+        if self.groupface is not None and self.backbone != "inception_resnet_v1":
+            raise ValueError("groupface applies to the inception_resnet_v1 backbone only")
         if self.loss in PAIR_LOSSES and self.batch_size % self.images_per_identity:
             raise ValueError("batch_size must be a multiple of images_per_identity for pair losses")
         return self
@@ -149,3 +174,15 @@ def parse_set_options(items: list[str]) -> dict[str, Any]:
             raise ConfigError(f"--set {item!r} is not KEY=VALUE", hint="e.g. --set lr=0.05")
         out[key.strip()] = _parse_value(raw)
     return out
+
+
+def with_groupface_groups(recipe: TrainRecipe, groups: int) -> TrainRecipe:
+    """``recipe`` with a GroupFace block of ``groups`` groups (its other GroupFace settings kept,
+    or the defaults); ``groups == 0`` removes the block.
+
+    Raises:
+        ConfigError: the result is not a valid recipe (e.g. GroupFace with a pair loss).
+    """
+    data = recipe.model_dump()
+    data["groupface"] = None if groups == 0 else {**(data["groupface"] or {}), "groups": groups}
+    return load_recipe(None, data)

@@ -72,10 +72,19 @@ class TrainNet(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.objective = objective
+        # GroupFace: the grouping loss needs the group decision network's logits too.
+        self.groupface = objective.grouping is not None
+        self.group_counts: torch.Tensor | None = None  # faces per most-likely group, last batch
 
     def forward(
         self, images: torch.Tensor, labels: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.groupface:
+            out = self.backbone(images, return_groups=True)
+            self.group_counts = torch.bincount(
+                out.group_logits.detach().argmax(dim=1), minlength=out.group_logits.shape[1]
+            )
+            return self.objective(out.embedding, labels, out.group_logits)
         return self.objective(self.backbone(images), labels)
 
 
@@ -128,8 +137,13 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 
 def build_optimizer(recipe: TrainRecipe, net: TrainNet) -> torch.optim.Optimizer:
-    groups: list[dict[str, Any]] = [{"params": list(net.backbone.parameters()), "lr": recipe.lr}]
-    head = list(net.objective.parameters())
+    # A GroupFace block is new like the head (its group projections start at zero): it learns
+    # at the head's rate, or fine-tuning's small backbone rate would leave it near zero.
+    fresh = [p for name, p in net.backbone.named_parameters() if name.startswith("groupface.")]
+    fresh_ids = {id(p) for p in fresh}
+    backbone = [p for p in net.backbone.parameters() if id(p) not in fresh_ids]
+    groups: list[dict[str, Any]] = [{"params": backbone, "lr": recipe.lr}]
+    head = list(net.objective.parameters()) + fresh
     if head:
         groups.append({"params": head, "lr": recipe.lr * recipe.head_lr_factor})
     if recipe.optimizer == "sgd":
@@ -143,7 +157,10 @@ def build_optimizer(recipe: TrainRecipe, net: TrainNet) -> torch.optim.Optimizer
 
 def default_version(recipe: TrainRecipe, base: str) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M")
-    return f"{base}-ft-{recipe.loss}-{stamp}"[:64]
+    method = recipe.loss
+    if recipe.groupface is not None:
+        method = f"groupface{recipe.groupface.groups}-{recipe.loss}"
+    return f"{base}-ft-{method}-{stamp}"[:64]
 
 
 @dataclass
@@ -221,6 +238,7 @@ class _Run:
             embedding_dim,
             len(self.train_index.identities),
             self.recipe.loss_params,
+            self.recipe.groupface.loss_weight if self.recipe.groupface else None,
         )
         if ctx.distributed and ctx.device.type == "cuda" and self.recipe.sync_batchnorm:
             # (SyncBatchNorm is CUDA-only; on CPU each process normalises its own slice.)
@@ -384,6 +402,7 @@ class _Run:
         dev = self.ctx.device
         local = self.recipe.batch_size // self.ctx.world_size
         total_loss, correct, counted, seen = 0.0, 0, 0, 0
+        group_counts: torch.Tensor | None = None
         started = time.perf_counter()
         for step, (images, labels) in enumerate(loader):
             if step >= self.steps_per_epoch:
@@ -412,6 +431,9 @@ class _Run:
                 correct += int((logits.argmax(dim=1) == labels).sum())
                 counted += len(labels)
             seen += len(labels)
+            if self.net.group_counts is not None:
+                batch_counts = self.net.group_counts.cpu()
+                group_counts = batch_counts if group_counts is None else group_counts + batch_counts
             if self.observer:
                 self.observer.on_step(epoch, step, float(loss.item()))
         if dev.type == "cuda":
@@ -426,6 +448,13 @@ class _Run:
         }
         if counted:
             row["train_accuracy"] = distributed.mean_across(self.ctx, correct / counted)
+        if group_counts is not None:
+            # How evenly GroupFace spreads faces: 1/K is perfectly balanced, 1.0 is collapse.
+            share = float(group_counts.max()) / max(int(group_counts.sum()), 1)
+            row["train_group_max_share"] = distributed.mean_across(self.ctx, share)
+            row["train_groups_used"] = distributed.mean_across(
+                self.ctx, float((group_counts > 0).sum())
+            )
         return row, seen, seconds
 
     @torch.no_grad()
@@ -479,7 +508,11 @@ class _Run:
         plot_training_curves(self.history, out / "curves.png")
 
     def _export(self) -> tuple[Path, Path]:
-        """The kiosk's weights file: the backbone state_dict only (no head), float32, CPU."""
+        """The kiosk's weights file: the backbone state_dict only (no head), float32, CPU.
+
+        With GroupFace the backbone's state_dict holds the ``groupface.*`` block as well, which
+        the kiosk's weights check accepts and its embedder builds the GroupFace network for.
+        """
         out = self.job.out_dir
         state = {
             k: v.detach().float().cpu() if v.is_floating_point() else v.detach().cpu()
@@ -489,9 +522,11 @@ class _Run:
         _save_atomic(state, weights_path)
         import hashlib
 
+        groupface = self.recipe.groupface
         card = {
             "model_version": self.model_version,
-            "architecture": self.recipe.backbone,
+            "architecture": self.recipe.backbone + ("+groupface" if groupface else ""),
+            "groupface": groupface.model_dump() if groupface else None,
             "embedding_dim": 512
             if self.recipe.backbone == "inception_resnet_v1"
             else (self.recipe.embedding_dim),

@@ -215,9 +215,9 @@ class CameraWorker(QObject):
 class CameraThread:
     """Owns the worker's ``QThread``: start once, stop (and join) once."""
 
-    def __init__(self, worker: CameraWorker) -> None:
+    def __init__(self, worker: CameraWorker, owner: QObject | None = None) -> None:
         self.worker = worker
-        self.thread = QThread()
+        self.thread = QThread(owner)
         self.thread.setObjectName("camera-worker")
         worker.moveToThread(self.thread)
         self.thread.started.connect(worker.run)

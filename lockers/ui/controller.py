@@ -56,6 +56,7 @@ class KioskStatus:
     camera_ok: bool | None = None
     camera_detail: str = ""
     health: ServiceHealth | None = None
+    service_error: str = ""  # the last health poll failed (database unreachable, ...)
     untrained: bool = False
     notices: tuple[str, ...] = ()
 
@@ -71,6 +72,8 @@ class KioskStatus:
             keys.append("ooo.camera")
         if self.health is not None and not self.health.board_ok:
             keys.append("ooo.board")
+        if self.service_error:
+            keys.append("ooo.service")
         return tuple(keys)
 
     @property
@@ -117,7 +120,7 @@ class KioskController(QObject):
     frame_ready = Signal(object)  # FramePacket
     language_changed = Signal(str)
     staff_changed = Signal(object)  # StaffState
-    event = Signal(str)  # a line for logs and the scripted demo
+    log_line = Signal(str)  # what happened, for the log and the scripted demo
 
     def __init__(
         self,
@@ -149,10 +152,10 @@ class KioskController(QObject):
         self._last_health = -1e9
         self._door_seen_open = False
         self._pending_flow_job = 0
-        self.runner = ServiceRunner()
+        self.runner = ServiceRunner(self)
         self.runner.finished.connect(self._on_job)
         self.worker = CameraWorker(pipeline_factory, camera_factory)
-        self.camera = CameraThread(self.worker)
+        self.camera = CameraThread(self.worker, owner=self)
         self.worker.model_ready.connect(self._on_model_ready)
         self.worker.model_failed.connect(self._on_model_failed)
         self.worker.camera_online.connect(self._on_camera_online)
@@ -204,7 +207,7 @@ class KioskController(QObject):
     @Slot()
     def register(self) -> None:
         if not self.status.ready:
-            self.event.emit("register refused: kiosk not ready")
+            self.log_line.emit("register refused: kiosk not ready")
             return
         self._apply(self.flow.start_register(self._now()))
 
@@ -215,7 +218,7 @@ class KioskController(QObject):
     @Slot()
     def retrieve(self) -> None:
         if not self.status.ready:
-            self.event.emit("retrieve refused: kiosk not ready")
+            self.log_line.emit("retrieve refused: kiosk not ready")
             return
         self._apply(self.flow.start_retrieve(self._now()))
 
@@ -250,7 +253,7 @@ class KioskController(QObject):
         if command is not None:
             self._run(command)
         if previous is None or previous.phase is not view.phase:
-            self.event.emit(f"phase {view.phase.value}" + _describe(view))
+            self.log_line.emit(f"phase {view.phase.value}" + _describe(view))
             if view.phase is Phase.HOME and self.language != self.default_language:
                 self.set_language(self.default_language)
             if view.phase in OPEN_PHASES:
@@ -263,13 +266,13 @@ class KioskController(QObject):
         model_version = self.status.model_version
         backend = self.backend
         if isinstance(command, RegisterRequest):
-            self.event.emit(f"register: {len(command.templates)} templates")
+            self.log_line.emit(f"register: {len(command.templates)} templates")
             templates, qualities = command.templates, command.qualities
             self._pending_flow_job = self.runner.submit(
                 "register", lambda: backend.register(templates, qualities, model_version)
             )
         elif isinstance(command, RetrieveRequest):
-            self.event.emit(f"retrieve: {len(command.probes)} frames")
+            self.log_line.emit(f"retrieve: {len(command.probes)} frames")
             probes = command.probes
             self._pending_flow_job = self.runner.submit(
                 "retrieve", lambda: backend.retrieve(probes, model_version)
@@ -309,17 +312,17 @@ class KioskController(QObject):
         if result.kind == "health":
             self._health_job = 0
             if result.ok:
+                self._set_status(service_error="")
                 self._on_health(result.value)
             else:
-                detail = _message(result.error)
-                self._set_status(health=ServiceHealth(False, 0, 0, detail=detail))
+                self._set_status(service_error=_message(result.error) or "service error")
         elif result.kind in ("register", "retrieve"):
             self._pending_flow_job = 0
             if not result.ok:
-                self.event.emit(f"{result.kind} failed: {_message(result.error)}")
+                self.log_line.emit(f"{result.kind} failed: {_message(result.error)}")
                 self._apply(self.flow.service_failed(_message(result.error), now))
             elif isinstance(result.value, RegisterResult):
-                self.event.emit(
+                self.log_line.emit(
                     f"register result: {result.value.outcome.value} "
                     f"locker {result.value.locker_label}"
                 )
@@ -327,7 +330,7 @@ class KioskController(QObject):
                 self._poll_health()
             elif isinstance(result.value, RetrieveResult):
                 score = result.value.score
-                self.event.emit(
+                self.log_line.emit(
                     f"retrieve result: {result.value.outcome.value} "
                     f"locker {result.value.locker_label}"
                     + ("" if score is None else f" score {score:.3f}")
@@ -345,7 +348,7 @@ class KioskController(QObject):
             if door == "open":
                 self._door_seen_open = True
             elif door == "closed" and self._door_seen_open:
-                self.event.emit(f"door {view.locker_label} closed")
+                self.log_line.emit(f"door {view.locker_label} closed")
                 self._apply(self.flow.door_closed(view.locker_label, self._now()))
         staff = self.staff
         if staff.session is not None and (
@@ -359,17 +362,19 @@ class KioskController(QObject):
             before = self.status
             self.status = status
             if before.problems != status.problems:
-                self.event.emit("status: " + (", ".join(status.problems) or "ready"))
+                self.log_line.emit("status: " + (", ".join(status.problems) or "ready"))
             self.status_changed.emit(status)
 
     @Slot(object)
     def _on_model_ready(self, info: ModelInfo) -> None:
-        self.event.emit(f"model ready: {info.model_version} ({info.backend}, {info.load_s:.1f} s)")
+        self.log_line.emit(
+            f"model ready: {info.model_version} ({info.backend}, {info.load_s:.1f} s)"
+        )
         self._set_status(model="ready", model_version=info.model_version, model_detail="")
 
     @Slot(str, str)
     def _on_model_failed(self, message: str, hint: str) -> None:
-        self.event.emit(f"model failed: {message}")
+        self.log_line.emit(f"model failed: {message}")
         self._set_status(model="failed", model_detail=f"{message} {hint}".strip())
 
     @Slot(str)
@@ -430,7 +435,7 @@ class KioskController(QObject):
             return
         backend = self.backend
         self.runner.submit("staff_logout", lambda: backend.staff_logout(who, reason))
-        self.event.emit(f"staff logout: {reason}")
+        self.log_line.emit(f"staff logout: {reason}")
         self.staff = StaffState(message="staff.logged_out")
         self.staff_changed.emit(self.staff)
 
@@ -442,7 +447,7 @@ class KioskController(QObject):
             error = result.error
             retry = float(getattr(error, "retry_after_s", 0.0) or 0.0)
             message = _message(error)
-            self.event.emit(f"{kind} refused: {message}")
+            self.log_line.emit(f"{kind} refused: {message}")
             if kind == "staff_login":
                 self._set_staff(busy=False, message=message, locked_for_s=retry)
             elif "logged" in message or "not logged in" in message:
@@ -453,7 +458,7 @@ class KioskController(QObject):
             return
         if kind == "staff_login":
             who: StaffSession = result.value
-            self.event.emit(f"staff login: {who.staff_name}")
+            self.log_line.emit(f"staff login: {who.staff_name}")
             self._staff_touch = self._now()
             doors = dict(self.status.health.doors) if self.status.health else {}
             self._set_staff(session=who, busy=False, message="", locked_for_s=0.0, doors=doors)
@@ -466,7 +471,7 @@ class KioskController(QObject):
         elif kind == "staff_action":
             done = result.value
             message = f"{done.action} {done.locker_label}: {done.outcome} {done.detail}".strip()
-            self.event.emit(f"staff action {message}")
+            self.log_line.emit(f"staff action {message}")
             self._set_staff(busy=False, message=message)
             self.staff_refresh()
             self.staff_audit()

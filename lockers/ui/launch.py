@@ -50,6 +50,9 @@ def create_window(
         retention_hours=parts.settings.privacy.retention_hours,
         staff_hold_ms=staff_hold_ms,
     )
+    # The window owns the controller (and so its threads' QThread objects): Qt deletes them in
+    # order with the window, rather than Python's garbage collector at some later moment.
+    controller.setParent(window)
     if start:
         controller.start()
     return window, controller
@@ -74,8 +77,10 @@ def run_window(
     app = application()
     window, controller = create_window(parts)
     if on_event is not None:
-        controller.event.connect(on_event)
+        controller.log_line.connect(on_event)
+    # SIGTERM (systemd stop) and Ctrl+C end the event loop; shutdown then runs in order.
     previous = signal.signal(signal.SIGTERM, lambda *_: app.quit())
+    previous_int = signal.signal(signal.SIGINT, lambda *_: app.quit())
     # Python runs signal handlers only between bytecodes: wake the interpreter regularly.
     wake = QTimer()
     wake.timeout.connect(lambda: None)
@@ -96,6 +101,7 @@ def run_window(
     finally:
         wake.stop()
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
         window.close()  # stops the camera and service threads
         controller.shutdown()
         window.deleteLater()

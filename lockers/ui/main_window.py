@@ -138,10 +138,13 @@ class MainWindow(QMainWindow):
         self.notices.setText(" · ".join(status.notices))
         self.notices.setVisible(bool(status.notices))
         self.home.show_status(status)
+        self.staff_panel.show_kiosk_status(status)
 
     def show_view(self, view: FlowView) -> None:
         if self._staff_mode:
             return
+        if view.phase not in CAMERA_PHASES:
+            self.camera.preview.clear()  # no picture of the last customer stays in memory
         if view.phase is Phase.HOME:
             self.stack.setCurrentWidget(self.home)
         elif view.phase is Phase.CONSENT:
@@ -182,7 +185,7 @@ class MainWindow(QMainWindow):
         self.show_view(self.controller.flow.view)
 
     @property
-    def current_screen(self) -> QWidget:
+    def current_screen(self) -> QWidget | None:
         return self.stack.currentWidget()
 
     # -- events -----------------------------------------------------------------------------

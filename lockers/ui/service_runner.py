@@ -54,11 +54,11 @@ class ServiceRunner(QObject):
     finished = Signal(object)  # JobResult, on the UI thread
     _submit = Signal(object)
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self._ids = itertools.count(1)
         self._pending: set[int] = set()
-        self._thread = QThread()
+        self._thread = QThread(self)  # owned by Qt: deleted after the runner, never before
         self._thread.setObjectName("kiosk-services")
         self._executor = _Executor()
         self._executor.moveToThread(self._thread)
@@ -76,7 +76,8 @@ class ServiceRunner(QObject):
         self._submit.emit((job_id, kind, call))
         return job_id
 
-    def busy(self, kind: str | None = None) -> bool:
+    def busy(self) -> bool:
+        """Whether a submitted call has not reported back yet."""
         return bool(self._pending)
 
     @Slot(object)

@@ -31,6 +31,8 @@ QPushButton#primary { background: #1565c0; border-color: #1e88e5; font-size: 38p
                       font-weight: 700; min-height: 180px; }
 QPushButton#secondary { background: #2e7d32; border-color: #43a047; font-size: 38px;
                         font-weight: 700; min-height: 180px; }
+QLabel#choiceTitle { font-size: 44px; font-weight: 700; }
+QLabel#choiceSub { font-size: 26px; }
 QPushButton#danger { background: #b71c1c; border-color: #e53935; }
 QPushButton#lang { min-height: 56px; font-size: 22px; padding: 6px 18px; }
 QPushButton#digit { font-size: 40px; min-height: 96px; min-width: 120px; }

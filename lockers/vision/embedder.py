@@ -1,5 +1,8 @@
 """Face embeddings: InceptionResnetV1 (512-d, L2-normalised) on torch eager or ONNX Runtime.
 
+Plain InceptionResnetV1 weights, or the same network with a GroupFace block on top (chosen by
+the weights themselves: :func:`build_network`); both give the same kind of embedding.
+
 Both back-ends sit behind the :class:`Embedder` protocol; the kiosk never sees torch. The ONNX
 model is exported once from the verified weights, checked against torch (cosine >= 0.9999), and
 cached beside the weights under a name keyed by the weights' SHA-256, so a later start loads it
@@ -13,6 +16,7 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -64,15 +68,24 @@ def _renormalise(out: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
-def build_network(state_dict: dict[str, torch.Tensor] | None, seed: int = 0) -> torch.nn.Module:
+def build_network(state_dict: Mapping[str, torch.Tensor] | None, seed: int = 0) -> torch.nn.Module:
     """InceptionResnetV1 in eval mode with ``state_dict`` loaded strictly.
 
-    ``None`` gives seeded random weights (development only). facenet-pytorch is never allowed to
-    download: we construct with ``pretrained=None`` and load our own verified weights.
+    Weights that carry a GroupFace block (``groupface.*``) give the GroupFace network
+    (:mod:`lockers.vision.groupface`), whose forward returns the same ``(n, 512)`` normalised
+    embedding, so both back-ends treat it like the plain network. ``None`` gives seeded random
+    plain weights (development only). facenet-pytorch is never allowed to download: we construct
+    with ``pretrained=None`` and load our own verified weights.
     """
     import torch
     from facenet_pytorch import InceptionResnetV1
 
+    from lockers.vision.weights import has_groupface_block
+
+    if state_dict is not None and has_groupface_block(state_dict):
+        from lockers.vision.groupface import build_groupface_network
+
+        return build_groupface_network(state_dict)
     if state_dict is None:
         torch.manual_seed(seed)
     net = InceptionResnetV1(pretrained=None, classify=False).eval()

@@ -4,7 +4,8 @@ The product never runs recognition on weights it has not verified. A weights fil
 only if it is a plain PyTorch state_dict (read with ``weights_only=True``: no pickled code) whose
 keys and shapes are exactly those of ``facenet_pytorch.InceptionResnetV1(classify=False)`` (the
 published VGGFace2 file also holds the 8631-class ``logits.*`` layer, which is dropped), with
-finite floating-point tensors.
+finite floating-point tensors. The same network plus a well-formed GroupFace block
+(``groupface.*`` keys, :mod:`lockers.vision.groupface`) is accepted too; anything else is not.
 
 Every verified file is recorded in ``manifest.json`` beside it (SHA-256, size, source, model
 version, when verified), so a file that changes afterwards is caught at start-up, and every
@@ -45,6 +46,10 @@ logger = logging.getLogger(__name__)
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
 LOGITS_PREFIX = "logits."
+# GroupFace (lockers.vision.groupface): an optional block on top of the plain network.
+GROUPFACE_PREFIX = "groupface."
+PLAIN_ARCHITECTURE = "inception_resnet_v1"
+GROUPFACE_ARCHITECTURE = "inception_resnet_v1+groupface"
 # Old checkpoints may lack BatchNorm's step counter; it plays no part in inference.
 _OPTIONAL_SUFFIX = ".num_batches_tracked"
 _MAX_LISTED = 5  # keys named per kind of problem; the rest are counted
@@ -69,6 +74,18 @@ class LoadedWeights:
     sha256: str
     model_version: str
     path: Path
+
+    @property
+    def architecture(self) -> str:
+        """``"inception_resnet_v1"``, or ``"inception_resnet_v1+groupface"`` when the weights
+        carry a GroupFace block (see :mod:`lockers.vision.groupface`)."""
+        return architecture_of(self.state_dict)
+
+    @property
+    def groupface_groups(self) -> int | None:
+        """K, the number of GroupFace groups; None for the plain network."""
+        weight = self.state_dict.get(GROUPFACE_PREFIX + "group_weight")
+        return None if weight is None else int(weight.shape[0])
 
 
 @dataclass(frozen=True)
@@ -107,15 +124,21 @@ def expected_architecture() -> Mapping[str, tuple[tuple[int, ...], bool]]:
     }
 
 
-def default_model_version(sha256: str) -> str:
-    """The version name of a file nobody named: architecture plus a content-hash prefix."""
-    return f"irv1-{sha256[:12]}"
+def default_model_version(sha256: str, architecture: str = PLAIN_ARCHITECTURE) -> str:
+    """The version name of a file nobody named: architecture plus a content-hash prefix
+    (``irv1-…``, or ``irv1gf-…`` for GroupFace weights)."""
+    prefix = "irv1gf" if architecture == GROUPFACE_ARCHITECTURE else "irv1"
+    return f"{prefix}-{sha256[:12]}"
 
 
 def verify_state_dict(
     state_dict: Mapping[str, Any], *, origin: str = "the weights"
 ) -> dict[str, torch.Tensor]:
     """Check ``state_dict`` against the InceptionResnetV1 architecture.
+
+    Two architectures are accepted: exactly the plain network, or the plain network plus a
+    well-formed GroupFace block (``groupface.*`` keys, consistent with some number of groups K;
+    see :mod:`lockers.vision.groupface`).
 
     Args:
         state_dict: key → tensor, as ``torch.load`` returns it.
@@ -128,7 +151,7 @@ def verify_state_dict(
     Raises:
         WeightsError: a key missing, an unexpected key other than ``logits.*``, a shape or
             dtype that differs, or a tensor holding NaN/inf; the message names (up to five of)
-            the keys of each kind.
+            the keys of each kind. A malformed ``groupface.*`` block gets its own message.
     """
     import torch
 
@@ -140,10 +163,13 @@ def verify_state_dict(
             hint=_ARCHITECTURE_HINT,
         )
     kept: dict[str, torch.Tensor] = {}
+    block: dict[str, torch.Tensor] = {}
     unexpected: list[str] = []
     for key, tensor in state_dict.items():
         if key in expected:
             kept[key] = tensor
+        elif key.startswith(GROUPFACE_PREFIX):
+            block[key] = tensor
         elif not key.startswith(LOGITS_PREFIX):
             unexpected.append(key)
     missing: list[str] = []
@@ -181,7 +207,98 @@ def verify_state_dict(
             f"{origin} does not fit InceptionResnetV1 (classify=False): " + "; ".join(problems),
             hint=_ARCHITECTURE_HINT,
         )
+    if block:
+        kept.update(_verify_groupface_block(block, origin=origin))
     return kept
+
+
+def _verify_groupface_block(
+    block: Mapping[str, torch.Tensor], *, origin: str
+) -> dict[str, torch.Tensor]:
+    """Check the ``groupface.*`` tensors against a GroupFace block of *some* K groups.
+
+    K and the GDN's hidden width are read from ``groupface.group_weight`` and
+    ``groupface.gdn.0.weight``; every other tensor must agree with them.
+
+    Raises:
+        WeightsError: K cannot be read, a key is missing or unexpected, a shape or dtype
+            differs, a value is NaN/inf, or the aggregation code is not 0 (soft) or 1 (hard).
+    """
+    from lockers.vision.groupface import AGGREGATION_CODES, block_architecture
+
+    def size(key: str, rank: int, dim: int) -> int | None:
+        tensor = block.get(GROUPFACE_PREFIX + key)
+        if tensor is None or tensor.dim() != rank:
+            return None
+        return int(tensor.shape[dim])
+
+    groups = size("group_weight", 3, 0)
+    hidden = size("gdn.0.weight", 2, 0)
+    what = f"{origin} has a GroupFace block (groupface.*) that is malformed"
+    if groups is None or hidden is None or groups < 2 or hidden < 1:
+        raise WeightsError(
+            f"{what}: the number of groups K must come from groupface.group_weight "
+            f"[K, 512, 512] with K >= 2, and the GDN width from groupface.gdn.0.weight "
+            f"[H, 512]; found {_shape_of(block, 'group_weight')} and "
+            f"{_shape_of(block, 'gdn.0.weight')}",
+            hint=_GROUPFACE_HINT,
+        )
+    expected = block_architecture(groups, hidden)
+    missing = [k for k in expected if k not in block]
+    unexpected = [k for k in block if k not in expected]
+    mismatched: list[str] = []
+    wrong_dtype: list[str] = []
+    not_finite: list[str] = []
+    for key, tensor in block.items():
+        if key not in expected:
+            continue
+        shape, floating = expected[key]
+        if tuple(tensor.shape) != shape:
+            mismatched.append(f"{key} {list(tensor.shape)} (expected {list(shape)})")
+        elif floating != tensor.is_floating_point():
+            kind = "floating point" if floating else "integer"
+            wrong_dtype.append(f"{key} {tensor.dtype} (expected {kind})")
+        elif floating and not _all_finite(tensor):
+            not_finite.append(key)
+    code_key = GROUPFACE_PREFIX + "aggregation_code"
+    code = block.get(code_key)
+    if code is not None and code.dim() == 0 and not code.is_floating_point():
+        value = int(code.item())
+        if value not in AGGREGATION_CODES.values():
+            mismatched.append(f"{code_key} is {value} (expected 0 = soft or 1 = hard)")
+    problems = [
+        f"{len(items)} {kind}: {_listing(items)}"
+        for kind, items in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("shape mismatches", mismatched),
+            ("tensors of the wrong dtype", wrong_dtype),
+            ("tensors with NaN or infinite values", not_finite),
+        )
+        if items
+    ]
+    if problems:
+        raise WeightsError(
+            f"{what} (K={groups} groups, {hidden}-unit group decision network): "
+            + "; ".join(problems),
+            hint=_GROUPFACE_HINT,
+        )
+    return dict(block)
+
+
+def _shape_of(block: Mapping[str, torch.Tensor], key: str) -> str:
+    tensor = block.get(GROUPFACE_PREFIX + key)
+    return "nothing" if tensor is None else f"{GROUPFACE_PREFIX}{key} {list(tensor.shape)}"
+
+
+def has_groupface_block(state_dict: Mapping[str, Any]) -> bool:
+    """Whether ``state_dict`` carries a GroupFace block (``groupface.*`` keys)."""
+    return any(isinstance(k, str) and k.startswith(GROUPFACE_PREFIX) for k in state_dict)
+
+
+def architecture_of(state_dict: Mapping[str, Any]) -> str:
+    """:data:`PLAIN_ARCHITECTURE` or :data:`GROUPFACE_ARCHITECTURE` for a verified state_dict."""
+    return GROUPFACE_ARCHITECTURE if has_groupface_block(state_dict) else PLAIN_ARCHITECTURE
 
 
 def _all_finite(tensor: torch.Tensor) -> bool:
@@ -195,6 +312,11 @@ def _all_finite(tensor: torch.Tensor) -> bool:
         return bool(np.isfinite(tensor.detach().numpy()).all())
     return bool(torch.isfinite(tensor).all())
 
+
+_GROUPFACE_HINT = (
+    "use GroupFace weights exported by `lockers train` with a recipe that has a groupface "
+    "section, unchanged; or drop every groupface.* key to use the plain InceptionResnetV1"
+)
 
 _ARCHITECTURE_HINT = (
     "use the published VGGFace2 weights (`lockers models download`), or import a state_dict saved "
@@ -327,7 +449,11 @@ def load_weights(path: str | os.PathLike[str]) -> LoadedWeights:
         )
     fix = f"replace it: `{_download_command(path)}` or `lockers models import FILE`"
     state_dict = _read_state_dict(path, origin=str(path), fix=fix)
-    version = entry.model_version if entry is not None else default_model_version(sha256)
+    version = (
+        entry.model_version
+        if entry is not None
+        else default_model_version(sha256, architecture_of(state_dict))
+    )
     return LoadedWeights(state_dict=state_dict, sha256=sha256, model_version=version, path=path)
 
 
@@ -526,7 +652,7 @@ def download_weights(
         ) from None
     os.replace(part, dest)
     _fsync_dir(dest.parent)
-    version = version or default_model_version(sha256)
+    version = version or default_model_version(sha256, architecture_of(state_dict))
     _record(dest, _entry(dest, sha256, url, version))
     return LoadedWeights(state_dict=state_dict, sha256=sha256, model_version=version, path=dest)
 
@@ -708,7 +834,7 @@ def import_weights(
     same = dest.exists() and os.path.samefile(src, dest)
     if not same:
         _copy_atomically(src, dest, sha256)
-    version = version or default_model_version(sha256)
+    version = version or default_model_version(sha256, architecture_of(state_dict))
     _record(dest, _entry(dest, sha256, str(src.resolve()), version))
     return LoadedWeights(state_dict=state_dict, sha256=sha256, model_version=version, path=dest)
 

@@ -122,6 +122,7 @@ def test_recipe_errors_name_the_key() -> None:
     [
         "finetune-arcface",
         "finetune-cosface-step",
+        "finetune-groupface",
         "finetune-triplet",
         "softmax-baseline",
         "smoke-tiny",

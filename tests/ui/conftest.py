@@ -11,6 +11,17 @@ from kiosk_harness import IdentityEmbedder, ScriptedCamera, kiosk_settings
 from lockers.app import KioskParts, build_kiosk
 
 
+@pytest.fixture(autouse=True)
+def _no_leaked_windows(qapp: object) -> Iterator[None]:
+    """A test that leaves a kiosk window open (and so its timers and threads) fails."""
+    from PySide6.QtWidgets import QApplication
+
+    yield
+    QApplication.processEvents()
+    left = [w for w in QApplication.topLevelWidgets() if w.isVisible()]
+    assert not left, f"test left windows open: {left}"
+
+
 @pytest.fixture
 def camera() -> ScriptedCamera:
     return ScriptedCamera()

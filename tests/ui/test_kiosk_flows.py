@@ -13,6 +13,7 @@ from lockers.kiosk.flow import Phase, Problem
 from lockers.store import rentals
 from lockers.store.models import Locker, Rental, RentalState
 from lockers.ui.main_window import MainWindow
+from lockers.vision.liveness import LivenessConfig
 
 WAIT_MS = 8000
 
@@ -177,6 +178,7 @@ def test_idle_timeout_returns_home_and_discards_face_data(
     wait_phase(qtbot, window, Phase.HOME, timeout=4000)
     assert window.current_screen is window.home
     assert not window.controller.flow.holds_face_data
+    assert window.camera.preview._packet is None  # no picture of the customer is kept either
     assert active_rentals(kiosk) == []
 
 
@@ -185,10 +187,10 @@ def test_language_switch_and_back_to_default_at_home(
 ) -> None:
     camera.show(None)
     wait_ready(qtbot, window)
-    assert window.home.register_button.text().startswith("물건 맡기기")
+    assert window.home.register_button.title.text() == "물건 맡기기"
     click(qtbot, window.language_button)
     assert window.controller.language == "en"
-    assert window.home.register_button.text().startswith("Store my things")
+    assert window.home.register_button.title.text() == "Store my things"
     assert window.language_button.text() == "한국어"
     click(qtbot, window.home.register_button)
     assert window.consent.accept.text() == "I agree"
@@ -324,3 +326,43 @@ def test_locker_table_has_no_orm_leak() -> None:
 
     assert not hasattr(controller_module, "Locker")
     assert Locker.__tablename__ == "lockers"
+
+
+@pytest.mark.parametrize(
+    "flow_overrides",
+    [{"capture_frames": 2, "liveness": LivenessConfig(timeout_s=1.5, max_gap_s=1.0)}],
+)
+def test_a_photo_held_to_the_camera_fails_the_liveness_check(
+    qtbot: Any, window: MainWindow, camera: ScriptedCamera, kiosk: KioskParts
+) -> None:
+    camera.show("person01_1")  # a still picture cannot turn its head
+    wait_ready(qtbot, window)
+    click(qtbot, window.home.register_button)
+    click(qtbot, window.consent.accept)
+    wait_phase(qtbot, window, Phase.LIVENESS)
+    turns = ("고개를 왼쪽으로 돌려 주세요", "고개를 오른쪽으로 돌려 주세요")
+    qtbot.waitUntil(lambda: window.camera.guidance.text() in turns, timeout=WAIT_MS)
+    assert window.camera.prompt.text() in ("⬅", "➡")
+    wait_phase(qtbot, window, Phase.FAILED, timeout=5000)
+    assert window.controller.flow.view.problem is Problem.LIVENESS_FAILED
+    assert window.message.retry.isVisible()
+    assert active_rentals(kiosk) == [] and template_count(kiosk) == 0
+    assert not window.controller.flow.holds_face_data
+
+
+def test_staff_are_logged_out_after_inactivity(
+    qtbot: Any, kiosk: KioskParts, camera: ScriptedCamera
+) -> None:
+    from lockers.ui.launch import create_window
+
+    camera.show(None)
+    win, controller = create_window(kiosk, staff_hold_ms=200, staff_idle_s=1.0)
+    qtbot.addWidget(win)
+    win.show()
+    enter_staff(qtbot, win)
+    win.staff_login.name.setText("staff")
+    type_pin(qtbot, win, "1234")
+    qtbot.waitUntil(lambda: win.current_screen is win.staff_panel, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: win.current_screen is win.home, timeout=4000)
+    assert controller.staff.session is None
+    win.close()

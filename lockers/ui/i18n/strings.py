@@ -17,7 +17,7 @@ EN: dict[str, str] = {
     "common.back": "Back",
     "common.retry": "Try again",
     "common.done": "Done",
-    "common.staff_call": "Please call staff: press the staff button or ask at the desk.",
+    "common.staff_call": "Please ask a member of staff for help.",
     "common.home_in": "Returning to the start in {s} s",
     # out of order
     "ooo.title": "Out of order",
@@ -26,6 +26,7 @@ EN: dict[str, str] = {
     "ooo.board": "lock board offline",
     "ooo.model": "face model missing",
     "ooo.loading": "face model loading",
+    "ooo.service": "database not reachable",
     # consent
     "consent.title": "Before we start",
     "consent.body": (
@@ -134,7 +135,7 @@ KO: dict[str, str] = {
     "common.back": "뒤로",
     "common.retry": "다시 시도",
     "common.done": "완료",
-    "common.staff_call": "직원을 불러 주세요: 직원 버튼을 누르거나 안내 데스크에 문의하세요.",
+    "common.staff_call": "직원에게 도움을 요청해 주세요.",
     "common.home_in": "{s}초 후 처음 화면으로 돌아갑니다",
     "ooo.title": "사용 중지",
     "ooo.body": "지금은 보관함을 이용할 수 없습니다. 직원에게 문의하세요.",
@@ -142,6 +143,7 @@ KO: dict[str, str] = {
     "ooo.board": "잠금 장치 응답 없음",
     "ooo.model": "얼굴 인식 모델 없음",
     "ooo.loading": "얼굴 인식 모델 불러오는 중",
+    "ooo.service": "데이터베이스 연결 안 됨",
     "consent.title": "시작하기 전에",
     "consent.body": (
         "보관함을 드리기 위해 얼굴 사진이 아닌, 얼굴에서 계산한 숫자 템플릿을 암호화하여 "

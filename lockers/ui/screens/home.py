@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QHBoxLayout, QStackedLayout, QVBoxLayout, QWidget
 
 from lockers.ui.controller import KioskStatus
 from lockers.ui.i18n import tr
-from lockers.ui.widgets.common import button, label
+from lockers.ui.widgets.common import ChoiceButton, label
 
 
 class HomeScreen(QWidget):
@@ -28,8 +28,8 @@ class HomeScreen(QWidget):
         layout.addWidget(self.title)
         buttons = QHBoxLayout()
         buttons.setSpacing(32)
-        self.register_button = button("", "primary")
-        self.retrieve_button = button("", "secondary")
+        self.register_button = ChoiceButton("primary")
+        self.retrieve_button = ChoiceButton("secondary")
         self.register_button.clicked.connect(self.register_pressed.emit)
         self.retrieve_button.clicked.connect(self.retrieve_pressed.emit)
         buttons.addWidget(self.register_button)
@@ -60,12 +60,8 @@ class HomeScreen(QWidget):
         self._status = status
         lang = self._lang
         self.title.setText(tr("app.title", lang))
-        self.register_button.setText(
-            f"{tr('home.register', lang)}\n{tr('home.register.sub', lang)}"
-        )
-        self.retrieve_button.setText(
-            f"{tr('home.retrieve', lang)}\n{tr('home.retrieve.sub', lang)}"
-        )
+        self.register_button.set_texts(tr("home.register", lang), tr("home.register.sub", lang))
+        self.retrieve_button.set_texts(tr("home.retrieve", lang), tr("home.retrieve.sub", lang))
         health = status.health
         full = health is not None and health.free_lockers == 0
         if not status.ready:

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from lockers.kiosk.dto import LockerView
-from lockers.ui.controller import StaffState
+from lockers.ui.controller import KioskStatus, StaffState
 from lockers.ui.i18n import tr
 from lockers.ui.style import COLOURS
 from lockers.ui.widgets.common import button, label
@@ -62,7 +62,13 @@ class StaffPanel(QWidget):
         self._lang = "ko"
         self._state = StaffState()
         self._selected: str | None = None
+        self._board_ok = True
         self.tiles: dict[str, QPushButton] = {}
+        # Staff screens hold more: a denser variant of the kiosk style (targets still >= 64 px).
+        self.setStyleSheet(
+            "QPushButton { min-height: 56px; padding: 4px 12px; font-size: 22px; }"
+            "QLabel#title { font-size: 32px; }"
+        )
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 8, 16, 8)
         top = QHBoxLayout()
@@ -77,6 +83,8 @@ class StaffPanel(QWidget):
         top.addWidget(self.logout_button, 1)
         layout.addLayout(top)
         layout.addWidget(self.alerts)
+        self.kiosk_problems = label("", "notice")
+        layout.addWidget(self.kiosk_problems)
         self.tabs = QTabWidget()
         layout.addWidget(self.tabs, 1)
 
@@ -120,7 +128,7 @@ class StaffPanel(QWidget):
         self.apply_filter = button("")
         self.apply_filter.clicked.connect(
             lambda: self.audit_filter.emit(
-                self.action_filter.currentText(), self.locker_filter.text().strip()
+                AUDIT_ACTIONS[self.action_filter.currentIndex()], self.locker_filter.text().strip()
             )
         )
         filters.addWidget(self.action_filter, 2)
@@ -145,10 +153,29 @@ class StaffPanel(QWidget):
         self.reason.setPlaceholderText(tr("staff.reason", lang))
         self.locker_filter.setPlaceholderText(tr("staff.filter.locker", lang))
         self.apply_filter.setText(tr("staff.refresh", lang))
+        self.action_filter.setItemText(0, tr("staff.filter.all", lang))
         self.tabs.setTabText(0, tr("staff.lockers", lang))
         self.tabs.setTabText(1, tr("staff.overdue", lang))
         self.tabs.setTabText(2, tr("staff.audit", lang))
         self.show_state(self._state)
+
+    def show_kiosk_status(self, status: KioskStatus) -> None:
+        """Staff get the details customers are spared: what exactly is out of order."""
+        details = []
+        if status.model != "ready" and status.model_detail:
+            details.append(f"model: {status.model_detail}")
+        if status.camera_ok is False:
+            details.append(f"camera: {status.camera_detail}")
+        if status.health is not None and not status.health.board_ok:
+            details.append(f"board: {status.health.detail or 'offline'}")
+        if status.service_error:
+            details.append(f"services: {status.service_error}")
+        self.kiosk_problems.setText("\n".join(details))
+        self.kiosk_problems.setVisible(bool(details))
+        board_ok = status.health is None or status.health.board_ok
+        if board_ok != self._board_ok:
+            self._board_ok = board_ok
+            self.show_state(self._state)
 
     def show_state(self, state: StaffState) -> None:
         self._state = state
@@ -178,18 +205,24 @@ class StaffPanel(QWidget):
             columns = 4 if len(labels) <= 16 else 6
             for i, name in enumerate(labels):
                 tile = button(name)
-                tile.setMinimumHeight(96)
+                tile.setMinimumHeight(110)
+                tile.setMaximumHeight(150)
                 tile.clicked.connect(lambda _=False, n=name: self.select(n))
                 self.grid.addWidget(tile, i // columns, i % columns)
+                tile.show()  # a layout shows new children of a visible parent only later
                 self.tiles[name] = tile
+            self.grid.setRowStretch(len(labels) // columns + 1, 1)  # tiles stay tile-sized
         for view in lockers:
-            tile_state = locker_state(view, state.doors.get(view.label))
+            # A silent board's doors are unknown: never show them as closed or free.
+            door = state.doors.get(view.label)
+            tile_state = locker_state(view, door) if self._board_ok else "unknown"
             colour = COLOURS.get(tile_state, COLOURS["unknown"])
             border = "#ffffff" if view.label == self._selected else colour
             tile = self.tiles[view.label]
             tile.setText(f"{view.label}\n{tr('state.' + tile_state, self._lang)}")
             tile.setStyleSheet(
-                f"background: {colour}; border: 4px solid {border}; font-size: 22px;"
+                f"background: {colour}; border: 4px solid {border}; font-size: 22px; "
+                "min-height: 100px;"
             )
             tile.setProperty("locker_state", tile_state)
 

@@ -1,0 +1,31 @@
+"""Both languages say everything; formatting never raises on screen."""
+
+from __future__ import annotations
+
+import re
+
+from lockers.kiosk.flow import Guidance, Problem
+from lockers.ui.i18n import STRINGS, tr
+from lockers.vision.quality import QualityIssue
+
+
+def test_both_languages_define_the_same_keys_and_fields() -> None:
+    en, ko = STRINGS["en"], STRINGS["ko"]
+    assert set(en) == set(ko)
+    for key in en:
+        fields_en = set(re.findall(r"{(\w+)}", en[key]))
+        assert fields_en == set(re.findall(r"{(\w+)}", ko[key])), key
+
+
+def test_every_code_the_flow_can_show_has_a_text() -> None:
+    codes = [f"guide.{issue.value}" for issue in QualityIssue]
+    codes += [f"guide.{g.value}" for g in Guidance]
+    codes += [f"fail.{p.value}" for p in Problem]
+    for key in codes:
+        assert key in STRINGS["en"], key
+
+
+def test_missing_values_and_keys_fall_back_quietly() -> None:
+    assert tr("home.free", "en") == "{free} of {total} lockers free"
+    assert tr("no.such.key", "ko") == "no.such.key"
+    assert tr("home.free", "fr", free=1, total=2) == "1 of 2 lockers free"
