@@ -74,6 +74,8 @@ def synthetic_gallery(size: int, dim: int = 512, seed: int = 0) -> FaceMatcher:
     matcher = FaceMatcher(threshold=0.55, margin=0.08, dim=dim)
     templates = rng.standard_normal((size, dim)).astype(np.float32)
     matcher.add_many(range(size), templates)
+    if size >= matcher.index_min_rows:
+        matcher.prepare_index()  # as a long-lived kiosk gallery would have it
     return matcher
 
 

@@ -70,7 +70,9 @@ class Int8Index:
         dots = self._session.run(
             None, {"probe": (q_probe + _PROBE_ZERO_POINT).astype(np.uint8)[None]}
         )[0][0]
-        approx = dots * (self._inv_row_scale * np.float32(1.0 / probe_scale))
+        approx = dots.astype(np.float32)
+        approx *= self._inv_row_scale
+        approx *= np.float32(1.0 / probe_scale)
         # x = qx/sx + ex, p = qp/sp + ep with |ex| <= 0.5/sx, |ep| <= 0.5/sp per component:
         # |x.p - qx.qp/(sx sp)| <= |qx/sx|_1 * 0.5/sp + |qp/sp|_1 * 0.5/sx + d * 0.25/(sx sp).
         probe_l1 = float(np.abs(q_probe).sum()) / probe_scale

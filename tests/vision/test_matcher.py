@@ -156,7 +156,7 @@ def test_int8_first_pass_gives_exactly_the_float32_result(
 ) -> None:
     rng = np.random.default_rng(seed)
     exact = FaceMatcher(0.3, 0.05, dim=DIM, index_min_rows=10**9)
-    indexed = FaceMatcher(0.3, 0.05, dim=DIM, index_min_rows=1)
+    indexed = FaceMatcher(0.3, 0.05, dim=DIM, index_min_rows=1, index_after_queries=0)
     for i, k in enumerate(sizes):
         templates = _unit(rng, k)
         exact.add(i, templates)
@@ -174,7 +174,7 @@ def test_int8_first_pass_gives_exactly_the_float32_result(
 
 def test_int8_index_is_rebuilt_after_the_gallery_changes() -> None:
     rng = np.random.default_rng(3)
-    matcher = FaceMatcher(0.5, 0.05, dim=DIM, index_min_rows=1)
+    matcher = FaceMatcher(0.5, 0.05, dim=DIM, index_min_rows=1, index_after_queries=0)
     a, b = _unit(rng, 1), _unit(rng, 1)
     matcher.add("a", a)
     assert matcher.identify(a[0]).identity == "a"
