@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from lockers.errors import CameraError, LockersError
 from lockers.kiosk.flow import FrameObservation
+from lockers.ui.qt_compat import emit
 
 if TYPE_CHECKING:
     from lockers.vision.camera import Frame, FrameSource
@@ -113,29 +114,30 @@ class CameraWorker(QObject):
                 self._loop(pipeline)
         except Exception as exc:  # never across the thread boundary
             log.exception("camera worker failed")
-            self.camera_offline.emit(f"camera worker failed: {exc}")
+            emit(self.camera_offline, f"camera worker failed: {exc}")
         finally:
             self._close_source()
-            self.finished.emit()
+            emit(self.finished)
 
     def _load(self) -> FacePipeline | None:
         start = time.monotonic()
         try:
             pipeline = self._pipeline_factory()
         except LockersError as exc:
-            self.model_failed.emit(exc.message, exc.hint)
+            emit(self.model_failed, exc.message, exc.hint)
             return None
         except Exception as exc:
             log.exception("loading the face model failed")
-            self.model_failed.emit(f"the face model could not be loaded: {exc}", "")
+            emit(self.model_failed, f"the face model could not be loaded: {exc}", "")
             return None
         embedder = pipeline.embedder
-        self.model_ready.emit(
+        emit(
+            self.model_ready,
             ModelInfo(
                 model_version=getattr(embedder, "model_version", "none"),
                 backend=getattr(embedder, "backend", "none"),
                 load_s=time.monotonic() - start,
-            )
+            ),
         )
         return pipeline
 
@@ -144,7 +146,7 @@ class CameraWorker(QObject):
             try:
                 source = self._camera_factory()
             except CameraError as exc:
-                self.camera_offline.emit(exc.message)
+                emit(self.camera_offline, exc.message)
                 self._stop.wait(self._retry_s)
                 continue
             with self._source_lock:
@@ -152,7 +154,7 @@ class CameraWorker(QObject):
                     source.close()
                     return None
                 self._source = source
-            self.camera_online.emit(source.name)
+            emit(self.camera_online, source.name)
             return source
         return None
 
@@ -172,10 +174,10 @@ class CameraWorker(QObject):
                 frame = source.read()
             except CameraOffline as exc:
                 online = False
-                self.camera_offline.emit(exc.message)
+                emit(self.camera_offline, exc.message)
                 continue
             except CameraError as exc:
-                self.camera_offline.emit(exc.message)
+                emit(self.camera_offline, exc.message)
                 self._close_source()
                 self._stop.wait(self._retry_s)
                 source = self._open()
@@ -184,12 +186,12 @@ class CameraWorker(QObject):
                 if self._stop.is_set():
                     break
                 # A replay that ended (loop off): nothing more will come.
-                self.camera_offline.emit(f"{source.name} delivered its last frame")
+                emit(self.camera_offline, f"{source.name} delivered its last frame")
                 break
             if not online:
                 online = True
-                self.camera_online.emit(source.name)
-            self.frame_ready.emit(self._packet(pipeline, frame))
+                emit(self.camera_online, source.name)
+            emit(self.frame_ready, self._packet(pipeline, frame))
 
     def _packet(self, pipeline: FacePipeline, frame: Frame) -> FramePacket:
         image = frame.image

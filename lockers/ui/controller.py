@@ -30,6 +30,7 @@ from lockers.kiosk.flow import (
 from lockers.ui.camera_worker import CameraThread, CameraWorker, FramePacket, ModelInfo
 from lockers.ui.i18n import LANGUAGES
 from lockers.ui.ports import AuditRow, KioskBackend, ServiceHealth
+from lockers.ui.qt_compat import emit
 from lockers.ui.service_runner import JobResult, ServiceRunner
 
 if TYPE_CHECKING:
@@ -146,6 +147,7 @@ class KioskController(QObject):
         self.status = KioskStatus(untrained=untrained, notices=tuple(notices))
         self.staff = StaffState()
         self._staff_touch = 0.0
+        self._last_touch = self._phase_changed = clock()
         self._staff_idle_s = staff_idle_s
         self._health_interval_s = health_interval_s
         self._health_job = 0
@@ -176,8 +178,8 @@ class KioskController(QObject):
         self.camera.start()
         self._timer.start()
         self._poll_health()
-        self.view_changed.emit(self.flow.view)
-        self.status_changed.emit(self.status)
+        emit(self.view_changed, self.flow.view)
+        emit(self.status_changed, self.status)
 
     def shutdown(self) -> None:
         """Stop timers, the camera thread and the service thread (waits for a running unlock)."""
@@ -202,23 +204,30 @@ class KioskController(QObject):
     def touch(self) -> None:
         now = self._now()
         self.flow.touch(now)
-        self._staff_touch = now
+        self._staff_touch = self._last_touch = now
 
     @Slot()
     def register(self) -> None:
         if not self.status.ready:
-            self.log_line.emit("register refused: kiosk not ready")
+            emit(self.log_line, "register refused: kiosk not ready")
             return
         self._apply(self.flow.start_register(self._now()))
 
-    @Slot(bool)
     def consent(self, accepted: bool) -> None:
         self._apply(self.flow.consent(accepted, self._now()))
 
     @Slot()
+    def consent_given(self) -> None:
+        self.consent(True)
+
+    @Slot()
+    def consent_refused(self) -> None:
+        self.consent(False)
+
+    @Slot()
     def retrieve(self) -> None:
         if not self.status.ready:
-            self.log_line.emit("retrieve refused: kiosk not ready")
+            emit(self.log_line, "retrieve refused: kiosk not ready")
             return
         self._apply(self.flow.start_retrieve(self._now()))
 
@@ -238,7 +247,7 @@ class KioskController(QObject):
     def set_language(self, language: str) -> None:
         if language in LANGUAGES and language != self.language:
             self.language = language
-            self.language_changed.emit(language)
+            emit(self.language_changed, language)
 
     @Slot()
     def toggle_language(self) -> None:
@@ -253,26 +262,25 @@ class KioskController(QObject):
         if command is not None:
             self._run(command)
         if previous is None or previous.phase is not view.phase:
-            self.log_line.emit(f"phase {view.phase.value}" + _describe(view))
-            if view.phase is Phase.HOME and self.language != self.default_language:
-                self.set_language(self.default_language)
+            self._phase_changed = self._now()
+            emit(self.log_line, f"phase {view.phase.value}" + _describe(view))
             if view.phase in OPEN_PHASES:
                 self._door_seen_open = False
                 self._poll_health()
         if view != previous:
-            self.view_changed.emit(view)
+            emit(self.view_changed, view)
 
     def _run(self, command: Command) -> None:
         model_version = self.status.model_version
         backend = self.backend
         if isinstance(command, RegisterRequest):
-            self.log_line.emit(f"register: {len(command.templates)} templates")
+            emit(self.log_line, f"register: {len(command.templates)} templates")
             templates, qualities = command.templates, command.qualities
             self._pending_flow_job = self.runner.submit(
                 "register", lambda: backend.register(templates, qualities, model_version)
             )
         elif isinstance(command, RetrieveRequest):
-            self.log_line.emit(f"retrieve: {len(command.probes)} frames")
+            emit(self.log_line, f"retrieve: {len(command.probes)} frames")
             probes = command.probes
             self._pending_flow_job = self.runner.submit(
                 "retrieve", lambda: backend.retrieve(probes, model_version)
@@ -282,7 +290,7 @@ class KioskController(QObject):
     def _on_frame(self, packet: FramePacket) -> None:
         if self._shut:
             return
-        self.frame_ready.emit(packet)
+        emit(self.frame_ready, packet)
         if packet.observation is None or self.flow.phase not in ANALYSING_PHASES:
             return
         command = self.flow.frame(packet.observation, self._now())
@@ -292,6 +300,14 @@ class KioskController(QObject):
     def _tick(self) -> None:
         now = self._now()
         self._apply(self.flow.tick(now))
+        idle_s = now - max(self._last_touch, self._phase_changed)
+        if (
+            self.flow.phase is Phase.HOME
+            and self.language != self.default_language
+            and idle_s > self.flow.settings.idle_timeout_s
+        ):
+            # Nobody is using it: the next customer gets the configured language.
+            self.set_language(self.default_language)
         if self.staff.session is not None and now - self._staff_touch > self._staff_idle_s:
             self.staff_logout("auto-logout after inactivity")
         interval = 0.5 if self.flow.phase in OPEN_PHASES else self._health_interval_s
@@ -319,21 +335,23 @@ class KioskController(QObject):
         elif result.kind in ("register", "retrieve"):
             self._pending_flow_job = 0
             if not result.ok:
-                self.log_line.emit(f"{result.kind} failed: {_message(result.error)}")
+                emit(self.log_line, f"{result.kind} failed: {_message(result.error)}")
                 self._apply(self.flow.service_failed(_message(result.error), now))
             elif isinstance(result.value, RegisterResult):
-                self.log_line.emit(
+                emit(
+                    self.log_line,
                     f"register result: {result.value.outcome.value} "
-                    f"locker {result.value.locker_label}"
+                    f"locker {result.value.locker_label}",
                 )
                 self._apply(self.flow.register_done(result.value, now))
                 self._poll_health()
             elif isinstance(result.value, RetrieveResult):
                 score = result.value.score
-                self.log_line.emit(
+                emit(
+                    self.log_line,
                     f"retrieve result: {result.value.outcome.value} "
                     f"locker {result.value.locker_label}"
-                    + ("" if score is None else f" score {score:.3f}")
+                    + ("" if score is None else f" score {score:.3f}"),
                 )
                 self._apply(self.flow.retrieve_done(result.value, now))
                 self._poll_health()
@@ -348,7 +366,7 @@ class KioskController(QObject):
             if door == "open":
                 self._door_seen_open = True
             elif door == "closed" and self._door_seen_open:
-                self.log_line.emit(f"door {view.locker_label} closed")
+                emit(self.log_line, f"door {view.locker_label} closed")
                 self._apply(self.flow.door_closed(view.locker_label, self._now()))
         staff = self.staff
         if staff.session is not None and (
@@ -362,19 +380,20 @@ class KioskController(QObject):
             before = self.status
             self.status = status
             if before.problems != status.problems:
-                self.log_line.emit("status: " + (", ".join(status.problems) or "ready"))
-            self.status_changed.emit(status)
+                emit(self.log_line, "status: " + (", ".join(status.problems) or "ready"))
+            emit(self.status_changed, status)
 
     @Slot(object)
     def _on_model_ready(self, info: ModelInfo) -> None:
-        self.log_line.emit(
-            f"model ready: {info.model_version} ({info.backend}, {info.load_s:.1f} s)"
+        emit(
+            self.log_line,
+            f"model ready: {info.model_version} ({info.backend}, {info.load_s:.1f} s)",
         )
         self._set_status(model="ready", model_version=info.model_version, model_detail="")
 
     @Slot(str, str)
     def _on_model_failed(self, message: str, hint: str) -> None:
-        self.log_line.emit(f"model failed: {message}")
+        emit(self.log_line, f"model failed: {message}")
         self._set_status(model="failed", model_detail=f"{message} {hint}".strip())
 
     @Slot(str)
@@ -391,7 +410,7 @@ class KioskController(QObject):
 
     def _set_staff(self, **changes: object) -> None:
         self.staff = replace(self.staff, **changes)  # type: ignore[arg-type]
-        self.staff_changed.emit(self.staff)
+        emit(self.staff_changed, self.staff)
 
     @Slot(str, str)
     def staff_login(self, name: str, pin: str) -> None:
@@ -435,9 +454,9 @@ class KioskController(QObject):
             return
         backend = self.backend
         self.runner.submit("staff_logout", lambda: backend.staff_logout(who, reason))
-        self.log_line.emit(f"staff logout: {reason}")
+        emit(self.log_line, f"staff logout: {reason}")
         self.staff = StaffState(message="staff.logged_out")
-        self.staff_changed.emit(self.staff)
+        emit(self.staff_changed, self.staff)
 
     def _on_staff_job(self, result: JobResult) -> None:
         kind = result.kind
@@ -447,18 +466,18 @@ class KioskController(QObject):
             error = result.error
             retry = float(getattr(error, "retry_after_s", 0.0) or 0.0)
             message = _message(error)
-            self.log_line.emit(f"{kind} refused: {message}")
+            emit(self.log_line, f"{kind} refused: {message}")
             if kind == "staff_login":
                 self._set_staff(busy=False, message=message, locked_for_s=retry)
             elif "logged" in message or "not logged in" in message:
                 self.staff = StaffState(message=message)
-                self.staff_changed.emit(self.staff)
+                emit(self.staff_changed, self.staff)
             else:
                 self._set_staff(busy=False, message=message)
             return
         if kind == "staff_login":
             who: StaffSession = result.value
-            self.log_line.emit(f"staff login: {who.staff_name}")
+            emit(self.log_line, f"staff login: {who.staff_name}")
             self._staff_touch = self._now()
             doors = dict(self.status.health.doors) if self.status.health else {}
             self._set_staff(session=who, busy=False, message="", locked_for_s=0.0, doors=doors)
@@ -471,7 +490,7 @@ class KioskController(QObject):
         elif kind == "staff_action":
             done = result.value
             message = f"{done.action} {done.locker_label}: {done.outcome} {done.detail}".strip()
-            self.log_line.emit(f"staff action {message}")
+            emit(self.log_line, f"staff action {message}")
             self._set_staff(busy=False, message=message)
             self.staff_refresh()
             self.staff_audit()

@@ -7,17 +7,26 @@ threads down cleanly.
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import (
+    QMessageLogContext,
+    QObject,
+    QTimer,
+    QtMsgType,
+    Signal,
+    qInstallMessageHandler,
+)
 from PySide6.QtWidgets import QApplication
 
 from lockers.kiosk.flow import Phase
 from lockers.ui.controller import KioskController
 from lockers.ui.main_window import MainWindow
+from lockers.ui.qt_compat import emit
 
 if TYPE_CHECKING:
     from lockers.ui.ports import KioskSetup
@@ -58,6 +67,23 @@ def create_window(
     return window, controller
 
 
+log = logging.getLogger("lockers.ui")
+# Harmless chatter of the headless (offscreen) platform plugin.
+_QT_NOISE = ("propagateSizeHints",)
+
+
+def _qt_message(kind: QtMsgType, _context: QMessageLogContext, message: str) -> None:
+    """Qt's own warnings go to the log (the journal under systemd), not to bare stderr."""
+    if any(noise in message for noise in _QT_NOISE):
+        log.debug("qt: %s", message)
+    elif kind in (QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg):
+        log.error("qt: %s", message)
+    elif kind == QtMsgType.QtWarningMsg:
+        log.warning("qt: %s", message)
+    else:
+        log.debug("qt: %s", message)
+
+
 def application() -> QApplication:
     app = QApplication.instance()
     if isinstance(app, QApplication):
@@ -74,6 +100,7 @@ def run_window(
     script_timeout_s: float = 120.0,
 ) -> int:
     """Show the kiosk and run until it is closed (or the script ends); returns an exit code."""
+    qInstallMessageHandler(_qt_message)
     app = application()
     window, controller = create_window(parts)
     if on_event is not None:
@@ -105,6 +132,7 @@ def run_window(
         window.close()  # stops the camera and service threads
         controller.shutdown()
         window.deleteLater()
+        qInstallMessageHandler(None)
     return 0 if walker is None else walker.exit_code
 
 
@@ -148,7 +176,7 @@ class DemoScript(QObject):
         self._deadline.stop()
         self.exit_code = code
         self.say(("script passed: " if code == 0 else "script FAILED: ") + message)
-        self.finished_with.emit(code)
+        emit(self.finished_with, code)
 
     def _poll(self) -> None:
         c = self.controller

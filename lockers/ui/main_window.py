@@ -25,7 +25,7 @@ from lockers.ui.screens.message import MessageScreen
 from lockers.ui.screens.staff_login import StaffLoginScreen
 from lockers.ui.screens.staff_panel import StaffPanel
 from lockers.ui.style import STYLE
-from lockers.ui.widgets.common import button, label
+from lockers.ui.widgets.common import button, label, on_click
 from lockers.ui.widgets.long_press import LongPressArea
 
 CAMERA_PHASES = frozenset({Phase.CAPTURE, Phase.LIVENESS, Phase.RETRIEVE_SCAN})
@@ -65,7 +65,7 @@ class MainWindow(QMainWindow):
         bar.addLayout(banners, 1)
         self.language_button = button("", "lang")
         self.language_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
-        self.language_button.clicked.connect(controller.toggle_language)
+        on_click(self.language_button, controller.toggle_language)
         bar.addWidget(self.language_button, 0, Qt.AlignmentFlag.AlignTop)
         outer.addLayout(bar)
 
@@ -90,7 +90,8 @@ class MainWindow(QMainWindow):
 
         self.home.register_pressed.connect(controller.register)
         self.home.retrieve_pressed.connect(controller.retrieve)
-        self.consent.answered.connect(controller.consent)
+        self.consent.accepted.connect(controller.consent_given)
+        self.consent.declined.connect(controller.consent_refused)
         self.camera.cancel_pressed.connect(controller.cancel)
         self.message.retry_pressed.connect(controller.retry)
         self.message.home_pressed.connect(controller.cancel)

@@ -16,6 +16,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from lockers.ui.qt_compat import emit
+
 log = logging.getLogger(__name__)
 
 
@@ -45,7 +47,7 @@ class _Executor(QObject):
             if not hasattr(exc, "hint"):
                 log.exception("service call %s failed", kind)
             result = JobResult(job_id, kind, error=exc)
-        self.finished.emit(result)
+        emit(self.finished, result)
 
 
 class ServiceRunner(QObject):
@@ -73,7 +75,7 @@ class ServiceRunner(QObject):
             return 0
         job_id = next(self._ids)
         self._pending.add(job_id)
-        self._submit.emit((job_id, kind, call))
+        emit(self._submit, (job_id, kind, call))
         return job_id
 
     def busy(self) -> bool:
@@ -84,7 +86,7 @@ class ServiceRunner(QObject):
     def _done(self, result: JobResult) -> None:
         self._pending.discard(result.job_id)
         if not self._stopped:
-            self.finished.emit(result)
+            emit(self.finished, result)
 
     def stop(self, timeout_s: float = 15.0) -> bool:
         """Let the running call finish (a board unlock is never cut off), then end the thread."""

@@ -33,6 +33,8 @@ QPushButton#secondary { background: #2e7d32; border-color: #43a047; font-size: 3
                         font-weight: 700; min-height: 180px; }
 QLabel#choiceTitle { font-size: 44px; font-weight: 700; }
 QLabel#choiceSub { font-size: 26px; }
+QPushButton#primary:disabled, QPushButton#secondary:disabled { background: #263238;
+                                                               border-color: #37474f; }
 QPushButton#danger { background: #b71c1c; border-color: #e53935; }
 QPushButton#lang { min-height: 56px; font-size: 22px; padding: 6px 18px; }
 QPushButton#digit { font-size: 40px; min-height: 96px; min-width: 120px; }

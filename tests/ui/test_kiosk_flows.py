@@ -182,7 +182,8 @@ def test_idle_timeout_returns_home_and_discards_face_data(
     assert active_rentals(kiosk) == []
 
 
-def test_language_switch_and_back_to_default_at_home(
+@pytest.mark.parametrize("flow_overrides", [{"idle_timeout_s": 1.0}])
+def test_language_switch_and_back_to_default_when_idle(
     qtbot: Any, window: MainWindow, camera: ScriptedCamera
 ) -> None:
     camera.show(None)
@@ -195,10 +196,13 @@ def test_language_switch_and_back_to_default_at_home(
     click(qtbot, window.home.register_button)
     assert window.consent.accept.text() == "I agree"
     click(qtbot, window.consent.decline)
-    # Home again: the next customer gets the configured language.
+    # Home again, and the same person is still there: their language stays...
     assert window.current_screen is window.home
-    assert window.controller.language == "ko"
+    assert window.controller.language == "en"
+    # ...until nobody has touched the kiosk for the idle timeout: the next customer gets ko.
+    qtbot.waitUntil(lambda: window.controller.language == "ko", timeout=4000)
     assert window.consent.accept.text() == "동의합니다"
+    assert window.home.register_button.title.text() == "물건 맡기기"
 
 
 def test_camera_offline_shows_out_of_order_and_recovers(
@@ -366,3 +370,59 @@ def test_staff_are_logged_out_after_inactivity(
     qtbot.waitUntil(lambda: win.current_screen is win.home, timeout=4000)
     assert controller.staff.session is None
     win.close()
+
+
+def test_staff_see_overdue_rentals_and_filter_the_audit_log(
+    qtbot: Any, tmp_path: Any, camera: ScriptedCamera
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from kiosk_harness import IdentityEmbedder, kiosk_settings
+
+    from lockers.app import build_kiosk
+    from lockers.ui.launch import create_window
+
+    shift = [timedelta(0)]
+
+    def clock() -> datetime:
+        return datetime.now(UTC) + shift[0]
+
+    parts = build_kiosk(
+        kiosk_settings(tmp_path),
+        demo=True,
+        embedder=IdentityEmbedder(camera),  # type: ignore[arg-type]
+        camera_factory=lambda: camera,
+        liveness=False,
+        flow_overrides={"capture_frames": 3, "capture_min_interval_s": 0.05},
+        clock=clock,
+    )
+    try:
+        win, _controller = create_window(parts, health_interval_s=0.3, staff_hold_ms=200)
+        qtbot.addWidget(win)
+        win.show()
+        label = register(qtbot, win, camera, "person01_1")
+        wait_phase(qtbot, win, Phase.DONE)
+        camera.show(None)
+        shift[0] = timedelta(hours=25)  # past the 24 h rental
+        enter_staff(qtbot, win)
+        win.staff_login.name.setText("staff")
+        type_pin(qtbot, win, "1234")
+        panel = win.staff_panel
+        qtbot.waitUntil(lambda: len(panel.tiles) == 4, timeout=WAIT_MS)
+        assert panel.tiles[label].property("locker_state") == "overdue"
+        assert panel.overdue.rowCount() == 1
+        assert panel.overdue.item(0, 0).text() == label
+        qtbot.waitUntil(lambda: panel.audit.rowCount() > 2, timeout=WAIT_MS)
+        panel.tabs.setCurrentIndex(2)  # the audit tab
+        panel.action_filter.setCurrentText("register")
+        click(qtbot, panel.apply_filter)
+        qtbot.waitUntil(
+            lambda: (
+                {panel.audit.item(r, 2).text() for r in range(panel.audit.rowCount())}
+                == {"register"}
+            ),
+            timeout=WAIT_MS,
+        )
+        win.close()
+    finally:
+        parts.close()

@@ -8,7 +8,8 @@ from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QVBoxLayout, QWidget
 from lockers.kiosk.flow import FlowView, Phase
 from lockers.ui.camera_worker import FramePacket
 from lockers.ui.i18n import tr
-from lockers.ui.widgets.common import button, label
+from lockers.ui.qt_compat import forward
+from lockers.ui.widgets.common import button, label, on_click
 from lockers.ui.widgets.preview import CameraPreview
 from lockers.vision.liveness import LivenessStatus, Turn
 
@@ -36,7 +37,7 @@ class CameraScreen(QWidget):
         self.progress.setTextVisible(True)
         side.addWidget(self.progress)
         self.cancel = button("", "danger")
-        self.cancel.clicked.connect(self.cancel_pressed.emit)
+        on_click(self.cancel, forward(self.cancel_pressed))
         side.addWidget(self.cancel)
         middle.addLayout(side, 2)
         layout.addLayout(middle, 1)

@@ -6,11 +6,15 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 
 from lockers.ui.i18n import tr
-from lockers.ui.widgets.common import button, label
+from lockers.ui.qt_compat import forward
+from lockers.ui.widgets.common import button, label, on_click
 
 
 class ConsentScreen(QWidget):
-    answered = Signal(bool)
+    # Two argument-free signals rather than Signal(bool): PySide6 6.12 loses a reference to
+    # True/False on every bool delivered to a Python slot (a crash at interpreter exit).
+    accepted = Signal()
+    declined = Signal()
 
     def __init__(self, retention_hours: float, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -26,8 +30,8 @@ class ConsentScreen(QWidget):
         row.setSpacing(32)
         self.decline = button("", "")
         self.accept = button("", "secondary")
-        self.decline.clicked.connect(lambda: self.answered.emit(False))
-        self.accept.clicked.connect(lambda: self.answered.emit(True))
+        on_click(self.decline, forward(self.declined))
+        on_click(self.accept, forward(self.accepted))
         row.addWidget(self.decline)
         row.addWidget(self.accept)
         layout.addLayout(row)

@@ -7,7 +7,8 @@ from PySide6.QtWidgets import QHBoxLayout, QStackedLayout, QVBoxLayout, QWidget
 
 from lockers.ui.controller import KioskStatus
 from lockers.ui.i18n import tr
-from lockers.ui.widgets.common import ChoiceButton, label
+from lockers.ui.qt_compat import forward
+from lockers.ui.widgets.common import ChoiceButton, label, on_click
 
 
 class HomeScreen(QWidget):
@@ -30,8 +31,8 @@ class HomeScreen(QWidget):
         buttons.setSpacing(32)
         self.register_button = ChoiceButton("primary")
         self.retrieve_button = ChoiceButton("secondary")
-        self.register_button.clicked.connect(self.register_pressed.emit)
-        self.retrieve_button.clicked.connect(self.retrieve_pressed.emit)
+        on_click(self.register_button, forward(self.register_pressed))
+        on_click(self.retrieve_button, forward(self.retrieve_pressed))
         buttons.addWidget(self.register_button)
         buttons.addWidget(self.retrieve_button)
         layout.addLayout(buttons, 1)

@@ -9,7 +9,8 @@ from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 
 from lockers.kiosk.flow import FlowView, Phase, Problem
 from lockers.ui.i18n import tr
-from lockers.ui.widgets.common import button, label
+from lockers.ui.qt_compat import forward
+from lockers.ui.widgets.common import button, label, on_click
 
 STAFF_PROBLEMS = frozenset({Problem.DOOR_NOT_CONFIRMED, Problem.SERVICE_ERROR})
 
@@ -39,9 +40,9 @@ class MessageScreen(QWidget):
         self.home = button("")
         self.retry = button("", "secondary")
         self.done = button("", "primary")
-        self.home.clicked.connect(self.home_pressed.emit)
-        self.retry.clicked.connect(self.retry_pressed.emit)
-        self.done.clicked.connect(self.done_pressed.emit)
+        on_click(self.home, forward(self.home_pressed))
+        on_click(self.retry, forward(self.retry_pressed))
+        on_click(self.done, forward(self.done_pressed))
         for widget in (self.home, self.retry, self.done):
             row.addWidget(widget)
         layout.addLayout(row)

@@ -9,7 +9,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QVBoxLayout, QWidget
 
 from lockers.ui.controller import StaffState
 from lockers.ui.i18n import tr
-from lockers.ui.widgets.common import button, label
+from lockers.ui.qt_compat import emit, forward
+from lockers.ui.widgets.common import button, label, on_click
 from lockers.ui.widgets.pin_pad import PinPad
 
 
@@ -28,7 +29,7 @@ class StaffLoginScreen(QWidget):
         self.name = QLineEdit()
         self.message = label("", "error")
         self.back_button = button("")
-        self.back_button.clicked.connect(self.back.emit)
+        on_click(self.back_button, forward(self.back))
         left.addWidget(self.title)
         left.addWidget(self.name)
         left.addWidget(self.message, 1)
@@ -39,7 +40,7 @@ class StaffLoginScreen(QWidget):
         layout.addWidget(self.pad, 1)
 
     def _submit(self, pin: str) -> None:
-        self.login.emit(self.name.text().strip(), pin)
+        emit(self.login, self.name.text().strip(), pin)
 
     def reset(self) -> None:
         self.pad.clear()

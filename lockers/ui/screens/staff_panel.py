@@ -19,8 +19,9 @@ from PySide6.QtWidgets import (
 from lockers.kiosk.dto import LockerView
 from lockers.ui.controller import KioskStatus, StaffState
 from lockers.ui.i18n import tr
+from lockers.ui.qt_compat import emit, forward
 from lockers.ui.style import COLOURS
-from lockers.ui.widgets.common import button, label
+from lockers.ui.widgets.common import button, label, on_click
 
 AUDIT_ACTIONS = (
     "",
@@ -75,9 +76,9 @@ class StaffPanel(QWidget):
         self.title = label("", "title")
         self.alerts = label("", "error")
         self.refresh_button = button("")
-        self.refresh_button.clicked.connect(self.refresh.emit)
+        on_click(self.refresh_button, forward(self.refresh))
         self.logout_button = button("", "danger")
-        self.logout_button.clicked.connect(self.logout.emit)
+        on_click(self.logout_button, forward(self.logout))
         top.addWidget(self.title, 2)
         top.addWidget(self.refresh_button, 1)
         top.addWidget(self.logout_button, 1)
@@ -109,7 +110,7 @@ class StaffPanel(QWidget):
             ("out_of_service", self.oos_button),
             ("back_in_service", self.in_service_button),
         ):
-            widget.clicked.connect(lambda _=False, n=name: self._act(n))
+            widget.clicked.connect(lambda *_, n=name: self._act(n))
             details.addWidget(widget)
         self.message = label("", "notice")
         details.addWidget(self.message)
@@ -127,8 +128,10 @@ class StaffPanel(QWidget):
         self.locker_filter = QLineEdit()
         self.apply_filter = button("")
         self.apply_filter.clicked.connect(
-            lambda: self.audit_filter.emit(
-                AUDIT_ACTIONS[self.action_filter.currentIndex()], self.locker_filter.text().strip()
+            lambda: emit(
+                self.audit_filter,
+                AUDIT_ACTIONS[self.action_filter.currentIndex()],
+                self.locker_filter.text().strip(),
             )
         )
         filters.addWidget(self.action_filter, 2)
@@ -207,7 +210,7 @@ class StaffPanel(QWidget):
                 tile = button(name)
                 tile.setMinimumHeight(110)
                 tile.setMaximumHeight(150)
-                tile.clicked.connect(lambda _=False, n=name: self.select(n))
+                tile.clicked.connect(lambda *_, n=name: self.select(n))
                 self.grid.addWidget(tile, i // columns, i % columns)
                 tile.show()  # a layout shows new children of a visible parent only later
                 self.tiles[name] = tile
@@ -287,5 +290,5 @@ class StaffPanel(QWidget):
         if not reason and name != "back_in_service":
             self.message.setText(tr("staff.need_reason", self._lang))
             return
-        self.action.emit(name, self._selected, reason)
+        emit(self.action, name, self._selected, reason)
         self.reason.clear()

@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+
+
+def on_click(widget: QPushButton, callback: Callable[[], object]) -> None:
+    """Call ``callback()`` when ``widget`` is clicked, dropping the ``checked`` argument.
+
+    Every click handler goes through here: PySide6 6.12 on Python 3.11 loses a reference to
+    True/False whenever ``clicked(bool)`` is forwarded to a signal's ``emit`` or a bool travels
+    through a signal to Python, which crashes the interpreter at exit; a plain Python function
+    that ignores the argument is safe.
+    """
+    widget.clicked.connect(lambda *_: callback())
 
 
 def label(text: str = "", name: str = "body", parent: QWidget | None = None) -> QLabel:

@@ -6,6 +6,8 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QWidget
 
+from lockers.ui.qt_compat import forward
+
 
 class LongPressArea(QWidget):
     """Emits ``activated`` when pressed for ``hold_ms`` without releasing."""
@@ -18,7 +20,7 @@ class LongPressArea(QWidget):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(hold_ms)
-        self._timer.timeout.connect(self.activated.emit)
+        self._timer.timeout.connect(forward(self.activated))
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         self._timer.start()

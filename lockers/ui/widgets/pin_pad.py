@@ -5,7 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from lockers.ui.widgets.common import button, label
+from lockers.ui.qt_compat import emit
+from lockers.ui.widgets.common import button, label, on_click
 
 MAX_DIGITS = 12
 
@@ -24,15 +25,15 @@ class PinPad(QWidget):
         self.keys: dict[str, object] = {}
         for i, digit in enumerate("123456789"):
             key = button(digit, "digit")
-            key.clicked.connect(lambda _=False, d=digit: self.press(d))
+            key.clicked.connect(lambda *_, d=digit: self.press(d))
             grid.addWidget(key, i // 3, i % 3)
             self.keys[digit] = key
         self.clear_key = button("⌫", "digit")
-        self.clear_key.clicked.connect(self.clear)
+        on_click(self.clear_key, self.clear)
         zero = button("0", "digit")
-        zero.clicked.connect(lambda _=False: self.press("0"))
+        zero.clicked.connect(lambda *_: self.press("0"))
         self.ok_key = button("OK", "digit")
-        self.ok_key.clicked.connect(self.submit)
+        on_click(self.ok_key, self.submit)
         grid.addWidget(self.clear_key, 3, 0)
         grid.addWidget(zero, 3, 1)
         grid.addWidget(self.ok_key, 3, 2)
@@ -55,4 +56,4 @@ class PinPad(QWidget):
         pin, self._pin = self._pin, ""
         self.display.setText("")
         if pin:
-            self.submitted.emit(pin)
+            emit(self.submitted, pin)

@@ -1,0 +1,73 @@
+"""The composition root's demo and kiosk rules (no Qt, no hardware)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lockers.app import (
+    SAMPLE_VIDEO,
+    camera_present,
+    demo_settings,
+    is_replay,
+    require_trained_weights,
+)
+from lockers.config import Settings
+from lockers.errors import WeightsError
+
+
+def settings(tmp_path: Path, **data: object) -> Settings:
+    return Settings.model_validate(data, context={"base_dir": tmp_path})
+
+
+def test_demo_settings_use_emulator_sample_video_and_the_data_dir(tmp_path: Path) -> None:
+    base = settings(
+        tmp_path,
+        camera={"source": "/dev/video-that-is-not-there"},
+        board={"port": "/dev/ttyUSB9"},
+        database={"url": "postgresql+psycopg://kiosk@db/lockers"},
+    )
+    demo = demo_settings(base, tmp_path / "demo")
+    assert demo.board.port == "emulator"
+    assert demo.camera.source == str(SAMPLE_VIDEO) and demo.camera.loop
+    assert demo.database_url == f"sqlite:///{tmp_path / 'demo' / 'lockers.db'}"
+    assert demo.privacy.template_key_file == tmp_path / "demo" / "template.key"
+    assert [locker.label for locker in demo.lockers] == [str(i) for i in range(1, 13)]
+
+
+def test_demo_keeps_a_present_camera_and_configured_lockers(tmp_path: Path) -> None:
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"")
+    base = settings(
+        tmp_path,
+        camera={"source": str(video)},
+        lockers=[{"label": "A1", "board": 0, "channel": 1}],
+    )
+    demo = demo_settings(base)
+    assert demo.camera.source == str(video)
+    assert [locker.label for locker in demo.lockers] == ["A1"]
+    assert demo_settings(base, sample_video=True).camera.source == str(SAMPLE_VIDEO)
+
+
+@pytest.mark.parametrize(
+    ("source", "replay"),
+    [("0", False), ("/dev/video0", False), ("rtsp://cam/1", False), ("clip.mp4", True)],
+)
+def test_replay_or_live(source: str, replay: bool) -> None:
+    assert is_replay(source) is replay
+
+
+def test_camera_present(tmp_path: Path) -> None:
+    assert camera_present("rtsp://somewhere/stream")  # cannot be checked without connecting
+    assert not camera_present(str(tmp_path / "missing.mp4"))
+    assert camera_present(str(SAMPLE_VIDEO))
+
+
+def test_the_kiosk_refuses_untrained_or_missing_weights(tmp_path: Path) -> None:
+    with pytest.raises(WeightsError, match="never runs on untrained") as err:
+        require_trained_weights(settings(tmp_path, recognition={"allow_untrained": True}))
+    assert "lockers demo" in err.value.hint
+    with pytest.raises(WeightsError, match="no verified embedding weights") as err:
+        require_trained_weights(settings(tmp_path, recognition={"weights": "models/w.pt"}))
+    assert "lockers models download" in err.value.hint
