@@ -10,7 +10,9 @@ from enum import StrEnum
 class RegisterOutcome(StrEnum):
     OPENED = "opened"  # new rental, door seen open
     REOPENED_EXISTING = "reopened_existing"  # this face already rents a locker: that one opened
-    DOOR_NOT_CONFIRMED = "door_not_confirmed"  # rental kept, staff alerted (jammed/unconfirmed)
+    DOOR_NOT_CONFIRMED = "door_not_confirmed"  # no door feedback: rental kept, staff alerted
+    # The door was watched and never opened: rental voided, templates deleted, locker flagged.
+    JAMMED = "jammed"
     NOT_OPENED = "not_opened"  # the board was never told: rental rolled back, nothing kept
     NO_FREE_LOCKER = "no_free_locker"
 

@@ -453,6 +453,7 @@ class KioskFlow:
         problem = {
             RegisterOutcome.NO_FREE_LOCKER: Problem.NO_FREE_LOCKER,
             RegisterOutcome.DOOR_NOT_CONFIRMED: Problem.DOOR_NOT_CONFIRMED,
+            RegisterOutcome.JAMMED: Problem.DOOR_NOT_CONFIRMED,
         }.get(outcome, Problem.NOT_OPENED)
         return self._fail(now, problem, label=result.locker_label, detail=result.detail)
 

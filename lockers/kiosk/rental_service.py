@@ -5,8 +5,11 @@ Transactions (one per step, never held while the board works):
 1. reserve: duplicate check, claim a locker, create the rental and its encrypted templates,
    commit the unlock intent, audit;
 2. the board is told to open (outside any transaction);
-3. record the outcome: OPENED → done; NOT_SENT → the rental is voided (nothing was opened);
-   JAMMED/UNCONFIRMED → the rental stays, the locker is flagged for staff.
+3. record the outcome: OPENED → done; NOT_SENT or JAMMED → the rental is voided and its
+   templates deleted (the door never opened, so nothing of the user is inside; a jammed lock
+   is flagged for staff); UNCONFIRMED (no feedback: the door may have opened) → the rental
+   stays, the locker is flagged for staff. A face that already rents a locker keeps its rental
+   whatever happens to the door.
 
 Retrieval matches only among active rentals; the rental is ended and its templates deleted in
 the transaction that records an OPENED door.
@@ -296,6 +299,20 @@ class RentalService:
             elif result.outcome is UnlockOutcome.NOT_SENT:
                 outcome, audit_outcome = RegisterOutcome.NOT_OPENED, "not_sent"
                 reason = result.detail
+            elif result.outcome is UnlockOutcome.JAMMED and not duplicate:
+                # Watched for the whole window and never open: the user could not put anything
+                # inside, so keeping their face data would only keep biometrics for nothing.
+                rentals.close_rental(
+                    session,
+                    rental,
+                    RentalState.VOIDED,
+                    now=now,
+                    reason=f"door jammed: {result.detail}",
+                    free_locker=True,
+                )
+                lockers_repo.flag(session, locker, "register unlock jammed: check the lock")
+                outcome, audit_outcome = RegisterOutcome.JAMMED, "jammed_rolled_back"
+                reason = f"door never opened, rental voided, staff alerted: {result.detail}"
             else:
                 lockers_repo.flag(
                     session, locker, f"register unlock {result.outcome.value}: check the door"

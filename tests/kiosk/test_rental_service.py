@@ -92,7 +92,23 @@ def test_not_sent_rolls_the_rental_back(settings: Settings, store: Store) -> Non
     assert ("unlock", "rolled_back") in actions(store)
 
 
-@pytest.mark.parametrize("outcome", [UnlockOutcome.JAMMED, UnlockOutcome.UNCONFIRMED])
+def test_jammed_door_voids_the_rental_deletes_templates_and_alerts_staff(
+    settings: Settings, store: Store
+) -> None:
+    svc = service(settings, store, ScriptedBoard([UnlockOutcome.JAMMED]))
+    result = svc.register(face(1), consent=True, model_version=MODEL)
+    assert result.outcome is RegisterOutcome.JAMMED
+    with store.database.transaction() as session:
+        rental = rentals.get_rental(session, result.rental_id or 0)
+        assert rental is not None and rental.state == RentalState.VOIDED
+        assert rentals.count_templates(session) == 0
+        assert rental.locker.attention and "jammed" in rental.locker.attention
+    assert ("unlock", "jammed_rolled_back") in actions(store)
+    # The flagged locker is not handed out again; the next user gets the next one.
+    assert svc.register(face(2), consent=True, model_version=MODEL).locker_label == "2"
+
+
+@pytest.mark.parametrize("outcome", [UnlockOutcome.UNCONFIRMED])
 def test_unconfirmed_door_keeps_rental_and_alerts_staff(
     settings: Settings, store: Store, outcome: UnlockOutcome
 ) -> None:
