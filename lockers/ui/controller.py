@@ -152,7 +152,6 @@ class KioskController(QObject):
         self._health_interval_s = health_interval_s
         self._health_job = 0
         self._last_health = -1e9
-        self._door_seen_open = False
         self._pending_flow_job = 0
         self.runner = ServiceRunner(self)
         self.runner.finished.connect(self._on_job)
@@ -265,7 +264,6 @@ class KioskController(QObject):
             self._phase_changed = self._now()
             emit(self.log_line, f"phase {view.phase.value}" + _describe(view))
             if view.phase in OPEN_PHASES:
-                self._door_seen_open = False
                 self._poll_health()
         if view != previous:
             emit(self.view_changed, view)
@@ -361,13 +359,18 @@ class KioskController(QObject):
     def _on_health(self, health: ServiceHealth) -> None:
         self._set_status(health=health)
         view = self.flow.view
-        if view.phase in OPEN_PHASES and view.locker_label is not None:
-            door = health.doors.get(view.locker_label)
-            if door == "open":
-                self._door_seen_open = True
-            elif door == "closed" and self._door_seen_open:
-                emit(self.log_line, f"door {view.locker_label} closed")
-                self._apply(self.flow.door_closed(view.locker_label, self._now()))
+        # Readings from a poll that started before the door was opened say nothing about it.
+        fresh = self._last_health >= self._phase_changed
+        # Open phases start only after the board saw this door open, so "closed" now means the
+        # customer shut it (a poll may well miss the moment it stood open).
+        if (
+            view.phase in OPEN_PHASES
+            and view.locker_label is not None
+            and fresh
+            and health.doors.get(view.locker_label) == "closed"
+        ):
+            emit(self.log_line, f"door {view.locker_label} closed")
+            self._apply(self.flow.door_closed(view.locker_label, self._now()))
         staff = self.staff
         if staff.session is not None and (
             health.alerts != staff.alerts or dict(health.doors) != dict(staff.doors)
