@@ -6,6 +6,8 @@ exactly as the kiosk UI does.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +20,6 @@ from lockers.cli._common import state
 
 if TYPE_CHECKING:
     from lockers.config import Settings
-    from lockers.hardware.board import LockBoard
     from lockers.kiosk.dto import StaffSession
     from lockers.kiosk.staff_service import StaffService
     from lockers.store.db import Database
@@ -26,34 +27,46 @@ if TYPE_CHECKING:
 out = Console(highlight=False, soft_wrap=True)
 
 
-def _database(settings: Settings) -> Database:
-    from lockers.store.db import Database
+@contextmanager
+def _database(settings: Settings, *, raw: bool = False) -> Iterator[Database]:
+    """The database for one command, disposed afterwards.
 
-    if settings.database.url == "":
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return Database(settings.database_url, settings.database.busy_timeout_s)
+    ``raw`` opens it whatever its schema (for ``db upgrade``/``db current``); otherwise a schema
+    that does not match the code is refused with the command that fixes it.
+    """
+    if raw:
+        from lockers.store.db import Database
+
+        if settings.database.url == "":
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        database = Database(settings.database_url, settings.database.busy_timeout_s)
+    else:
+        from lockers.kiosk.startup import open_database
+
+        database = open_database(settings)
+    try:
+        yield database
+    finally:
+        database.dispose()
 
 
-def _staff_login(
-    settings: Settings, database: Database, staff: str, pin: str | None, with_board: bool
-) -> tuple[StaffService, StaffSession, LockBoard | None]:
+@contextmanager
+def _staff_action(
+    settings: Settings, staff: str, pin: str | None, *, with_board: bool = False
+) -> Iterator[tuple[StaffService, StaffSession]]:
+    """A logged-in staff member (PIN prompted when not given), with the board if needed."""
     from lockers.kiosk.staff_service import StaffService
 
-    board = None
-    if with_board:
-        from lockers.hardware.boards import open_board
+    with _database(settings) as database, ExitStack() as stack:
+        board = None
+        if with_board:
+            from lockers.hardware.boards import open_board
 
-        board = open_board(settings.board, settings.lockers)
-    try:
+            board = stack.enter_context(open_board(settings.board, settings.lockers))
         service = StaffService(database, board, kiosk_id=settings.database.kiosk_id)
         if pin is None:
             pin = typer.prompt(f"PIN for {staff}", hide_input=True)
-        who = service.login(staff, pin)
-    except BaseException:
-        if board is not None:
-            board.close()
-        raise
-    return service, who, board
+        yield service, service.login(staff, pin)
 
 
 def register(app: typer.Typer) -> None:
@@ -79,12 +92,9 @@ def register(app: typer.Typer) -> None:
         """Create or migrate the database schema to this version of lockers."""
         from lockers.store.schema import current_revision, upgrade
 
-        database = _database(state(ctx).settings())
-        try:
+        with _database(state(ctx).settings(), raw=True) as database:
             before = current_revision(database)
             after = upgrade(database, revision)
-        finally:
-            database.dispose()
         if before == after:
             out.print(f"database already at {after}")
         else:
@@ -95,11 +105,8 @@ def register(app: typer.Typer) -> None:
         """Show the schema revision of the database and of this code."""
         from lockers.store.schema import schema_status
 
-        database = _database(state(ctx).settings())
-        try:
+        with _database(state(ctx).settings(), raw=True) as database:
             status = schema_status(database)
-        finally:
-            database.dispose()
         out.print(f"database: {database.url.render_as_string()}")
         out.print(f"current:  {status.current or '(empty)'}")
         out.print(f"code:     {status.head}")
@@ -111,15 +118,11 @@ def register(app: typer.Typer) -> None:
     @db_app.command("sync-lockers")
     def db_sync(ctx: typer.Context) -> None:
         """Create/update the lockers from config.yaml (refuses to remove one in use)."""
-        from lockers.kiosk.startup import open_database
         from lockers.store import lockers_repo
 
-        database = open_database(state(ctx).settings())
-        try:
-            with database.transaction() as session:
-                report = lockers_repo.sync_lockers(session, state(ctx).settings().lockers)
-        finally:
-            database.dispose()
+        settings = state(ctx).settings()
+        with _database(settings) as database, database.transaction() as session:
+            report = lockers_repo.sync_lockers(session, settings.lockers)
         if not report.changed:
             out.print("lockers already match config.yaml")
         for label in report.added:
@@ -164,30 +167,22 @@ def register(app: typer.Typer) -> None:
         import getpass
 
         from lockers.kiosk.staff_service import StaffService
-        from lockers.kiosk.startup import open_database
 
         settings = state(ctx).settings()
-        database = open_database(settings)
-        try:
+        with _database(settings) as database:
             StaffService(database, None, kiosk_id=settings.database.kiosk_id).add_staff(
                 name, pin, role, actor=f"cli:{getpass.getuser()}"
             )
-        finally:
-            database.dispose()
         out.print(f"staff member {name} ({role}) added")
 
     @lockers_app.command("list")
     def lockers_list(ctx: typer.Context) -> None:
         """List lockers with status, rental and staff flags."""
         from lockers.kiosk.staff_service import list_lockers
-        from lockers.kiosk.startup import open_database
         from lockers.store.models import utcnow
 
-        database = open_database(state(ctx).settings())
-        try:
+        with _database(state(ctx).settings()) as database:
             views = list_lockers(database, utcnow())
-        finally:
-            database.dispose()
         table = Table("locker", "size", "wire", "status", "door", "rental", "ends", "staff")
         for v in views:
             ends = "" if v.rental_ends_at is None else f"{v.rental_ends_at:%Y-%m-%d %H:%M}Z"
@@ -216,19 +211,8 @@ def register(app: typer.Typer) -> None:
         pin: str | None = pin_opt,
     ) -> None:
         """Force a locker open (its rental stays)."""
-        from lockers.kiosk.startup import open_database
-
-        settings = state(ctx).settings()
-        database = open_database(settings)
-        try:
-            service, who, board = _staff_login(settings, database, staff, pin, True)
-            try:
-                result = service.force_open(who, label, reason)
-            finally:
-                if board is not None:
-                    board.close()
-        finally:
-            database.dispose()
+        with _staff_action(state(ctx).settings(), staff, pin, with_board=True) as (service, who):
+            result = service.force_open(who, label, reason)
         out.print(f"locker {label}: {result.outcome} {result.detail}".rstrip())
         if result.outcome != "opened":
             raise typer.Exit(1)
@@ -242,15 +226,8 @@ def register(app: typer.Typer) -> None:
         pin: str | None = pin_opt,
     ) -> None:
         """End the locker's rental, delete its face templates, make it available."""
-        from lockers.kiosk.startup import open_database
-
-        settings = state(ctx).settings()
-        database = open_database(settings)
-        try:
-            service, who, _ = _staff_login(settings, database, staff, pin, False)
+        with _staff_action(state(ctx).settings(), staff, pin) as (service, who):
             result = service.reset(who, label, reason)
-        finally:
-            database.dispose()
         out.print(f"locker {label} reset: {result.detail}")
 
     @audit_app.command("export")
@@ -264,14 +241,7 @@ def register(app: typer.Typer) -> None:
         """Export the audit log to CSV."""
         from datetime import UTC
 
-        from lockers.kiosk.startup import open_database
-
-        settings = state(ctx).settings()
-        database = open_database(settings)
-        try:
-            service, who, _ = _staff_login(settings, database, staff, pin, False)
-            start = None if since is None else since.replace(tzinfo=since.tzinfo or UTC)
+        start = None if since is None else since.replace(tzinfo=since.tzinfo or UTC)
+        with _staff_action(state(ctx).settings(), staff, pin) as (service, who):
             count = service.export_audit(who, path, start)
-        finally:
-            database.dispose()
         out.print(f"{count} audit entries written to {path}")
