@@ -180,28 +180,8 @@ def verify_state_dict(
             kept[key] = torch.tensor(0, dtype=torch.long)
         else:
             missing.append(key)
-    mismatched: list[str] = []
-    wrong_dtype: list[str] = []
-    not_finite: list[str] = []
-    for key, tensor in kept.items():
-        shape, floating = expected[key]
-        if tuple(tensor.shape) != shape:
-            mismatched.append(f"{key} {list(tensor.shape)} (expected {list(shape)})")
-        elif floating and not tensor.is_floating_point():
-            wrong_dtype.append(f"{key} {tensor.dtype} (expected floating point)")
-        elif floating and not _all_finite(tensor):
-            not_finite.append(key)
-    problems = [
-        f"{len(items)} {what}: {_listing(items)}"
-        for what, items in (
-            ("missing keys", missing),
-            ("unexpected keys", unexpected),
-            ("shape mismatches", mismatched),
-            ("tensors of the wrong dtype", wrong_dtype),
-            ("tensors with NaN or infinite values", not_finite),
-        )
-        if items
-    ]
+    # Integer buffers (BatchNorm counters) are not held to their dtype: old exports vary.
+    problems = _tensor_problems(kept, expected, missing, unexpected, exact_dtype=False)
     if problems:
         raise WeightsError(
             f"{origin} does not fit InceptionResnetV1 (classify=False): " + "; ".join(problems),
@@ -210,6 +190,48 @@ def verify_state_dict(
     if block:
         kept.update(_verify_groupface_block(block, origin=origin))
     return kept
+
+
+def _tensor_problems(
+    tensors: Mapping[str, torch.Tensor],
+    expected: Mapping[str, tuple[tuple[int, ...], bool]],
+    missing: list[str],
+    unexpected: list[str],
+    *,
+    exact_dtype: bool,
+    bad_values: list[str] | None = None,
+) -> list[str]:
+    """One line per kind of problem (missing, unexpected, shape, dtype, NaN/inf, bad values).
+
+    ``expected`` maps key → (shape, is floating point); keys of ``tensors`` not in it are
+    skipped (the caller lists them as unexpected). With ``exact_dtype`` an expected integer
+    tensor must not be floating point either.
+    """
+    mismatched: list[str] = []
+    wrong_dtype: list[str] = []
+    not_finite: list[str] = []
+    for key, tensor in tensors.items():
+        if key not in expected:
+            continue
+        shape, floating = expected[key]
+        if tuple(tensor.shape) != shape:
+            mismatched.append(f"{key} {list(tensor.shape)} (expected {list(shape)})")
+        elif floating != tensor.is_floating_point() and (floating or exact_dtype):
+            kind = "floating point" if floating else "integer"
+            wrong_dtype.append(f"{key} {tensor.dtype} (expected {kind})")
+        elif floating and not _all_finite(tensor):
+            not_finite.append(key)
+    return [
+        f"{len(items)} {kind}: {_listing(items)}"
+        for kind, items in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("shape mismatches", [*mismatched, *(bad_values or [])]),
+            ("tensors of the wrong dtype", wrong_dtype),
+            ("tensors with NaN or infinite values", not_finite),
+        )
+        if items
+    ]
 
 
 def _verify_groupface_block(
@@ -246,37 +268,16 @@ def _verify_groupface_block(
     expected = block_architecture(groups, hidden)
     missing = [k for k in expected if k not in block]
     unexpected = [k for k in block if k not in expected]
-    mismatched: list[str] = []
-    wrong_dtype: list[str] = []
-    not_finite: list[str] = []
-    for key, tensor in block.items():
-        if key not in expected:
-            continue
-        shape, floating = expected[key]
-        if tuple(tensor.shape) != shape:
-            mismatched.append(f"{key} {list(tensor.shape)} (expected {list(shape)})")
-        elif floating != tensor.is_floating_point():
-            kind = "floating point" if floating else "integer"
-            wrong_dtype.append(f"{key} {tensor.dtype} (expected {kind})")
-        elif floating and not _all_finite(tensor):
-            not_finite.append(key)
+    bad_values: list[str] = []
     code_key = GROUPFACE_PREFIX + "aggregation_code"
     code = block.get(code_key)
     if code is not None and code.dim() == 0 and not code.is_floating_point():
         value = int(code.item())
         if value not in AGGREGATION_CODES.values():
-            mismatched.append(f"{code_key} is {value} (expected 0 = soft or 1 = hard)")
-    problems = [
-        f"{len(items)} {kind}: {_listing(items)}"
-        for kind, items in (
-            ("missing keys", missing),
-            ("unexpected keys", unexpected),
-            ("shape mismatches", mismatched),
-            ("tensors of the wrong dtype", wrong_dtype),
-            ("tensors with NaN or infinite values", not_finite),
-        )
-        if items
-    ]
+            bad_values.append(f"{code_key} is {value} (expected 0 = soft or 1 = hard)")
+    problems = _tensor_problems(
+        block, expected, missing, unexpected, exact_dtype=True, bad_values=bad_values
+    )
     if problems:
         raise WeightsError(
             f"{what} (K={groups} groups, {hidden}-unit group decision network): "
