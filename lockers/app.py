@@ -238,23 +238,9 @@ class ServicesBackend:
     def staff_audit(
         self, who: StaffSession, action: str | None, locker: str | None, limit: int
     ) -> list[AuditRow]:
-        # Adapter until StaffService offers a filtered audit query: same auth check as every
-        # staff action (lockers() refreshes the session and raises when it expired).
-        from lockers.store import audit
-        from lockers.ui.ports import AuditRow
-
-        self.staff.lockers(who)
-        rows: list[AuditRow] = []
-        with self.store.database.transaction() as session:
-            for e in audit.entries(session, action=action or None):
-                if locker and e.locker_label != locker:
-                    continue
-                rows.append(
-                    AuditRow(
-                        e.at, e.actor, e.action, e.outcome, e.locker_label, e.rental_id, e.reason
-                    )
-                )
-        return rows[-limit:][::-1]
+        return self.staff.audit_log(
+            who, action=action or None, locker_label=locker or None, limit=limit
+        )
 
     def close(self) -> None:
         if self._closed:

@@ -72,6 +72,19 @@ class StaffSession:
 
 
 @dataclass(frozen=True)
+class AuditRow:
+    """One audit log entry for staff (UTC time)."""
+
+    at: datetime
+    actor: str
+    action: str
+    outcome: str
+    locker_label: str | None
+    rental_id: int | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
 class StaffActionResult:
     locker_label: str
     action: str

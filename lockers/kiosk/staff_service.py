@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lockers.errors import LockersError
 from lockers.hardware.board import LockAddress, LockBoard, UnlockOutcome
-from lockers.kiosk.dto import LockerView, StaffActionResult, StaffSession
+from lockers.kiosk.dto import AuditRow, LockerView, StaffActionResult, StaffSession
 from lockers.kiosk.errors import StaffActionRefused, StaffAuthError
 from lockers.kiosk.pins import DUMMY_HASH, hash_pin, validate_pin, verify_pin
 from lockers.kiosk.unlocking import Checkpoint, no_checkpoint, pulse
@@ -200,6 +200,26 @@ class StaffService:
     def lockers(self, who: StaffSession) -> list[LockerView]:
         self._require(who)
         return list_lockers(self._db, self._clock())
+
+    def audit_log(
+        self,
+        who: StaffSession,
+        *,
+        action: str | None = None,
+        locker_label: str | None = None,
+        limit: int = 200,
+    ) -> list[AuditRow]:
+        """The newest audit entries, newest first, filtered by action and/or locker."""
+        self._require(who)
+        with self._db.transaction() as session:
+            return [
+                AuditRow(
+                    e.at, e.actor, e.action, e.outcome, e.locker_label, e.rental_id, e.reason
+                )
+                for e in audit.recent(
+                    session, action=action, locker_label=locker_label, limit=limit
+                )
+            ]
 
     def overdue(self, who: StaffSession) -> list[LockerView]:
         """Lockers whose active rental is past its end time, most overdue first."""

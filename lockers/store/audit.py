@@ -55,6 +55,22 @@ def entries(
     yield from session.scalars(query)
 
 
+def recent(
+    session: Session,
+    *,
+    action: str | None = None,
+    locker_label: str | None = None,
+    limit: int = 200,
+) -> list[AuditEntry]:
+    """The newest ``limit`` entries, newest first, optionally of one action and/or locker."""
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if action is not None:
+        query = query.where(AuditEntry.action == action)
+    if locker_label is not None:
+        query = query.where(AuditEntry.locker_label == locker_label)
+    return list(session.scalars(query))
+
+
 def write_csv(rows: Iterator[AuditEntry], out: TextIO) -> int:
     """Write entries as CSV (UTC ISO-8601 times); returns the number of rows."""
     writer = csv.writer(out)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from lockers.kiosk.dto import (
+    AuditRow,
     LockerView,
     RegisterResult,
     RetrieveResult,
@@ -43,19 +43,6 @@ class ServiceHealth:
     doors: Mapping[str, str] = field(default_factory=dict)
     alerts: tuple[str, ...] = ()
     detail: str = ""
-
-
-@dataclass(frozen=True)
-class AuditRow:
-    """One audit log entry for the staff screen (UTC time)."""
-
-    at: datetime
-    actor: str
-    action: str
-    outcome: str
-    locker_label: str | None
-    rental_id: int | None
-    reason: str | None
 
 
 class KioskBackend(Protocol):

@@ -149,3 +149,20 @@ def test_pin_never_reaches_database_or_audit(
         db_file = Path(store.database.url.database or "")
         blob = b"".join(p.read_bytes() for p in db_file.parent.glob(db_file.name + "*"))
         assert PIN.encode() not in blob and b"913375" not in blob
+
+
+def test_audit_log_is_filtered_and_limited_in_the_database(staff: StaffService) -> None:
+    who = staff.login("alice", PIN)
+    staff.set_out_of_service(who, "1", "broken hinge")
+    staff.set_out_of_service(who, "2", "cleaning")
+    staff.back_in_service(who, "2")
+    newest = staff.audit_log(who, limit=2)
+    assert len(newest) == 2 and newest[0].at >= newest[1].at
+    assert newest[0].locker_label == "2"
+    only_1 = staff.audit_log(who, locker_label="1")
+    assert only_1 and all(row.locker_label == "1" for row in only_1)
+    logins = staff.audit_log(who, action=only_1[0].action, locker_label="2")
+    assert all(row.action == only_1[0].action and row.locker_label == "2" for row in logins)
+    staff.logout(who, "done")
+    with pytest.raises(StaffAuthError):
+        staff.audit_log(who)
