@@ -309,7 +309,7 @@ def build_kiosk(
     from lockers.kiosk.flow import FlowSettings
     from lockers.kiosk.rental_service import RentalService
     from lockers.kiosk.staff_service import StaffService
-    from lockers.kiosk.startup import open_database, start_store
+    from lockers.kiosk.startup import connect, open_database, start_store
     from lockers.store.schema import upgrade
 
     if untrained and not demo:
@@ -318,7 +318,7 @@ def build_kiosk(
             hint="run `lockers models download`, or use `lockers demo`",
         )
     if demo:
-        database = open_database_for_upgrade(settings)
+        database = connect(settings)
         try:
             upgrade(database)
         finally:
@@ -393,12 +393,3 @@ def ensure_demo_staff(staff: StaffService) -> None:
 
     with contextlib.suppress(StaffExistsError):
         staff.add_staff(*DEMO_STAFF, role="admin", actor="demo")
-
-
-def open_database_for_upgrade(settings: Settings) -> Any:
-    """The configured database without the schema check (the demo migrates it first)."""
-    from lockers.store.db import Database
-
-    if settings.database.url == "":
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return Database(settings.database_url, settings.database.busy_timeout_s)

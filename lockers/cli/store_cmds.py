@@ -34,16 +34,9 @@ def _database(settings: Settings, *, raw: bool = False) -> Iterator[Database]:
     ``raw`` opens it whatever its schema (for ``db upgrade``/``db current``); otherwise a schema
     that does not match the code is refused with the command that fixes it.
     """
-    if raw:
-        from lockers.store.db import Database
+    from lockers.kiosk.startup import connect, open_database
 
-        if settings.database.url == "":
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-        database = Database(settings.database_url, settings.database.busy_timeout_s)
-    else:
-        from lockers.kiosk.startup import open_database
-
-        database = open_database(settings)
+    database = connect(settings) if raw else open_database(settings)
     try:
         yield database
     finally:

@@ -25,15 +25,21 @@ class Store:
         self.database.dispose()
 
 
+def connect(settings: Settings) -> Database:
+    """The configured database, whatever its schema (for migrating it); creates the data
+    directory for the default SQLite file."""
+    if settings.database.url == "":
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return Database(settings.database_url, settings.database.busy_timeout_s)
+
+
 def open_database(settings: Settings) -> Database:
     """The configured database, checked readable and at the code's schema version.
 
     Raises:
         StoreError: unreachable, not a database, or the wrong schema (hint: the fixing command).
     """
-    if settings.database.url == "":
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    database = Database(settings.database_url, settings.database.busy_timeout_s)
+    database = connect(settings)
     try:
         database.ping()
         require_current_schema(database)
