@@ -48,3 +48,35 @@ def untrained_banner(console: Console) -> None:
         "[bold white on red] UNTRAINED RANDOM WEIGHTS [/] these figures say nothing about "
         "recognition (--dev-allow-untrained); never use them to judge or configure a kiosk.",
     )
+
+
+@contextmanager
+def rate_progress_bar(console: Console, label: str) -> Iterator[Callable[[int, int], None]]:
+    """Like :func:`progress_bar`, with the rate in items per second beside the ETA."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        "{task.fields[rate]}",
+        TimeElapsedColumn(),
+        "ETA",
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+    task = bar.add_task(label, total=None, rate="")
+
+    def update(done: int, total: int) -> None:
+        speed = bar.tasks[0].speed
+        bar.update(task, completed=done, total=total, rate=f"{speed:.1f}/s" if speed else "")
+
+    with bar:
+        yield update

@@ -6,16 +6,17 @@ The training code is imported inside each command, so ``lockers --help`` stays f
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 
 from lockers.cli._common import state
-from lockers.cli._training_common import GATE_OPTION, progress_bar
+from lockers.cli._training_common import GATE_OPTION, progress_bar, rate_progress_bar
 from lockers.errors import ConfigError
 
 dataset_app = typer.Typer(
-    help="Face datasets: align photos, split by identity, make pairs files.",
+    help="Face datasets: import K-Face, align photos, split by identity, make pairs files.",
     no_args_is_help=True,
 )
 
@@ -100,4 +101,94 @@ def pairs_cmd(
     if len(pairs) - n_same < 1000:
         Console().print(
             "[yellow]fewer than 1000 impostor pairs: TAR at FAR=1e-3 will not be measurable[/]"
+        )
+
+
+@dataset_app.command("import-kface")
+def import_kface_cmd(
+    ctx: typer.Context,
+    src: Path = typer.Argument(..., help="K-Face release: SRC/<person>/S001/L1/E01/C7.jpg"),
+    dst: Path = typer.Argument(..., help="where to write the faces, one folder per person"),
+    accessories: str | None = typer.Option(
+        None, "--accessories", help="accessory sets to keep, e.g. S001,S002 (default: all)"
+    ),
+    lux: str | None = typer.Option(None, "--lux", help="light levels to keep, e.g. L1-L10"),
+    expressions: str | None = typer.Option(
+        None, "--expressions", help="expressions to keep, e.g. E01 or E01-E03"
+    ),
+    angles: str | None = typer.Option(None, "--angles", help="camera angles to keep, e.g. C4-C10"),
+    workers: int = typer.Option(2, "--workers", min=1, help="worker processes (one detector each)"),
+    mode: str = typer.Option("aligned", "--mode", help="aligned (5-point) or crop"),
+    gate: bool = GATE_OPTION,
+    box_format: str = typer.Option(
+        "xywh", "--box-format", help="box files hold x y width height (xywh) or two corners (xyxy)"
+    ),
+    restart: bool = typer.Option(False, "--restart", help="redo every image, ignore the journal"),
+) -> None:
+    """Import K-Face with the kiosk's own detector, quality gate and aligner (resumable)."""
+    from lockers.training.kface import import_kface
+    from lockers.training.kface_layout import AxisFilter
+    from lockers.training.kface_worker import ImportOptions
+
+    if mode not in ("aligned", "crop"):
+        raise ConfigError(f"--mode {mode!r} is not 'aligned' or 'crop'")
+    if box_format not in ("xywh", "xyxy"):
+        raise ConfigError(f"--box-format {box_format!r} is not 'xywh' or 'xyxy'")
+    keep = AxisFilter.parse(accessories, lux, expressions, angles)
+    console = Console()
+    settings = state(ctx).settings()
+    with rate_progress_bar(console, "importing") as progress:
+        result = import_kface(
+            src,
+            dst,
+            settings,
+            keep,
+            ImportOptions(mode, gate, box_format),
+            workers,
+            restart,
+            progress,
+        )
+    _print_kface_report(console, result.report)
+    console.print(f"report: {result.report_path}")
+
+
+def _print_kface_report(console: Console, r: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    console.print(
+        f"{r['images_found']} images found, {r['images_filtered_out']} left out by the filters, "
+        f"{r['images_selected']} selected: {r['written']} faces written, "
+        f"{r['rejected_count']} rejected ({r['skipped_already_done']} done by an earlier run)"
+    )
+    for axis, rows in r["per_axis"].items():
+        table = Table(title=f"per {axis}", show_edge=False, pad_edge=False)
+        for column in (axis, "written", "rejected", "filtered out"):
+            table.add_column(column, justify="left" if column == axis else "right")
+        for value, row in rows.items():
+            table.add_row(
+                value, str(row["written"]), str(row["rejected"]), str(row["filtered_out"])
+            )
+        console.print(table)
+    for reason, count in r["reasons"].items():
+        console.print(f"  rejected, {reason}: {count}")
+    boxes = r["box_files"]
+    console.print(
+        f"box files: {boxes['located_by_box_file']} faces located by their box file, "
+        f"{boxes['no_box_file']} without one (detector), {boxes['unusable']} unusable"
+    )
+    for why in list(boxes["problems"].values())[:10]:
+        console.print(f"  [yellow]box file skipped[/] {why}")
+    if r["people_without_faces"]:
+        console.print(
+            f"[yellow]no usable image for {len(r['people_without_faces'])} people:[/] "
+            + ", ".join(r["people_without_faces"][:20])
+        )
+    speed = r["speed"]
+    if speed["images_per_s"]:
+        steady = speed["images_per_s_after_startup"]
+        console.print(
+            f"speed: {speed['images_processed']} images in {speed['wall_s']:.1f} s with "
+            f"{speed['workers']} worker(s) on {speed['cpu_count']} cores = "
+            f"{speed['images_per_s']:.1f} images/s"
+            + (f" ({steady:.1f} images/s after worker start-up)" if steady else "")
         )
