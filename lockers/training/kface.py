@@ -315,8 +315,8 @@ def _report(
             "no_box_file": box_use["detector"],
             "unusable": len(bad_boxes),
             "problems": bad_boxes,
-            "note": "a box file says where the face is; the kiosk's detector then finds its "
-            "box and landmarks there, so the crops match the kiosk's",
+            "note": "a box file picks the subject among the kiosk detector's faces; box, "
+            "landmarks and crop are always the detector's, as at the kiosk",
         },
         "rejected": rejected,
         "ignored_entries": scan.ignored,

@@ -1,16 +1,14 @@
 """One K-Face image → one aligned face, with the kiosk's own detector, quality gate and aligner.
 
 Runs in the import's worker processes (each builds its own detector: ONNX Runtime sessions are
-not shared across processes). The box file, when there is one, says *where* the face is: the
-kiosk's detector then runs on that region only, and the face it finds there (its box, landmarks
-and confidence) goes through the gate and the aligner exactly as at the locker, so training and
-serving see the same crops. Without a box file the detector searches the whole frame, as the
-kiosk does.
+not shared across processes). The detector always runs on the whole frame, exactly as at the
+locker, so training and serving see the same crops. A box file, when there is one, says which
+detected face is the subject (the annotated face; detections elsewhere are ignored). Without
+one the kiosk's own rule picks the subject and a second person refuses the image.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 import time
@@ -28,9 +26,6 @@ if TYPE_CHECKING:
     from lockers.config import Settings
     from lockers.vision.types import DetectedFace
 
-BOX_CONTEXT = 0.5
-"""The region searched around a file box: the box grown by this share of its size on every
-side, so MTCNN sees the whole head with some background, as in a kiosk frame."""
 MIN_BOX_OVERLAP = 0.5
 """A detected face belongs to the file box when at least this share of it lies inside the box
 and its centre does."""
@@ -88,7 +83,6 @@ class KFaceFaceMaker:
             settings.detection, threads=threads, cache_dir=settings.recognition.weights.parent
         )
         self.quality = settings.quality
-        self.crowd = settings.detection.crowd_min_relative_size
         self.src, self.dst, self.options = src, dst, options
 
     def process(self, image: KFaceImage) -> ImageOutcome:
@@ -130,7 +124,7 @@ class KFaceFaceMaker:
                 )
         if box is not None:
             outcome.box = "file"
-            subject, multiple = self._detect_in_box(pixels, box)
+            subject, multiple = self._face_in_box(pixels, box), False
             if subject is None:
                 outcome.reasons.append("no_face_in_box")
                 return outcome
@@ -152,35 +146,15 @@ class KFaceFaceMaker:
         outcome.written = True
         return outcome
 
-    def _detect_in_box(
+    def _face_in_box(
         self, pixels: npt.NDArray[np.uint8], box: tuple[float, float, float, float]
-    ) -> tuple[DetectedFace | None, bool]:
-        """The kiosk detector's face inside the file box (frame coordinates), and whether another
-        face big enough to be a second person shares the searched region."""
-        from lockers.vision.types import DetectedFace
-
-        height, width = pixels.shape[:2]
-        x1, y1, x2, y2 = box
-        grow_x, grow_y = (x2 - x1) * BOX_CONTEXT, (y2 - y1) * BOX_CONTEXT
-        left, top = max(0, int(x1 - grow_x)), max(0, int(y1 - grow_y))
-        right = min(width, math.ceil(x2 + grow_x))
-        bottom = min(height, math.ceil(y2 + grow_y))
-        region = np.ascontiguousarray(pixels[top:bottom, left:right])
-        found = self.detector.detect(region).faces
-        faces = [
-            DetectedFace(
-                box=(f.box[0] + left, f.box[1] + top, f.box[2] + left, f.box[3] + top),
-                prob=f.prob,
-                landmarks=f.landmarks + np.array([left, top], dtype=np.float32),
-            )
-            for f in found
-        ]
-        inside = [f for f in faces if _belongs_to(f, box)]
-        if not inside:
-            return None, False
-        subject = max(inside, key=lambda f: f.width * f.height)
-        crowd = any(f is not subject and f.width >= self.crowd * subject.width for f in faces)
-        return subject, crowd
+    ) -> DetectedFace | None:
+        """The kiosk detector's face (whole frame, exactly as at the locker) that the file box
+        points at: its centre inside the box and most of it overlapping. Other detections are
+        ignored: the annotation says who the subject is, so a false positive in the background
+        does not cost the image."""
+        inside = [f for f in self.detector.detect(pixels).faces if _belongs_to(f, box)]
+        return max(inside, key=lambda f: f.width * f.height) if inside else None
 
 
 def _clip_box(

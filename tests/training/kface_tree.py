@@ -58,9 +58,8 @@ def build_kface_tree(shared_faces: Path, root: Path, detect_box: object) -> KFac
                 if box is not None:
                     x1, y1, x2, y2 = box
                     gx, gy = (x2 - x1) * 0.15, (y2 - y1) * 0.15
-                    target.with_suffix(".txt").write_text(
-                        f"{x1 - gx:.0f} {y1 - gy:.0f} {x2 - x1 + 2 * gx:.0f} {y2 - y1 + 2 * gy:.0f}\n"
-                    )
+                    x, y, w, h = x1 - gx, y1 - gy, x2 - x1 + 2 * gx, y2 - y1 + 2 * gy
+                    target.with_suffix(".txt").write_text(f"{x:.0f} {y:.0f} {w:.0f} {h:.0f}\n")
                     tree.with_box.append(rel)
     # One malformed box file (beside an image that has a face: it still gets imported).
     malformed = root / "19062431" / "S001" / "L1" / "E02" / "C8.txt"
