@@ -175,11 +175,42 @@ def evaluate_cmd(
     gate: bool = GATE_OPTION,
     folds: int = typer.Option(10, "--folds"),
     allow_untrained: bool = UNTRAINED_OPTION,
+    compare: bool = typer.Option(
+        False, "--compare", help="compare the weights files given as arguments (first = baseline)"
+    ),
+    models: list[Path] | None = typer.Argument(
+        None, help="with --compare: weights files side by side ('untrained' = random weights)"
+    ),
+    target_far: float = typer.Option(
+        1e-3, "--target-far", help="with --compare: the site's FAR, for each model's threshold"
+    ),
 ) -> None:
-    """Verification accuracy (k-fold), ROC AUC, EER and TAR@FAR, with ROC/DET plots."""
+    """Verification accuracy (k-fold), ROC AUC, EER and TAR@FAR, with ROC/DET plots.
+
+    ``--compare W1 W2 ...`` puts several models side by side on the same pairs and crops.
+    """
     from lockers.training.evaluate import EvalJob, evaluate
 
     settings = state(ctx).settings()
+    if models and not compare:
+        raise ConfigError(
+            f"weights files given without --compare: {', '.join(map(str, models))}",
+            hint="add --compare to compare them, or use --weights FILE for one model",
+        )
+    if compare:
+        if weights is not None or backend not in ("config", "onnx"):
+            raise ConfigError(
+                "--compare runs every model given as an argument on the serving back-end (onnx)",
+                hint="drop --weights and --backend; list the weights files after --compare",
+            )
+        modes = _choice(mode, ("aligned", "crop"), settings.recognition.input_mode, "--mode")
+        if len(modes) != 1:
+            raise ConfigError("--compare scores one input mode", hint="--mode aligned or crop")
+        _compare(
+            ctx, models or [], pairs, images_root, out, modes[0], prealigned, gate, folds,
+            allow_untrained, target_far,
+        )  # fmt: skip
+        return
     backends = _choice(backend, ("torch", "onnx"), settings.recognition.backend, "--backend")
     modes = _choice(mode, ("aligned", "crop"), settings.recognition.input_mode, "--mode")
     job = EvalJob(
@@ -202,6 +233,49 @@ def evaluate_cmd(
     console.print(f"report: {result.report_path}")
     if result.untrained:
         untrained_banner(console)
+
+
+def _compare(
+    ctx: typer.Context, models: list[Path], pairs: Path, images_root: Path, out: Path,
+    mode: str, prealigned: bool, gate: bool, folds: int, allow_untrained: bool,
+    target_far: float,
+) -> None:  # fmt: skip
+    from rich.table import Table
+
+    from lockers.training.compare import CompareJob, compare_models
+    from lockers.training.compare_markdown import notes, table
+
+    job = CompareJob(
+        pairs, images_root, out, list(models), mode,  # type: ignore[arg-type]
+        "prealigned" if prealigned else "detect", gate, allow_untrained, folds,
+        target_far=target_far,
+    )  # fmt: skip
+    console = Console()
+    with progress_bar(console, "faces") as progress:
+        result = compare_models(job, state(ctx).settings(), progress)
+    report = result.report
+    if result.any_untrained:
+        console.print(f"[bold white on red] {report['warning']} [/]")
+    headers, rows = table(report, compact=True)
+    grid = Table(
+        title=f"{len(rows)} models on {report['n_genuine']} genuine / "
+        f"{report['n_impostor']} impostor pairs ({report['input_mode']} crops)"
+    )
+    for header in headers:
+        grid.add_column(header)
+    for row in rows:
+        grid.add_row(*row, style="bold red" if "UNTRAINED" in row[0] else None)
+    console.print(grid)
+    for line in notes(report):
+        console.print(f"[dim]{line}[/]")
+    console.print(
+        f"{report['pairs_used']} of {report['pairs_total']} pairs used; "
+        f"{len(report['images_rejected'])} images rejected; "
+        f"wall time {report['timing_s']['total']:.1f} s"
+    )
+    console.print(f"report: {result.markdown_path}, {result.report_path}, roc.png, det.png")
+    if result.any_untrained:
+        console.print(f"[bold white on red] {report['warning']} [/]")
 
 
 def _choice(value: str, allowed: tuple[str, ...], configured: str, flag: str) -> tuple[str, ...]:
