@@ -129,8 +129,9 @@ def main() -> None:
                 f"{s['images_per_s']:.1f} images/s ({s['images_per_s_after_startup']} after "
                 f"start-up); {r['written']} written, {r['rejected_count']} rejected {r['reasons']}"
             )
+        # Pairs over the images that gave a face, so every one of the pairs is scored.
         pairs = work / "pairs.csv"
-        write_pairs(rels, pairs, args.pairs)
+        write_pairs([rel for rel in rels if rel not in r["rejected"]], pairs, args.pairs)
         models = random_weights(work, args.models)
         for run in ("first run (ONNX export of each model)", "second run (exports cached)"):
             start = time.perf_counter()
