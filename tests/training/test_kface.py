@@ -234,9 +234,19 @@ def test_cli_import_kface(kface_tree: KFaceTree, tmp_path: Path) -> None:
     dst = tmp_path / "faces"
     result = runner.invoke(
         app,
-        ["dataset", "import-kface", str(kface_tree.root), str(dst), "--workers", "1",
-         "--angles", "C4-C10", "--lux", "L1-L10"],
-    )  # fmt: skip
+        [
+            "dataset",
+            "import-kface",
+            str(kface_tree.root),
+            str(dst),
+            "--workers",
+            "1",
+            "--angles",
+            "C4-C10",
+            "--lux",
+            "L1-L10",
+        ],
+    )
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())
     assert "2 left out by the filters" in out
@@ -245,10 +255,43 @@ def test_cli_import_kface(kface_tree: KFaceTree, tmp_path: Path) -> None:
     assert f"no usable image for 1 people: {NO_FACE_PERSON}" in out
     assert "images/s" in out and f"report:{dst / REPORT_NAME}" in "".join(out.split())
     # User errors reach `lockers.cli.main` as LockersError (message, hint, exit code 2).
-    bad = runner.invoke(app, ["dataset", "import-kface", str(kface_tree.root / "19062421"),
-                              str(tmp_path / "x")])  # fmt: skip
+    bad = runner.invoke(
+        app, ["dataset", "import-kface", str(kface_tree.root / "19062421"), str(tmp_path / "x")]
+    )
     assert isinstance(bad.exception, DatasetError)
     assert "is not a K-Face release" in bad.exception.message
-    bad = runner.invoke(app, ["dataset", "import-kface", str(kface_tree.root),
-                              str(tmp_path / "x"), "--angles", "C4-"])  # fmt: skip
+    bad = runner.invoke(
+        app,
+        ["dataset", "import-kface", str(kface_tree.root), str(tmp_path / "x"), "--angles", "C4-"],
+    )
     assert isinstance(bad.exception, DatasetError) and "--angles 'C4-'" in bad.exception.message
+
+
+def test_a_box_file_picks_the_subject_and_a_bad_box_falls_back_to_the_detector(
+    shared_faces: Path, tmp_path: Path, settings: Settings
+) -> None:
+    """Two people in one frame: without a box the kiosk's rule refuses it; a box file names
+    the annotated face (its box, landmarks and crop still the detector's). A box outside the
+    image is reported and the image goes through the whole-frame detector."""
+    import shutil
+
+    src = tmp_path / "src"
+    scene = shared_faces / "scenes" / "couple.jpg"
+    for person, box in (
+        ("20000001", None),
+        ("20000002", "626 128 262 377"),
+        ("20000003", "5000 5000 10 10"),
+    ):
+        folder = src / person / "S001" / "L1" / "E01"
+        folder.mkdir(parents=True)
+        shutil.copyfile(scene, folder / "C7.jpg")
+        if box:
+            (folder / "C7.txt").write_text(box + "\n")
+    r = import_kface(src, tmp_path / "faces", settings).report
+    assert r["rejected"]["20000001/S001/L1/E01/C7.jpg"] == ["multiple_faces"]
+    assert "20000002/S001/L1/E01/C7.jpg" not in r["rejected"]
+    assert r["faces_per_person"] == {"20000002": 1}
+    assert r["box_files"]["located_by_box_file"] == 1 and r["box_files"]["unusable"] == 1
+    problem = r["box_files"]["problems"]["20000003/S001/L1/E01/C7.txt"]
+    assert "lies outside" in problem and "--box-format" in problem
+    assert r["rejected"]["20000003/S001/L1/E01/C7.jpg"] == ["multiple_faces"]
