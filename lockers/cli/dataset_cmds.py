@@ -171,6 +171,11 @@ def _print_kface_report(console: Console, r: dict[str, Any]) -> None:
         console.print(table)
     for reason, count in r["reasons"].items():
         console.print(f"  rejected, {reason}: {count}")
+    shown = list(r["rejected"].items())[:10]
+    for rel, why in shown:
+        console.print(f"  [dim]{rel}: {'; '.join(why)}[/]")
+    if len(r["rejected"]) > len(shown):
+        console.print(f"  [dim]… {len(r['rejected']) - len(shown)} more in the report[/]")
     boxes = r["box_files"]
     console.print(
         f"box files: {boxes['located_by_box_file']} faces located by their box file, "

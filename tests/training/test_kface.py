@@ -251,6 +251,7 @@ def test_cli_import_kface(kface_tree: KFaceTree, tmp_path: Path) -> None:
     out = " ".join(result.output.split())
     assert "2 left out by the filters" in out
     assert "rejected, unreadable: 1" in out and "rejected, no_face: 1" in out
+    assert f"{NO_FACE_PERSON}/S001/L1/E01/C7.jpg: no_face" in out
     assert "box file skipped" in out and "no line with a box" in out
     assert f"no usable image for 1 people: {NO_FACE_PERSON}" in out
     assert "images/s" in out and f"report:{dst / REPORT_NAME}" in "".join(out.split())
