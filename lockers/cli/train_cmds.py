@@ -1,4 +1,5 @@
-"""Training and evaluation commands: ``dataset``, ``train``, ``evaluate``, ``calibrate``.
+"""Training and evaluation commands: ``train``, ``evaluate``, ``calibrate`` (and the ``dataset``
+group from :mod:`lockers.cli.dataset_cmds`).
 
 torch and the training code are imported inside each command, so ``lockers --help`` stays fast.
 """
@@ -6,8 +7,6 @@ torch and the training code are imported inside each command, so ``lockers --hel
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,144 +14,24 @@ import typer
 from rich.console import Console
 
 from lockers.cli._common import state
+from lockers.cli._training_common import (
+    GATE_OPTION,
+    PREALIGNED_OPTION,
+    UNTRAINED_OPTION,
+    progress_bar,
+    untrained_banner,
+)
 from lockers.errors import ConfigError
-
-dataset_app = typer.Typer(
-    help="Face datasets: align photos, split by identity, make pairs files.",
-    no_args_is_help=True,
-)
-
-_UNTRAINED = typer.Option(
-    False,
-    "--dev-allow-untrained",
-    help="DEVELOPMENT ONLY: random weights when none are installed (figures mean nothing).",
-)
-_GATE = typer.Option(
-    True, "--gate/--no-gate", help="apply the kiosk's quality gate (--no-gate keeps weak faces)"
-)
-_PREALIGNED = typer.Option(
-    False, "--prealigned", help="images are already aligned 160x160 faces (from dataset align)"
-)
 
 
 def register(app: typer.Typer) -> None:
     """Add the training command groups to the root app."""
+    from lockers.cli.dataset_cmds import dataset_app
+
     app.add_typer(dataset_app, name="dataset")
     app.command("train")(train_cmd)
     app.command("evaluate")(evaluate_cmd)
     app.command("calibrate")(calibrate_cmd)
-
-
-@contextmanager
-def _progress(console: Console, label: str) -> Iterator[Callable[[int, int], None]]:
-    """A rich bar and the ``progress(done, total)`` callback that drives it."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    bar = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
-    task = bar.add_task(label, total=None)
-
-    def update(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
-
-    with bar:
-        yield update
-
-
-def _untrained_banner(console: Console) -> None:
-    console.print(
-        "[bold white on red] UNTRAINED RANDOM WEIGHTS [/] these figures say nothing about "
-        "recognition (--dev-allow-untrained); never use them to judge or configure a kiosk.",
-    )
-
-
-# ----------------------------------------------------------------------------- dataset
-
-
-@dataset_app.command("align")
-def align_cmd(
-    ctx: typer.Context,
-    src: Path = typer.Argument(..., help="photos, one folder per person"),
-    dst: Path = typer.Argument(..., help="where to write the aligned 160x160 faces"),
-    mode: str = typer.Option("aligned", "--mode", help="aligned (5-point) or crop"),
-    gate: bool = _GATE,
-    overwrite: bool = typer.Option(False, "--overwrite", help="redo faces already written"),
-) -> None:
-    """Detect, quality-check and align every photo with the kiosk's own pipeline."""
-    from lockers.training.align_dataset import REPORT_NAME, align_dataset
-
-    if mode not in ("aligned", "crop"):
-        raise ConfigError(f"--mode {mode!r} is not 'aligned' or 'crop'")
-    console = Console()
-    settings = state(ctx).settings()
-    with _progress(console, "aligning") as progress:
-        report = align_dataset(src, dst, settings, mode, gate, overwrite, progress)  # type: ignore[arg-type]
-    console.print(
-        f"wrote {report.written} faces ({report.skipped_existing} already there), "
-        f"rejected {len(report.rejected)} photos"
-    )
-    for reason, count in sorted(report.reasons.items(), key=lambda kv: -kv[1]):
-        console.print(f"  {reason}: {count}")
-    if report.identities_without_faces:
-        console.print(
-            f"[yellow]no usable face for:[/] {', '.join(report.identities_without_faces)}"
-        )
-    console.print(f"report: {dst / REPORT_NAME}")
-
-
-@dataset_app.command("split")
-def split_cmd(
-    src: Path = typer.Argument(..., help="dataset, one folder per person"),
-    out: Path = typer.Option(Path("split.json"), "--out", help="split file to write"),
-    val_fraction: float = typer.Option(0.2, "--val-fraction", help="share of people for val"),
-    seed: int = typer.Option(0, "--seed"),
-) -> None:
-    """Split people (not photos) into training and validation sets."""
-    from lockers.training.dataset import scan_identity_tree, split_by_identity
-
-    split = split_by_identity(scan_identity_tree(src), val_fraction, seed)
-    split.save(out)
-    Console().print(f"{len(split.train)} train, {len(split.val)} validation people → {out}")
-
-
-@dataset_app.command("pairs")
-def pairs_cmd(
-    src: Path = typer.Argument(..., help="dataset, one folder per person"),
-    out: Path = typer.Option(Path("pairs.csv"), "--out", help="pairs file to write (a,b,same)"),
-    genuine: int = typer.Option(300, "--genuine", help="same-person pairs (at most)"),
-    impostor: int = typer.Option(3000, "--impostor", help="different-person pairs (at most)"),
-    split: Path | None = typer.Option(None, "--split", help="only people of this split file…"),
-    subset: str = typer.Option("val", "--subset", help="…in this part: train or val"),
-    seed: int = typer.Option(0, "--seed"),
-) -> None:
-    """Write an ``a,b,same`` pairs file for ``lockers evaluate``."""
-    from lockers.training.dataset import (
-        IdentitySplit,
-        generate_pairs,
-        scan_identity_tree,
-        write_pairs_csv,
-    )
-
-    index = scan_identity_tree(src)
-    if split is not None:
-        if subset not in ("train", "val"):
-            raise ConfigError(f"--subset {subset!r} is not 'train' or 'val'")
-        chosen = IdentitySplit.load(split)
-        index = index.subset(set(chosen.train if subset == "train" else chosen.val))
-    pairs = generate_pairs(index, genuine, impostor, seed)
-    write_pairs_csv(pairs, out)
-    n_same = sum(p.same for p in pairs)
-    Console().print(f"{n_same} genuine and {len(pairs) - n_same} impostor pairs → {out}")
-    if len(pairs) - n_same < 1000:
-        Console().print(
-            "[yellow]fewer than 1000 impostor pairs: TAR at FAR=1e-3 will not be measurable[/]"
-        )
 
 
 # ----------------------------------------------------------------------------- train
@@ -292,15 +171,46 @@ def evaluate_cmd(
         "config", "--backend", help="torch, onnx, both (eager vs ONNX), or config"
     ),
     mode: str = typer.Option("config", "--mode", help="aligned, crop, both, or config"),
-    prealigned: bool = _PREALIGNED,
-    gate: bool = _GATE,
+    prealigned: bool = PREALIGNED_OPTION,
+    gate: bool = GATE_OPTION,
     folds: int = typer.Option(10, "--folds"),
-    allow_untrained: bool = _UNTRAINED,
+    allow_untrained: bool = UNTRAINED_OPTION,
+    compare: bool = typer.Option(
+        False, "--compare", help="compare the weights files given as arguments (first = baseline)"
+    ),
+    models: list[Path] | None = typer.Argument(
+        None, help="with --compare: weights files side by side ('untrained' = random weights)"
+    ),
+    target_far: float = typer.Option(
+        1e-3, "--target-far", help="with --compare: the site's FAR, for each model's threshold"
+    ),
 ) -> None:
-    """Verification accuracy (k-fold), ROC AUC, EER and TAR@FAR, with ROC/DET plots."""
+    """Verification accuracy (k-fold), ROC AUC, EER and TAR@FAR, with ROC/DET plots.
+
+    ``--compare W1 W2 ...`` puts several models side by side on the same pairs and crops.
+    """
     from lockers.training.evaluate import EvalJob, evaluate
 
     settings = state(ctx).settings()
+    if models and not compare:
+        raise ConfigError(
+            f"weights files given without --compare: {', '.join(map(str, models))}",
+            hint="add --compare to compare them, or use --weights FILE for one model",
+        )
+    if compare:
+        if weights is not None or backend not in ("config", "onnx"):
+            raise ConfigError(
+                "--compare runs every model given as an argument on the serving back-end (onnx)",
+                hint="drop --weights and --backend; list the weights files after --compare",
+            )
+        modes = _choice(mode, ("aligned", "crop"), settings.recognition.input_mode, "--mode")
+        if len(modes) != 1:
+            raise ConfigError("--compare scores one input mode", hint="--mode aligned or crop")
+        _compare(
+            ctx, models or [], pairs, images_root, out, modes[0], prealigned, gate, folds,
+            allow_untrained, target_far,
+        )  # fmt: skip
+        return
     backends = _choice(backend, ("torch", "onnx"), settings.recognition.backend, "--backend")
     modes = _choice(mode, ("aligned", "crop"), settings.recognition.input_mode, "--mode")
     job = EvalJob(
@@ -308,11 +218,11 @@ def evaluate_cmd(
         "prealigned" if prealigned else "detect", gate, allow_untrained, folds,
     )  # fmt: skip
     console = Console()
-    with _progress(console, "faces") as progress:
+    with progress_bar(console, "faces") as progress:
         result = evaluate(job, settings, progress)
     report = result.report
     if result.untrained:
-        _untrained_banner(console)
+        untrained_banner(console)
     _print_variants(console, report)
     console.print(
         f"{report['pairs_used']} of {report['pairs_total']} pairs used; "
@@ -322,7 +232,50 @@ def evaluate_cmd(
         console.print(f"agreement {name}: max |Δscore| = {diff:.2e}")
     console.print(f"report: {result.report_path}")
     if result.untrained:
-        _untrained_banner(console)
+        untrained_banner(console)
+
+
+def _compare(
+    ctx: typer.Context, models: list[Path], pairs: Path, images_root: Path, out: Path,
+    mode: str, prealigned: bool, gate: bool, folds: int, allow_untrained: bool,
+    target_far: float,
+) -> None:  # fmt: skip
+    from rich.table import Table
+
+    from lockers.training.compare import CompareJob, compare_models
+    from lockers.training.compare_markdown import notes, table
+
+    job = CompareJob(
+        pairs, images_root, out, list(models), mode,  # type: ignore[arg-type]
+        "prealigned" if prealigned else "detect", gate, allow_untrained, folds,
+        target_far=target_far,
+    )  # fmt: skip
+    console = Console()
+    with progress_bar(console, "faces") as progress:
+        result = compare_models(job, state(ctx).settings(), progress)
+    report = result.report
+    if result.any_untrained:
+        console.print(f"[bold white on red] {report['warning']} [/]")
+    headers, rows = table(report, compact=True)
+    grid = Table(
+        title=f"{len(rows)} models on {report['n_genuine']} genuine / "
+        f"{report['n_impostor']} impostor pairs ({report['input_mode']} crops)"
+    )
+    for header in headers:
+        grid.add_column(header)
+    for row in rows:
+        grid.add_row(*row, style="bold red" if "UNTRAINED" in row[0] else None)
+    console.print(grid)
+    for line in notes(report):
+        console.print(f"[dim]{line}[/]")
+    console.print(
+        f"{report['pairs_used']} of {report['pairs_total']} pairs used; "
+        f"{len(report['images_rejected'])} images rejected; "
+        f"wall time {report['timing_s']['total']:.1f} s"
+    )
+    console.print(f"report: {result.markdown_path}, {result.report_path}, roc.png, det.png")
+    if result.any_untrained:
+        console.print(f"[bold white on red] {report['warning']} [/]")
 
 
 def _choice(value: str, allowed: tuple[str, ...], configured: str, flag: str) -> tuple[str, ...]:
@@ -376,9 +329,9 @@ def calibrate_cmd(
     force: bool = typer.Option(
         False, "--force", help="pick values even when the data cannot support the target FAR"
     ),
-    prealigned: bool = _PREALIGNED,
-    gate: bool = _GATE,
-    allow_untrained: bool = _UNTRAINED,
+    prealigned: bool = PREALIGNED_OPTION,
+    gate: bool = GATE_OPTION,
+    allow_untrained: bool = UNTRAINED_OPTION,
 ) -> None:
     """Choose recognition.threshold and .margin for a target FAR and write them to the config."""
     from lockers.config import find_config_file
@@ -399,11 +352,11 @@ def calibrate_cmd(
         force=force,
     )
     console = Console()
-    with _progress(console, "faces") as progress:
+    with progress_bar(console, "faces") as progress:
         result = calibrate(job, settings, progress)
     r = result.report
     if not result.writable:
-        _untrained_banner(console)
+        untrained_banner(console)
     console.print(
         f"{r['people']} people, {r['faces_used']} faces, {r['genuine_pairs']} genuine / "
         f"{r['impostor_pairs']} impostor pairs ({r['support_note']})"

@@ -132,7 +132,7 @@ def evaluate(job: EvalJob, settings: Settings, progress: Progress | None = None)
     }
     report_path = job.out_dir / "report.json"
     report_path.write_text(json.dumps(report_data, indent=2) + "\n", encoding="utf-8")
-    _write_scores(job.out_dir / "scores.csv", usable, scores_by_variant)
+    write_scores(job.out_dir / "scores.csv", usable, scores_by_variant)
     from lockers.training.plots import plot_det, plot_roc
 
     title = "UNTRAINED WEIGHTS - meaningless" if untrained else ", ".join(sorted(versions))
@@ -155,7 +155,7 @@ def _agreement(scores: dict[str, np.ndarray]) -> dict[str, float]:
     return out
 
 
-def _write_scores(path: Path, pairs: list[Pair], scores: dict[str, np.ndarray]) -> None:
+def write_scores(path: Path, pairs: list[Pair], scores: dict[str, np.ndarray]) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["a", "b", "same", *scores])
