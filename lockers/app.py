@@ -45,6 +45,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SAMPLE_VIDEO = Path(__file__).resolve().parent / "demo" / "sample_faces.mp4"
+# The demo's lockers sit on board 0, the address a kerong board (the default protocol) expects.
+# Other protocols expect other addresses (lcus 0 only; modbus 1-247, Waveshare default 1;
+# kerong 0-15; xor 1-31): DEMO_BOARD_ADDRESS moves them for modbus and xor.
+DEMO_BOARD_ADDRESS = {"lcus": 0, "modbus": 1, "kerong": 0, "xor": 1}
 DEMO_LOCKERS = [
     {"label": str(i), "size": "S" if i <= 4 else "M" if i <= 10 else "L", "board": 0, "channel": i}
     for i in range(1, 13)
@@ -122,7 +126,11 @@ def demo_settings(
     if not settings.lockers:
         from lockers.config import LockerConfig
 
-        update["lockers"] = [LockerConfig(**locker) for locker in DEMO_LOCKERS]  # type: ignore[arg-type]
+        address = DEMO_BOARD_ADDRESS.get(settings.board.protocol, 0)
+        update["lockers"] = [
+            LockerConfig(**{**locker, "board": address})  # type: ignore[arg-type]
+            for locker in DEMO_LOCKERS
+        ]
     if sample_video or not camera_present(settings.camera.source):
         update["camera"] = settings.camera.model_copy(
             update={"source": str(SAMPLE_VIDEO), "fps": 10.0, "loop": True}
