@@ -1,0 +1,68 @@
+"""``lockers doctor``: check everything a site needs; a table (or ``--json``) with each fix."""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import nullcontext
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lockers.cli._common import state
+
+STYLES = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("doctor")
+    def doctor(
+        ctx: typer.Context,
+        as_json: bool = typer.Option(False, "--json", help="one JSON object (fleet tooling)"),
+        camera_seconds: float = typer.Option(
+            2.0, "--camera-seconds", min=0.2, max=30.0, help="how long to measure the camera"
+        ),
+    ) -> None:
+        """Check Python, Qt, fonts, camera, lock board, weights, database, key, groups, disk
+        and clock; print the fix for each problem. Exit code 1 when any check fails."""
+        from lockers.doctor import CheckResult, Status, run_checks, worst
+        from lockers.errors import ConfigError
+
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # our message, not OpenCV's
+        out = Console(highlight=False, soft_wrap=True)
+        try:
+            settings = state(ctx).settings()
+        except ConfigError as exc:
+            results = [CheckResult("config", Status.FAIL, exc.message, exc.hint)]
+        else:
+            waiting = nullcontext() if as_json else out.status("checking…", spinner="dots")
+            with waiting:
+                results = run_checks(settings, camera_seconds=camera_seconds)
+        overall = worst(results)
+        if as_json:
+            summary = {s.value: sum(r.status is s for r in results) for s in Status}
+            # Plain JSON on stdout (no rich markup or wrapping): fleet tooling parses it.
+            typer.echo(
+                json.dumps(
+                    {
+                        "status": overall.value,
+                        "summary": summary,
+                        "checks": [r.to_json() for r in results],
+                    },
+                    ensure_ascii=False,
+                    indent=2,
+                )
+            )
+        else:
+            table = Table(show_lines=False, expand=False)
+            for column in ("check", "status", "what was seen", "fix"):
+                table.add_column(column, overflow="fold")
+            for r in results:
+                style = STYLES[r.status.value]
+                table.add_row(r.name, f"[{style}]{r.status.value}[/]", r.detail, r.fix)
+            out.print(table)
+            counts = ", ".join(f"{sum(r.status is s for r in results)} {s.value}" for s in Status)
+            out.print(f"[{STYLES[overall.value]}]{overall.value}[/]: {counts}")
+        if overall is Status.FAIL:
+            raise typer.Exit(1)
