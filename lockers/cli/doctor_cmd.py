@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lockers.cli._common import state
+from lockers.doctor.runner import CHECKS  # cheap: the checks import their libraries lazily
 
 STYLES = {"ok": "green", "warn": "yellow", "fail": "bold red"}
 
@@ -23,11 +24,21 @@ def register(app: typer.Typer) -> None:
         camera_seconds: float = typer.Option(
             2.0, "--camera-seconds", min=0.2, max=30.0, help="how long to measure the camera"
         ),
+        skip: list[str] = typer.Option(
+            [],
+            "--skip",
+            help="a check not to run, e.g. camera or board while the kiosk holds them "
+            "(repeatable): " + ", ".join(CHECKS),
+        ),
     ) -> None:
         """Check Python, Qt, fonts, camera, lock board, weights, database, key, groups, disk
         and clock; print the fix for each problem. Exit code 1 when any check fails."""
         from lockers.doctor import CheckResult, Status, run_checks, worst
         from lockers.errors import ConfigError
+
+        unknown = sorted(set(skip) - set(CHECKS))
+        if unknown:
+            raise typer.BadParameter(f"unknown {unknown}; checks: {', '.join(CHECKS)}")
 
         os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # our message, not OpenCV's
         out = Console(highlight=False, soft_wrap=True)
@@ -38,7 +49,7 @@ def register(app: typer.Typer) -> None:
         else:
             waiting = nullcontext() if as_json else out.status("checking…", spinner="dots")
             with waiting:
-                results = run_checks(settings, camera_seconds=camera_seconds)
+                results = run_checks(settings, camera_seconds=camera_seconds, skip=skip)
         overall = worst(results)
         if as_json:
             summary = {s.value: sum(r.status is s for r in results) for s in Status}

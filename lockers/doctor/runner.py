@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from lockers.config import Settings
 from lockers.doctor import devices, models, qt, storage, system
@@ -14,6 +14,22 @@ log = logging.getLogger(__name__)
 # The kiosk watches these live itself (camera and board reconnect, the model loads in its
 # worker, Qt is already running its window): at start-up the doctor leaves them to it.
 LIVE_AT_STARTUP = frozenset({"qt", "camera", "board"})
+# Names of the checks, for --skip (a check may report under a finer name, e.g. qt.xcb).
+CHECKS = (
+    "python",
+    "packages",
+    "qt",
+    "font",
+    "camera",
+    "board",
+    "weights",
+    "antispoof",
+    "database",
+    "key_file",
+    "user",
+    "disk",
+    "clock",
+)
 
 
 def _guarded(name: str, check: Callable[[], CheckResult]) -> CheckResult:
@@ -30,10 +46,16 @@ def run_checks(
     *,
     startup: bool = False,
     camera_seconds: float = 2.0,
+    skip: Collection[str] = (),
     on_result: Callable[[CheckResult], None] | None = None,
 ) -> list[CheckResult]:
     """Run every check (``startup``: those the kiosk does not watch live, weights by their
-    manifest record only). ``on_result`` sees each result as it comes (progress output)."""
+    manifest record only). ``skip``: names from :data:`CHECKS` not to run (the camera and the
+    board while a kiosk holds them). ``on_result`` sees each result as it comes."""
+    unknown = set(skip) - set(CHECKS)
+    if unknown:
+        raise ValueError(f"unknown checks {sorted(unknown)}: use {', '.join(CHECKS)}")
+    skipped = set(skip) | (LIVE_AT_STARTUP if startup else set())
     results: list[CheckResult] = []
 
     def emit(result: CheckResult) -> None:
@@ -42,7 +64,7 @@ def run_checks(
             on_result(result)
 
     def add(name: str, check: Callable[[], CheckResult]) -> None:
-        if not (startup and name in LIVE_AT_STARTUP):
+        if name not in skipped:
             emit(_guarded(name, check))
 
     add("python", system.check_python)
@@ -53,11 +75,13 @@ def run_checks(
     add("board", lambda: devices.check_board(settings))
     add("weights", lambda: models.check_embedding_weights(settings, deep=not startup))
     add("antispoof", lambda: models.check_antispoof_weights(settings))
-    try:
-        store = storage.check_store(settings)
-    except Exception as exc:  # the safety net, as in _guarded
-        log.exception("doctor check database crashed")
-        store = storage.StoreFindings([fail("database", f"the check itself failed: {exc}", "")])
+    store = storage.StoreFindings()
+    if "database" not in skipped:
+        try:
+            store = storage.check_store(settings)
+        except Exception as exc:  # the safety net, as in _guarded
+            log.exception("doctor check database crashed")
+            store = storage.StoreFindings([fail("database", f"the check itself failed: {exc}", "")])
     for result in store.results:  # database, database.schema, lockers: as far as they got
         emit(result)
     add("key_file", lambda: storage.check_key_file(settings, store))
