@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         RegisterResult,
         RetrieveResult,
         StaffActionResult,
+        StaffEntry,
         StaffSession,
     )
     from lockers.kiosk.flow import FlowSettings
@@ -220,6 +221,9 @@ class ServicesBackend:
             alerts=tuple(alerts),
             detail=detail,
         )
+
+    def staff_directory(self) -> list[StaffEntry]:
+        return self.staff.directory()
 
     def staff_login(self, name: str, pin: str) -> StaffSession:
         return self.staff.login(name, pin)

@@ -182,10 +182,11 @@ def register(app: typer.Typer) -> None:
 
         settings = state(ctx).settings()
         with _database(settings) as database:
-            StaffService(database, None, kiosk_id=settings.database.kiosk_id).add_staff(
-                name, pin, role, actor=f"cli:{getpass.getuser()}"
-            )
-        out.print(f"staff member {name} ({role}) added")
+            service = StaffService(database, None, kiosk_id=settings.database.kiosk_id)
+            service.add_staff(name, pin, role, actor=f"cli:{getpass.getuser()}")
+            number = next(e.number for e in service.directory() if e.name == name.strip())
+        # The number logs in on the kiosk's PIN pad as well as tapping the name.
+        out.print(f"staff member {name} ({role}) added, staff number {number}")
 
     @lockers_app.command("list")
     def lockers_list(ctx: typer.Context) -> None:
