@@ -209,8 +209,10 @@ class StaffPanel(QWidget):
         self.alerts.setVisible(bool(state.alerts))
         message = state.message
         self.message.setText(tr(message, lang) if message.startswith("staff.") else message)
-        if state.session is None:
+        if state.session is None:  # logged out: the next staff member starts at the grid
             self.close_picker()
+            self.tabs.setCurrentIndex(0)
+            self._selected = None
         self._draw_grid(state)
         self._draw_locker_filter(state.lockers)
         self._draw_details()
