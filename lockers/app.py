@@ -283,6 +283,8 @@ class KioskParts:
     demo: bool = False
     notices: list[str] = field(default_factory=list)
     emulator: BoardEmulator | None = None
+    # `lockers doctor`'s start-up checks that failed: out of order, shown to staff on screen.
+    failed_checks: list[str] = field(default_factory=list)
 
     def close(self) -> None:
         self.backend.close()
@@ -393,6 +395,26 @@ def build_kiosk(
         notices=notices,
         emulator=getattr(board, "emulator", None),
     )
+
+
+def run_startup_checks(settings: Settings) -> list[str]:
+    """The doctor's checks the kiosk does not watch live itself (camera, board and the model
+    are shown live), run once the store is open. Problems are logged; the failed ones come
+    back as "name: what → fix" lines for the out-of-order screen.
+    """
+    from lockers.doctor import Status, run_checks
+
+    failed: list[str] = []
+    for result in run_checks(settings, startup=True):
+        if result.status is Status.OK:
+            continue
+        line = f"{result.name}: {result.detail}" + (f" → {result.fix}" if result.fix else "")
+        if result.status is Status.FAIL:
+            log.error("start-up check failed: %s", line)
+            failed.append(line)
+        else:
+            log.warning("start-up check: %s", line)
+    return failed
 
 
 DEMO_STAFF = ("staff", "1234")

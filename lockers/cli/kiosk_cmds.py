@@ -141,7 +141,7 @@ def register(app: typer.Typer) -> None:
         """Run the real kiosk: configured board, camera and database; verified weights only."""
         import logging
 
-        from lockers.app import build_kiosk, require_trained_weights
+        from lockers.app import build_kiosk, require_trained_weights, run_startup_checks
         from lockers.ui.launch import run_window
 
         logging.basicConfig(
@@ -152,6 +152,9 @@ def register(app: typer.Typer) -> None:
         parts = build_kiosk(settings)
         log = logging.getLogger("lockers.kiosk")
         try:
+            # After the store is open (the key exists, lockers are synced): what still fails
+            # keeps the kiosk out of order, with the fix on screen for staff.
+            parts.failed_checks = run_startup_checks(settings)
             code = run_window(parts, fullscreen=settings.ui.fullscreen, on_event=log.info)
         finally:
             parts.close()

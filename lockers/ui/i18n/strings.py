@@ -28,7 +28,8 @@ EN: dict[str, str] = {
     "ooo.loading": "face model loading",
     "ooo.service": "database not reachable",
     "ooo.checks": "set-up problem (see below)",
-    "ooo.staff": "For staff: start-up checks that failed (`lockers doctor` shows them too)",
+    "ooo.staff": "For staff: start-up checks that failed. Fix them, then restart the kiosk "
+    "(`lockers doctor` shows them too).",
     # consent
     "consent.title": "Before we start",
     "consent.body": (
@@ -157,7 +158,8 @@ KO: dict[str, str] = {
     "ooo.loading": "얼굴 인식 모델 불러오는 중",
     "ooo.service": "데이터베이스 연결 안 됨",
     "ooo.checks": "설치 문제 (아래 참조)",
-    "ooo.staff": "직원용: 시작 점검에서 실패한 항목 (`lockers doctor`에서도 확인)",
+    "ooo.staff": "직원용: 시작 점검에서 실패한 항목입니다. 고친 뒤 키오스크를 다시 시작하세요 "
+    "(`lockers doctor`에서도 확인).",
     "consent.title": "시작하기 전에",
     "consent.body": (
         "보관함을 드리기 위해 얼굴 사진이 아닌, 얼굴에서 계산한 숫자 템플릿을 암호화하여 "
