@@ -77,12 +77,16 @@ def test_every_staff_action_by_taps_alone(
     assert panel.picking_reason and "2번 보관함 문 열기" in picker.title.text()
     assert not picker.confirm_button.isEnabled()  # nothing chosen yet
     tap(qtbot, picker.preset_buttons[2])  # 점검 / 청소
-    tap(qtbot, picker.keyboard_button)
+    tap(qtbot, picker.note)  # tapping the note field opens the keyboard
     assert picker.keyboard.isVisible() and picker.keyboard.layout_name == "ko"
+    # The keyboard takes the presets' place; the chosen one stays in the title.
+    assert not picker.preset_buttons[0].isVisible()
+    assert picker.title.text() == "2번 보관함 문 열기: 점검 / 청소"
     for jamo in "ㅁㅜㄴ":
         tap(qtbot, picker.keyboard.key_for(jamo))
     assert picker.note.text() == "문"
     tap(qtbot, picker.keyboard.done_key)
+    assert picker.preset_buttons[0].isVisible() and not picker.keyboard.isVisible()
     tap(qtbot, picker.confirm_button)
     assert not panel.picking_reason
     qtbot.waitUntil(

@@ -43,7 +43,8 @@ class OnScreenKeyboard(QWidget):
         self._composer = HangulComposer()
         self.keys: dict[str, QPushButton] = {}
         self.setStyleSheet(
-            "QPushButton { min-height: 64px; min-width: 56px; padding: 2px; font-size: 26px; }"
+            # 5 rows of 60 px keys (over the 9 mm a fingertip needs) fit an 800 px screen.
+            "QPushButton { min-height: 52px; min-width: 52px; padding: 2px; font-size: 30px; }"
         )
         outer = QVBoxLayout(self)
         outer.setSpacing(6)

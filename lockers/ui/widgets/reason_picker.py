@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QEvent, QObject, Signal
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from lockers.config.ui import PresetReason
@@ -49,6 +49,8 @@ class ReasonPicker(QWidget):
         note_row = QHBoxLayout()
         self.note = QLineEdit()
         self.note.setReadOnly(True)
+        self.note.setStyleSheet("min-height: 44px; padding: 6px;")
+        self.note.installEventFilter(self)  # a tap on the note opens the keyboard
         self.keyboard_button = button("")
         on_click(self.keyboard_button, self.toggle_keyboard)
         note_row.addWidget(self.note, 3)
@@ -56,7 +58,7 @@ class ReasonPicker(QWidget):
         layout.addLayout(note_row)
         self.keyboard = OnScreenKeyboard(self.note)
         self.keyboard.setVisible(False)
-        self.keyboard.done.connect(lambda: self.keyboard.setVisible(False))
+        self.keyboard.done.connect(lambda: self.show_keyboard(False))
         self.keyboard.text_changed.connect(lambda _text: self._draw())
         layout.addWidget(self.keyboard)
         self.message = label("", "error")
@@ -83,10 +85,11 @@ class ReasonPicker(QWidget):
         self.keyboard.clear()  # redraws: presets and their tiles must match at every draw
         self.keyboard.set_layout(self._lang)
         self.keyboard.setVisible(False)
+        self._grid_host.setVisible(True)
         self._presets = list(presets)
         for i in range(len(self._presets)):
             tile = button("")
-            tile.setMinimumHeight(88)
+            tile.setMinimumHeight(72)
             tile.clicked.connect(lambda *_, n=i: self.choose(n))
             self._grid.addWidget(tile, i // 2, i % 2)
             tile.show()
@@ -97,8 +100,25 @@ class ReasonPicker(QWidget):
         self._chosen = index
         self._draw()
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.note and event.type() is QEvent.Type.MouseButtonPress:
+            self.show_keyboard(True)
+        return False
+
     def toggle_keyboard(self) -> None:
-        self.keyboard.setVisible(not self.keyboard.isVisible())
+        self.show_keyboard(self.keyboard.isHidden())
+
+    def show_keyboard(self, visible: bool) -> None:
+        """The keyboard takes the presets' place (the chosen one stays in the title), so the
+        picker fits an 800-pixel-high screen."""
+        # Hide before showing: the window must never need room for both at once.
+        if visible:
+            self._grid_host.setVisible(False)
+            self.keyboard.setVisible(True)
+        else:
+            self.keyboard.setVisible(False)
+            self._grid_host.setVisible(True)
+        self._draw()
 
     @property
     def needs_note(self) -> bool:
@@ -109,8 +129,8 @@ class ReasonPicker(QWidget):
             self.message.setText(tr("staff.need_reason", self._lang))
             return
         if self.needs_note and not self.keyboard.text.strip():
+            self.show_keyboard(True)
             self.message.setText(tr("staff.need_note", self._lang))
-            self.keyboard.setVisible(True)
             return
         reason = reason_text(self._presets[self._chosen], self.keyboard.text, self._audit_language)
         emit(self.confirmed, self._action, self._label, reason)
@@ -123,7 +143,13 @@ class ReasonPicker(QWidget):
     def _draw(self) -> None:
         lang = self._lang
         action = tr(f"staff.action.{self._action}", lang) if self._action else ""
-        self.title.setText(tr("staff.why", lang, action=action, label=self._label))
+        if self._chosen is not None and not self.keyboard.isHidden():
+            preset = self._presets[self._chosen]
+            reason = preset.ko if lang == "ko" else preset.en
+            title = tr("staff.why_chosen", lang, action=action, label=self._label, reason=reason)
+        else:
+            title = tr("staff.why", lang, action=action, label=self._label)
+        self.title.setText(title)
         for i, (tile, preset) in enumerate(zip(self.preset_buttons, self._presets, strict=True)):
             tile.setText(preset.ko if lang == "ko" else preset.en)
             chosen = i == self._chosen
