@@ -7,10 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lockers.config import LockerConfig, Settings
 from lockers.doctor.result import CheckResult, fail, ok, warn
 from lockers.errors import LockersError
+
+if TYPE_CHECKING:
+    from lockers.store.db import Database
 
 UPGRADE_FIX = "back up the database, then run `lockers db upgrade`"
 
@@ -94,13 +98,12 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(url[len(prefix) :].split("?")[0])
 
 
-def _check_lockers(settings: Settings, database: object) -> CheckResult:
+def _check_lockers(settings: Settings, database: Database) -> CheckResult:
     from lockers.store import lockers_repo
 
-    with database.transaction() as session:  # type: ignore[attr-defined]
+    with database.transaction() as session:
         rows = [
-            (x.label, x.board, x.channel, x.size.value if hasattr(x.size, "value") else x.size)
-            for x in lockers_repo.list_lockers(session)
+            (x.label, x.board, x.channel, str(x.size)) for x in lockers_repo.list_lockers(session)
         ]
     if not settings.lockers:
         return fail(
@@ -119,10 +122,11 @@ def _check_lockers(settings: Settings, database: object) -> CheckResult:
     return ok("lockers", f"{len(rows)} lockers, as configured")
 
 
-def _records(database: object) -> tuple[tuple[bytes, str, str] | None, datetime | None]:
+def _records(database: Database) -> tuple[tuple[bytes, str, str] | None, datetime | None]:
+    """A stored template (to try the key on) and the newest audit time (for the clock)."""
     from lockers.store import audit, rentals
 
-    with database.transaction() as session:  # type: ignore[attr-defined]
+    with database.transaction() as session:
         newest = audit.recent(session, limit=1)
         sample = rentals.any_template(session)
         blob = None if sample is None else (sample.ciphertext, sample.model_version, sample.kind)
