@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from contextlib import nullcontext
+from datetime import UTC, datetime
 
 import typer
 from rich.console import Console
@@ -42,6 +44,7 @@ def register(app: typer.Typer) -> None:
 
         os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # our message, not OpenCV's
         out = Console(highlight=False, soft_wrap=True)
+        settings = None
         try:
             settings = state(ctx).settings()
         except ConfigError as exc:
@@ -59,6 +62,11 @@ def register(app: typer.Typer) -> None:
                     {
                         "status": overall.value,
                         "summary": summary,
+                        # Which kiosk this is, for a fleet dashboard collecting many reports.
+                        "host": socket.gethostname(),
+                        "kiosk_id": settings.database.kiosk_id if settings else None,
+                        "lockers_version": _version(),
+                        "checked_at": datetime.now(UTC).isoformat(timespec="seconds"),
                         "checks": [r.to_json() for r in results],
                     },
                     ensure_ascii=False,
@@ -77,3 +85,12 @@ def register(app: typer.Typer) -> None:
             out.print(f"[{STYLES[overall.value]}]{overall.value}[/]: {counts}")
         if overall is Status.FAIL:
             raise typer.Exit(1)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lockers")
+    except PackageNotFoundError:
+        return "unknown"

@@ -100,6 +100,7 @@ def test_doctor_on_this_machine_reports_every_check(tmp_path: Path) -> None:
     for check in checks.values():
         assert check["status"] == "ok" or check["fix"], f"{check['name']} has no fix text"
     assert report["status"] == "fail" and code == 1  # no camera, no weights
+    assert report["kiosk_id"] == "kiosk-1" and report["host"] and report["checked_at"]
     assert report["summary"]["fail"] == sum(s == "fail" for s in status.values())
 
 
