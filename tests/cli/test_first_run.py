@@ -79,3 +79,19 @@ def test_board_open_with_another_protocol_names_the_key_to_set(tmp_path: Path) -
     # The same protocol as configured, or one that accepts board 0, opens as before.
     code, out = run(write_config(tmp_path), "board", "open", "3", "--protocol", "kerong")
     assert code == 0 and "opened" in out
+
+
+def test_the_demo_lockers_sit_where_each_protocol_expects_its_board(tmp_path: Path) -> None:
+    from lockers.app import demo_settings
+    from lockers.config import Settings
+    from lockers.hardware.boards import DRIVERS, open_board
+
+    for protocol, driver in DRIVERS.items():
+        settings = demo_settings(
+            Settings.model_validate({"board": {"protocol": protocol}}), tmp_path / protocol
+        )
+        low, high = driver.board_range
+        assert settings.lockers and all(low <= x.board <= high for x in settings.lockers)
+        if protocol == "modbus":  # the emulator answers where the demo's lockers are
+            with open_board(settings.board, settings.lockers) as board:
+                assert board.healthy() or board.door_states()
