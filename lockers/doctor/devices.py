@@ -100,10 +100,9 @@ def check_board(settings: Settings) -> CheckResult:
         )
     counts = Counter(state.value for state in states.values())
     doors = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    detail = (
-        f"{where}: boards {', '.join(map(str, sorted(errors)))} answer; "
-        f"{len(states)} channels, doors: {doors}"
-    )
+    boards = ", ".join(map(str, sorted(errors)))
+    answer = f"boards {boards} answer" if len(errors) > 1 else f"board {boards} answers"
+    detail = f"{where}: {answer}; {len(states)} channels, doors: {doors}"
     if config.port == EMULATOR_PORT:
         return warn(
             "board",

@@ -85,7 +85,7 @@ def test_doctor_on_this_machine_reports_every_check(tmp_path: Path) -> None:
     assert status["camera"] == "fail"
     assert "/dev/video63" in checks["camera"]["detail"] and checks["camera"]["fix"]
     assert status["board"] == "warn"  # the emulator answers, but it is not a real board
-    assert "boards 0 answer; 3 channels, doors: 3 closed" in checks["board"]["detail"]
+    assert "board 0 answers; 3 channels, doors: 3 closed" in checks["board"]["detail"]
     assert "board.port" in checks["board"]["fix"]
     assert status["weights.embedding"] == "fail"
     assert "lockers models download" in checks["weights.embedding"]["fix"]
