@@ -59,6 +59,16 @@ def _fetch_weights(settings: Settings, timeout_s: float) -> str | None:
     return None
 
 
+def _prepare_display(settings: Settings, *, configured: bool = True) -> None:
+    """``ui.qt_platform`` applied, and its system libraries present (else our message with the
+    ``apt-get install`` line, before anything starts, instead of Qt's abort)."""
+    from lockers.doctor.qt import apply_configured_platform, require_platform_libraries
+
+    if configured:
+        apply_configured_platform(settings)
+    require_platform_libraries(settings)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``demo`` and ``kiosk`` to the root app."""
 
@@ -93,6 +103,7 @@ def register(app: typer.Typer) -> None:
         if headless or script:
             os.environ["QT_QPA_PLATFORM"] = "offscreen"
         settings = demo_settings(state(ctx).settings(), data_dir, sample_video=script)
+        _prepare_display(settings, configured=not (headless or script))
         untrained = False
         if not weights_ready(settings):
             why = "--offline was given" if offline else _fetch_weights(settings, timeout_s=15.0)
@@ -148,6 +159,7 @@ def register(app: typer.Typer) -> None:
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
         settings = state(ctx).settings()
+        _prepare_display(settings)
         require_trained_weights(settings)
         parts = build_kiosk(settings)
         log = logging.getLogger("lockers.kiosk")

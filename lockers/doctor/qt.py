@@ -125,6 +125,51 @@ def check_qt_platform(settings: Settings) -> CheckResult:
     return good[0] if good else results[0]
 
 
+# Platforms that draw nowhere a customer sees and need no system libraries to check.
+HEADLESS = frozenset({"offscreen", "minimal"})
+
+
+def platform_to_start(settings: Settings) -> str:
+    """The platform Qt will use for the kiosk window: ``QT_QPA_PLATFORM`` once
+    :func:`apply_configured_platform` ran, else Qt's own default on Linux (xcb)."""
+    return (os.environ.get("QT_QPA_PLATFORM") or settings.ui.qt_platform or "xcb").split(":")[0]
+
+
+def apply_configured_platform(settings: Settings) -> None:
+    """``ui.qt_platform`` (when set) becomes ``QT_QPA_PLATFORM`` for the window about to open."""
+    if settings.ui.qt_platform:
+        os.environ["QT_QPA_PLATFORM"] = settings.ui.qt_platform
+
+
+def require_platform_libraries(settings: Settings) -> None:
+    """Before the window opens: a missing system library ends with our message and the
+    ``apt-get install`` line, not with Qt's abort (milliseconds: ldd only, no Qt).
+
+    Raises:
+        DisplayError: the plugin is missing, or lacks system libraries.
+    """
+    from lockers.errors import DisplayError
+
+    platform = platform_to_start(settings)
+    if platform in HEADLESS:
+        return
+    base = qt_dir()
+    plugin = None if base is None else base / "plugins" / "platforms" / f"libq{platform}.so"
+    if plugin is None or not plugin.is_file():
+        raise DisplayError(
+            f"Qt has no platform plugin {platform!r} here",
+            hint="set ui.qt_platform (or QT_QPA_PLATFORM) to xcb, wayland or eglfs; "
+            "`lockers doctor` lists what loads",
+        )
+    missing = _missing_for(plugin, platform)
+    if missing:
+        raise DisplayError(
+            f"Qt's {platform} platform plugin cannot start: missing system libraries "
+            + ", ".join(missing),
+            hint=f"{apt_line(missing)}; then `lockers doctor` checks the rest of the set-up",
+        )
+
+
 def _check_one(platform: str) -> CheckResult:
     name = f"qt.{platform}"
     base = qt_dir()
