@@ -109,6 +109,14 @@ def check_board(settings: Settings) -> CheckResult:
             detail + " (the built-in emulator, not a real board)",
             "set board.port to the lock board's serial port (`lockers board ports`)",
         )
+    unread = [board.label(a) for a, state in states.items() if state.value == "unknown"]
+    if feedback and unread:
+        return warn(
+            "board",
+            detail + f" (lockers {', '.join(unread)}: door input not read)",
+            "check those doors' sensor wiring and feedback_invert; `lockers board status` "
+            "shows each door",
+        )
     if not feedback:
         return warn(
             "board",
