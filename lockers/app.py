@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         RegisterResult,
         RetrieveResult,
         StaffActionResult,
+        StaffEntry,
         StaffSession,
     )
     from lockers.kiosk.flow import FlowSettings
@@ -45,6 +46,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SAMPLE_VIDEO = Path(__file__).resolve().parent / "demo" / "sample_faces.mp4"
+# The demo's lockers sit on board 0, the address a kerong board (the default protocol) expects.
+# Other protocols expect other addresses (lcus 0 only; modbus 1-247, Waveshare default 1;
+# kerong 0-15; xor 1-31): DEMO_BOARD_ADDRESS moves them for modbus and xor.
+DEMO_BOARD_ADDRESS = {"lcus": 0, "modbus": 1, "kerong": 0, "xor": 1}
 DEMO_LOCKERS = [
     {"label": str(i), "size": "S" if i <= 4 else "M" if i <= 10 else "L", "board": 0, "channel": i}
     for i in range(1, 13)
@@ -122,7 +127,11 @@ def demo_settings(
     if not settings.lockers:
         from lockers.config import LockerConfig
 
-        update["lockers"] = [LockerConfig(**locker) for locker in DEMO_LOCKERS]  # type: ignore[arg-type]
+        address = DEMO_BOARD_ADDRESS.get(settings.board.protocol, 0)
+        update["lockers"] = [
+            LockerConfig(**{**locker, "board": address})  # type: ignore[arg-type]
+            for locker in DEMO_LOCKERS
+        ]
     if sample_video or not camera_present(settings.camera.source):
         update["camera"] = settings.camera.model_copy(
             update={"source": str(SAMPLE_VIDEO), "fps": 10.0, "loop": True}
@@ -213,6 +222,9 @@ class ServicesBackend:
             detail=detail,
         )
 
+    def staff_directory(self) -> list[StaffEntry]:
+        return self.staff.directory()
+
     def staff_login(self, name: str, pin: str) -> StaffSession:
         return self.staff.login(name, pin)
 
@@ -271,6 +283,8 @@ class KioskParts:
     demo: bool = False
     notices: list[str] = field(default_factory=list)
     emulator: BoardEmulator | None = None
+    # `lockers doctor`'s start-up checks that failed: out of order, shown to staff on screen.
+    failed_checks: list[str] = field(default_factory=list)
 
     def close(self) -> None:
         self.backend.close()
@@ -381,6 +395,26 @@ def build_kiosk(
         notices=notices,
         emulator=getattr(board, "emulator", None),
     )
+
+
+def run_startup_checks(settings: Settings) -> list[str]:
+    """The doctor's checks the kiosk does not watch live itself (camera, board and the model
+    are shown live), run once the store is open. Problems are logged; the failed ones come
+    back as "name: what → fix" lines for the out-of-order screen.
+    """
+    from lockers.doctor import Status, run_checks
+
+    failed: list[str] = []
+    for result in run_checks(settings, startup=True):
+        if result.status is Status.OK:
+            continue
+        line = f"{result.name}: {result.detail}" + (f" → {result.fix}" if result.fix else "")
+        if result.status is Status.FAIL:
+            log.error("start-up check failed: %s", line)
+            failed.append(line)
+        else:
+            log.warning("start-up check: %s", line)
+    return failed
 
 
 DEMO_STAFF = ("staff", "1234")

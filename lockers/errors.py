@@ -48,3 +48,7 @@ class BoardTimeout(BoardError, TimeoutError):
 
 class StoreError(LockersError):
     """The database is unreachable, at the wrong schema version, or inconsistent."""
+
+
+class DisplayError(LockersError):
+    """The screen cannot be used: Qt's platform plugin lacks system libraries (or a display)."""

@@ -15,6 +15,7 @@ from rich.console import Console
 from lockers.cli import (
     board_cmds,
     config_cmds,
+    doctor_cmd,
     kiosk_cmds,
     models_cmds,
     store_cmds,
@@ -50,6 +51,7 @@ board_cmds.register(app)
 store_cmds.register(app)
 train_cmds.register(app)
 kiosk_cmds.register(app)
+doctor_cmd.register(app)
 
 
 def main() -> None:

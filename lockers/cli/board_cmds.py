@@ -13,6 +13,7 @@ from lockers.cli._common import state
 from lockers.errors import ConfigError
 
 if TYPE_CHECKING:
+    from lockers.config import Settings
     from lockers.hardware import UnlockOutcome
     from lockers.hardware.boards import SerialBoard
 
@@ -36,7 +37,40 @@ def _open(ctx: typer.Context, port: str | None, protocol: str | None) -> SerialB
             "no lockers are configured",
             hint="add a 'lockers:' list (label, board, channel) to config.yaml",
         )
+    if protocol is not None and protocol != settings.board.protocol:
+        _check_addresses_for(protocol, settings)
     return open_board(settings.board, settings.lockers, port=port, protocol=protocol)
+
+
+# What a board of each protocol answers to (also written near ``board:`` in config.yaml).
+ADDRESS_NOTES = {
+    "lcus": "board 0 only (an LCUS module has no bus address: one module per port)",
+    "modbus": "boards 1-247 (the Modbus slave address; Waveshare default 1, 0 is broadcast)",
+    "kerong": "boards 0-15 (the DIP switches; KR-CU16 default 0)",
+    "xor": "boards 1-31 (the DIP switches)",
+}
+
+
+def _check_addresses_for(protocol: str, settings: Settings) -> None:
+    """``--protocol`` other than the configured one: the lockers' ``board`` numbers were set for
+    the configured protocol. Say which key to change instead of the driver's generic refusal."""
+    from lockers.hardware.boards import DRIVERS
+
+    low, high = DRIVERS[protocol].board_range
+    wrong = [locker for locker in settings.lockers if not low <= locker.board <= high]
+    if not wrong:
+        return
+    boards = ", ".join(sorted({str(locker.board) for locker in wrong}))
+    example = wrong[0]
+    raise ConfigError(
+        f"--protocol {protocol}: the lockers in the config are wired for "
+        f"{settings.board.protocol} (board {boards}); {protocol} expects "
+        f"{ADDRESS_NOTES[protocol]}",
+        hint=f"set `board: <address>` on each entry of `lockers:` in the config (e.g. "
+        f'{{label: "{example.label}", board: {low}, '
+        f"channel: {example.channel}}}) and `board.protocol: {protocol}`; then run "
+        "`lockers db sync-lockers`",
+    )
 
 
 def _outcome_style(outcome: str) -> str:

@@ -59,6 +59,16 @@ def _fetch_weights(settings: Settings, timeout_s: float) -> str | None:
     return None
 
 
+def _prepare_display(settings: Settings, *, configured: bool = True) -> None:
+    """``ui.qt_platform`` applied, and its system libraries present (else our message with the
+    ``apt-get install`` line, before anything starts, instead of Qt's abort)."""
+    from lockers.doctor.qt import apply_configured_platform, require_platform_libraries
+
+    if configured:
+        apply_configured_platform(settings)
+    require_platform_libraries(settings)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``demo`` and ``kiosk`` to the root app."""
 
@@ -93,6 +103,7 @@ def register(app: typer.Typer) -> None:
         if headless or script:
             os.environ["QT_QPA_PLATFORM"] = "offscreen"
         settings = demo_settings(state(ctx).settings(), data_dir, sample_video=script)
+        _prepare_display(settings, configured=not (headless or script))
         untrained = False
         if not weights_ready(settings):
             why = "--offline was given" if offline else _fetch_weights(settings, timeout_s=15.0)
@@ -141,17 +152,21 @@ def register(app: typer.Typer) -> None:
         """Run the real kiosk: configured board, camera and database; verified weights only."""
         import logging
 
-        from lockers.app import build_kiosk, require_trained_weights
+        from lockers.app import build_kiosk, require_trained_weights, run_startup_checks
         from lockers.ui.launch import run_window
 
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
         settings = state(ctx).settings()
+        _prepare_display(settings)
         require_trained_weights(settings)
         parts = build_kiosk(settings)
         log = logging.getLogger("lockers.kiosk")
         try:
+            # After the store is open (the key exists, lockers are synced): what still fails
+            # keeps the kiosk out of order, with the fix on screen for staff.
+            parts.failed_checks = run_startup_checks(settings)
             code = run_window(parts, fullscreen=settings.ui.fullscreen, on_event=log.info)
         finally:
             parts.close()

@@ -83,15 +83,34 @@ def register(app: typer.Typer) -> None:
         revision: str = typer.Option("head", help="target revision"),
     ) -> None:
         """Create or migrate the database schema to this version of lockers."""
-        from lockers.store.schema import current_revision, upgrade
+        from lockers.store import lockers_repo
+        from lockers.store.schema import current_revision, head_revision, upgrade
 
-        with _database(state(ctx).settings(), raw=True) as database:
+        settings = state(ctx).settings()
+        with _database(settings, raw=True) as database:
             before = current_revision(database)
             after = upgrade(database, revision)
-        if before == after:
-            out.print(f"database already at {after}")
-        else:
-            out.print(f"database upgraded: {before or '(empty)'} -> {after}")
+            if before == after:
+                out.print(f"database already at {after}")
+            else:
+                out.print(f"database upgraded: {before or '(empty)'} -> {after}")
+            if after != head_revision():
+                return  # an older schema: the locker tables may not match this code
+            # First run: a kiosk with no lockers in its database is useless, so create the
+            # configured ones now. Later changes stay with `db sync-lockers` (it may refuse).
+            with database.transaction() as session:
+                if lockers_repo.list_lockers(session) or not settings.lockers:
+                    report = None
+                else:
+                    report = lockers_repo.sync_lockers(session, settings.lockers)
+        if report is not None:
+            out.print(
+                f"created {len(report.added)} lockers from the config: {', '.join(report.added)}"
+            )
+        elif not settings.lockers:
+            out.print(
+                "no lockers configured: add a `lockers:` list, then `lockers db sync-lockers`"
+            )
 
     @db_app.command("current")
     def db_current(ctx: typer.Context) -> None:
@@ -163,10 +182,11 @@ def register(app: typer.Typer) -> None:
 
         settings = state(ctx).settings()
         with _database(settings) as database:
-            StaffService(database, None, kiosk_id=settings.database.kiosk_id).add_staff(
-                name, pin, role, actor=f"cli:{getpass.getuser()}"
-            )
-        out.print(f"staff member {name} ({role}) added")
+            service = StaffService(database, None, kiosk_id=settings.database.kiosk_id)
+            service.add_staff(name, pin, role, actor=f"cli:{getpass.getuser()}")
+            number = next(e.number for e in service.directory() if e.name == name.strip())
+        # The number logs in on the kiosk's PIN pad as well as tapping the name.
+        out.print(f"staff member {name} ({role}) added, staff number {number}")
 
     @lockers_app.command("list")
     def lockers_list(ctx: typer.Context) -> None:

@@ -113,3 +113,12 @@ class StartupReport:
     @property
     def clean(self) -> bool:
         return not self.findings
+
+
+@dataclass(frozen=True)
+class StaffEntry:
+    """A name tile on the staff login screen: ``number`` is the staff number typed on the PIN
+    pad instead of tapping the name (the account's id, shown by `lockers admin add-staff`)."""
+
+    number: int
+    name: str

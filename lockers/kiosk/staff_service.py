@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lockers.errors import LockersError
 from lockers.hardware.board import LockAddress, LockBoard, UnlockOutcome
-from lockers.kiosk.dto import AuditRow, LockerView, StaffActionResult, StaffSession
+from lockers.kiosk.dto import AuditRow, LockerView, StaffActionResult, StaffEntry, StaffSession
 from lockers.kiosk.errors import StaffActionRefused, StaffAuthError
 from lockers.kiosk.pins import DUMMY_HASH, hash_pin, validate_pin, verify_pin
 from lockers.kiosk.unlocking import Checkpoint, no_checkpoint, pulse
@@ -100,6 +100,11 @@ class StaffService:
                 outcome="ok",
                 reason=f"{name} ({role})",
             )
+
+    def directory(self) -> list[StaffEntry]:
+        """Who can log in, for the name tiles of the login screen (no PIN, no role)."""
+        with self._db.transaction() as session:
+            return [StaffEntry(s.id, s.name) for s in staff_repo.list_staff(session)]
 
     def login(self, name: str, pin: str) -> StaffSession:
         """Check ``pin``; returns a session. Wrong PINs count towards a lockout.

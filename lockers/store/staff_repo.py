@@ -29,3 +29,8 @@ def find_staff(session: Session, name: str) -> Staff | None:
 
 def count_staff(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(Staff)) or 0)
+
+
+def list_staff(session: Session) -> list[Staff]:
+    """Every staff member, by name (the kiosk's login tiles)."""
+    return list(session.scalars(select(Staff).order_by(Staff.name)))

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from lockers.errors import LockersError
-from lockers.kiosk.dto import LockerView, RegisterResult, RetrieveResult, StaffSession
+from lockers.kiosk.dto import (
+    LockerView,
+    RegisterResult,
+    RetrieveResult,
+    StaffEntry,
+    StaffSession,
+)
 from lockers.kiosk.flow import (
     Command,
     FlowSettings,
@@ -60,6 +66,8 @@ class KioskStatus:
     service_error: str = ""  # the last health poll failed (database unreachable, ...)
     untrained: bool = False
     notices: tuple[str, ...] = ()
+    # Failed start-up checks (`lockers doctor`'s, "name: what → fix"): staff must fix them.
+    failed_checks: tuple[str, ...] = ()
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -75,6 +83,8 @@ class KioskStatus:
             keys.append("ooo.board")
         if self.service_error:
             keys.append("ooo.service")
+        if self.failed_checks:
+            keys.append("ooo.checks")
         return tuple(keys)
 
     @property
@@ -99,6 +109,7 @@ class StaffState:
     busy: bool = False
     alerts: tuple[str, ...] = field(default_factory=tuple)
     doors: Mapping[str, str] = field(default_factory=dict)  # live: label → open/closed/unknown
+    directory: tuple[StaffEntry, ...] = ()  # the login screen's name tiles
 
 
 class KioskController(QObject):
@@ -110,6 +121,7 @@ class KioskController(QObject):
         flow_settings: counts and timeouts of the flow.
         language: ``ko`` or ``en`` at start and after every idle return home.
         untrained, notices: the demo's labels (banner, output).
+        failed_checks: start-up checks that failed (out of order until fixed and restarted).
         clock: monotonic seconds (the flow's time).
         health_interval_s: how often the board and lockers are polled (faster while a door is
             open, to see it closed).
@@ -133,6 +145,7 @@ class KioskController(QObject):
         language: str = "ko",
         untrained: bool = False,
         notices: tuple[str, ...] = (),
+        failed_checks: tuple[str, ...] = (),
         clock: Callable[[], float] = time.monotonic,
         health_interval_s: float = 2.0,
         staff_idle_s: float = 90.0,
@@ -144,7 +157,9 @@ class KioskController(QObject):
         self._clock = clock
         self.default_language = language if language in LANGUAGES else "ko"
         self.language = self.default_language
-        self.status = KioskStatus(untrained=untrained, notices=tuple(notices))
+        self.status = KioskStatus(
+            untrained=untrained, notices=tuple(notices), failed_checks=tuple(failed_checks)
+        )
         self.staff = StaffState()
         self._staff_touch = 0.0
         self._last_touch = self._phase_changed = clock()
@@ -177,6 +192,7 @@ class KioskController(QObject):
         self.camera.start()
         self._timer.start()
         self._poll_health()
+        self.staff_directory()
         emit(self.view_changed, self.flow.view)
         emit(self.status_changed, self.status)
 
@@ -424,6 +440,14 @@ class KioskController(QObject):
         self.runner.submit("staff_login", lambda: backend.staff_login(name, pin))
 
     @Slot()
+    def staff_directory(self) -> None:
+        """Reload the login screen's name tiles (staff added from the CLI show up)."""
+        if self._shut:
+            return
+        backend = self.backend
+        self.runner.submit("staff_directory", backend.staff_directory)
+
+    @Slot()
     def staff_refresh(self) -> None:
         who = self.staff.session
         if who is None:
@@ -458,7 +482,7 @@ class KioskController(QObject):
         backend = self.backend
         self.runner.submit("staff_logout", lambda: backend.staff_logout(who, reason))
         emit(self.log_line, f"staff logout: {reason}")
-        self.staff = StaffState(message="staff.logged_out")
+        self.staff = StaffState(message="staff.logged_out", directory=self.staff.directory)
         emit(self.staff_changed, self.staff)
 
     def _on_staff_job(self, result: JobResult) -> None:
@@ -472,13 +496,17 @@ class KioskController(QObject):
             emit(self.log_line, f"{kind} refused: {message}")
             if kind == "staff_login":
                 self._set_staff(busy=False, message=message, locked_for_s=retry)
+            elif kind == "staff_directory":
+                log.warning("staff list not loaded: %s", message)
             elif "logged" in message or "not logged in" in message:
-                self.staff = StaffState(message=message)
+                self.staff = StaffState(message=message, directory=self.staff.directory)
                 emit(self.staff_changed, self.staff)
             else:
                 self._set_staff(busy=False, message=message)
             return
-        if kind == "staff_login":
+        if kind == "staff_directory":
+            self._set_staff(directory=tuple(result.value))
+        elif kind == "staff_login":
             who: StaffSession = result.value
             emit(self.log_line, f"staff login: {who.staff_name}")
             self._staff_touch = self._now()

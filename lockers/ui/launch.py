@@ -52,12 +52,15 @@ def create_window(
         language=parts.settings.ui.language,
         untrained=parts.untrained,
         notices=tuple(parts.notices),
+        failed_checks=tuple(getattr(parts, "failed_checks", ())),
         **controller_options,  # type: ignore[arg-type]
     )
     window = MainWindow(
         controller,
         retention_hours=parts.settings.privacy.retention_hours,
         staff_hold_ms=staff_hold_ms,
+        staff_reasons=parts.settings.ui.staff_reasons,
+        audit_language=parts.settings.ui.language,
     )
     # The window owns the controller (and so its threads' QThread objects): Qt deletes them in
     # order with the window, rather than Python's garbage collector at some later moment.

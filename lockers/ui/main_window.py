@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lockers.config.ui import StaffReasons
 from lockers.kiosk.flow import FlowView, Phase
 from lockers.ui.camera_worker import FramePacket
 from lockers.ui.controller import KioskController, KioskStatus, StaffState
@@ -40,6 +41,8 @@ class MainWindow(QMainWindow):
         *,
         retention_hours: float = 72.0,
         staff_hold_ms: int = 2000,
+        staff_reasons: StaffReasons | None = None,
+        audit_language: str = "ko",
     ) -> None:
         super().__init__()
         self.controller = controller
@@ -76,7 +79,7 @@ class MainWindow(QMainWindow):
         self.camera = CameraScreen()
         self.message = MessageScreen()
         self.staff_login = StaffLoginScreen()
-        self.staff_panel = StaffPanel()
+        self.staff_panel = StaffPanel(staff_reasons, audit_language)
         for screen in (
             self.home,
             self.consent,
@@ -175,6 +178,7 @@ class MainWindow(QMainWindow):
         """The hidden corner was held: show the PIN pad (the customer flow is abandoned)."""
         self.controller.cancel()
         self._staff_mode = True
+        self.controller.staff_directory()  # names added since start-up get their tile
         self.staff_login.reset()
         self.stack.setCurrentWidget(
             self.staff_panel if self.controller.staff.session else self.staff_login

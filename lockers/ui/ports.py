@@ -19,6 +19,7 @@ from lockers.kiosk.dto import (
     RegisterResult,
     RetrieveResult,
     StaffActionResult,
+    StaffEntry,
     StaffSession,
 )
 
@@ -60,6 +61,10 @@ class KioskBackend(Protocol):
     def retrieve(self, probes: npt.NDArray[np.float32], model_version: str) -> RetrieveResult: ...
 
     def health(self) -> ServiceHealth: ...
+
+    def staff_directory(self) -> list[StaffEntry]:
+        """Who can log in (name tiles), no authentication needed."""
+        ...
 
     def staff_login(self, name: str, pin: str) -> StaffSession:
         """Raises: StaffAuthError (wrong PIN, locked out with ``retry_after_s``)."""

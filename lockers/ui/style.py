@@ -23,6 +23,7 @@ QLabel#banner { background: #b71c1c; color: white; font-size: 22px; font-weight:
                 padding: 6px; }
 QLabel#notice { background: #37474f; color: white; font-size: 18px; padding: 4px; }
 QLabel#error { color: #ff8a80; font-size: 24px; }
+QLabel#staffDetail { background: #263238; color: #ffd54f; font-size: 18px; padding: 8px; }
 QPushButton { background: #263238; border: 2px solid #455a64; border-radius: 16px;
               padding: 12px 24px; min-height: 72px; font-size: 26px; }
 QPushButton:pressed { background: #37474f; }

@@ -237,6 +237,14 @@ def enter_staff(qtbot: Any, window: MainWindow) -> None:
     assert window.current_screen is window.staff_login
 
 
+def pick_staff(qtbot: Any, window: MainWindow, name: str) -> None:
+    """Tap the staff member's name tile (touch only: no name is typed)."""
+    login = window.staff_login
+    qtbot.waitUntil(lambda: name in login.tiles, timeout=WAIT_MS)
+    click(qtbot, login.tiles[name])
+    assert login.selected == name
+
+
 def type_pin(qtbot: Any, window: MainWindow, pin: str) -> None:
     pad = window.staff_login.pad
     for digit in pin:
@@ -247,7 +255,7 @@ def type_pin(qtbot: Any, window: MainWindow, pin: str) -> None:
 def test_staff_pin_lockout(qtbot: Any, window: MainWindow, camera: ScriptedCamera) -> None:
     camera.show(None)
     enter_staff(qtbot, window)
-    window.staff_login.name.setText("staff")
+    pick_staff(qtbot, window, "staff")
     for attempt in range(5):
         type_pin(qtbot, window, "9999")
         qtbot.waitUntil(lambda: not window.controller.staff.busy, timeout=WAIT_MS)
@@ -267,7 +275,7 @@ def test_staff_sees_the_grid_and_resets_a_locker(
     wait_phase(qtbot, window, Phase.DONE)
     camera.show(None)
     enter_staff(qtbot, window)
-    window.staff_login.name.setText("staff")
+    pick_staff(qtbot, window, "staff")
     type_pin(qtbot, window, "1234")
     qtbot.waitUntil(lambda: window.current_screen is window.staff_panel, timeout=WAIT_MS)
     panel = window.staff_panel
@@ -276,10 +284,10 @@ def test_staff_sees_the_grid_and_resets_a_locker(
     assert panel.tiles["4"].property("locker_state") == "available"
     qtbot.waitUntil(lambda: panel.audit.rowCount() > 0, timeout=WAIT_MS)
     click(qtbot, panel.tiles[label])
-    click(qtbot, panel.reset_button)  # no reason yet: refused on screen
-    assert active_rentals(kiosk) != []
-    panel.reason.setText("customer lost access")
-    click(qtbot, panel.reset_button)
+    click(qtbot, panel.reset_button)  # no reason yet: the reason picker, nothing done
+    assert panel.picking_reason and active_rentals(kiosk) != []
+    click(qtbot, panel.reason_picker.preset_buttons[1])  # "rental ended at the customer's..."
+    click(qtbot, panel.reason_picker.confirm_button)
     qtbot.waitUntil(
         lambda: panel.tiles[label].property("locker_state") == "available", timeout=WAIT_MS
     )
@@ -363,7 +371,7 @@ def test_staff_are_logged_out_after_inactivity(
     qtbot.addWidget(win)
     win.show()
     enter_staff(qtbot, win)
-    win.staff_login.name.setText("staff")
+    pick_staff(qtbot, win, "staff")
     type_pin(qtbot, win, "1234")
     qtbot.waitUntil(lambda: win.current_screen is win.staff_panel, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: win.current_screen is win.home, timeout=4000)
@@ -404,7 +412,7 @@ def test_staff_see_overdue_rentals_and_filter_the_audit_log(
         camera.show(None)
         shift[0] = timedelta(hours=25)  # past the 24 h rental
         enter_staff(qtbot, win)
-        win.staff_login.name.setText("staff")
+        pick_staff(qtbot, win, "staff")
         type_pin(qtbot, win, "1234")
         panel = win.staff_panel
         qtbot.waitUntil(lambda: len(panel.tiles) == 4, timeout=WAIT_MS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QStackedLayout, QVBoxLayout, QWidget
 
 from lockers.ui.controller import KioskStatus
@@ -46,10 +46,14 @@ class HomeScreen(QWidget):
         self.ooo_title = label("", "title")
         self.ooo_body = label("", "body")
         self.ooo_detail = label("", "notice")
+        # Failed start-up checks, with their fix: for the staff member called to the kiosk.
+        self.ooo_staff = label("", "staffDetail")
+        self.ooo_staff.setAlignment(Qt.AlignmentFlag.AlignLeft)
         out.addStretch(1)
         out.addWidget(self.ooo_title)
         out.addWidget(self.ooo_body)
         out.addWidget(self.ooo_detail)
+        out.addWidget(self.ooo_staff)
         out.addStretch(1)
         self._stack.addWidget(broken)
 
@@ -82,6 +86,13 @@ class HomeScreen(QWidget):
             self.ooo_body.setText(tr("ooo.body", lang))
             # Customers see what is wrong in plain words; staff get the details on their screen.
             self.ooo_detail.setText(" · ".join(tr(key, lang) for key in status.problems))
+            checks = status.failed_checks
+            self.ooo_staff.setText(
+                (tr("ooo.staff", lang) + "\n" + "\n".join(f"• {c}" for c in checks))
+                if checks
+                else ""
+            )
+            self.ooo_staff.setVisible(bool(checks))
             self._stack.setCurrentIndex(1)
         else:
             self._stack.setCurrentIndex(0)

@@ -1,4 +1,8 @@
-"""Staff: locker grid coloured by state, details and actions, overdue list, audit log."""
+"""Staff: locker grid coloured by state, details and actions, overdue list, audit log.
+
+Touch only: an action's reason is picked from the configured presets (``ui.staff_reasons``)
+with an optional note on the on-screen keyboard; the audit filters are drop-down lists.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,8 @@ from PySide6.QtWidgets import (
     QComboBox,
     QGridLayout,
     QHBoxLayout,
-    QLineEdit,
     QPushButton,
+    QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -16,12 +20,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lockers.config.ui import StaffReasons
 from lockers.kiosk.dto import LockerView
 from lockers.ui.controller import KioskStatus, StaffState
 from lockers.ui.i18n import tr
 from lockers.ui.qt_compat import emit, forward
 from lockers.ui.style import COLOURS
 from lockers.ui.widgets.common import button, label, on_click
+from lockers.ui.widgets.reason_picker import ReasonPicker
 
 AUDIT_ACTIONS = (
     "",
@@ -58,9 +64,15 @@ class StaffPanel(QWidget):
     audit_filter = Signal(str, str)  # action ("" = all), locker ("" = all)
     logout = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        reasons: StaffReasons | None = None,
+        audit_language: str = "ko",
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self._lang = "ko"
+        self._reasons = reasons or StaffReasons()
         self._state = StaffState()
         self._selected: str | None = None
         self._board_ok = True
@@ -86,8 +98,14 @@ class StaffPanel(QWidget):
         layout.addWidget(self.alerts)
         self.kiosk_problems = label("", "notice")
         layout.addWidget(self.kiosk_problems)
+        self.pages = QStackedWidget()  # the tabs, or the reason picker over them
+        layout.addWidget(self.pages, 1)
         self.tabs = QTabWidget()
-        layout.addWidget(self.tabs, 1)
+        self.pages.addWidget(self.tabs)
+        self.reason_picker = ReasonPicker(audit_language)
+        self.reason_picker.confirmed.connect(self._confirmed)
+        self.reason_picker.cancelled.connect(self.close_picker)
+        self.pages.addWidget(self.reason_picker)
 
         grid_page = QWidget()
         grid_row = QHBoxLayout(grid_page)
@@ -97,9 +115,7 @@ class StaffPanel(QWidget):
         grid_row.addWidget(self.grid_host, 3)
         details = QVBoxLayout()
         self.details = label("", "body")
-        self.reason = QLineEdit()
         details.addWidget(self.details, 1)
-        details.addWidget(self.reason)
         self.open_button = button("")
         self.reset_button = button("")
         self.oos_button = button("")
@@ -125,13 +141,14 @@ class StaffPanel(QWidget):
         filters = QHBoxLayout()
         self.action_filter = QComboBox()
         self.action_filter.addItems(list(AUDIT_ACTIONS))
-        self.locker_filter = QLineEdit()
+        self.locker_filter = QComboBox()  # "" (all) and the lockers' labels: no typing
+        self.locker_filter.addItem("")
         self.apply_filter = button("")
         self.apply_filter.clicked.connect(
             lambda: emit(
                 self.audit_filter,
                 AUDIT_ACTIONS[self.action_filter.currentIndex()],
-                self.locker_filter.text().strip(),
+                "" if self.locker_filter.currentIndex() <= 0 else self.locker_filter.currentText(),
             )
         )
         filters.addWidget(self.action_filter, 2)
@@ -153,10 +170,12 @@ class StaffPanel(QWidget):
         self.reset_button.setText(tr("staff.reset", lang))
         self.oos_button.setText(tr("staff.oos", lang))
         self.in_service_button.setText(tr("staff.in_service", lang))
-        self.reason.setPlaceholderText(tr("staff.reason", lang))
-        self.locker_filter.setPlaceholderText(tr("staff.filter.locker", lang))
+        self.locker_filter.setItemText(
+            0, f"{tr('staff.filter.locker', lang)}: {tr('staff.filter.all', lang)}"
+        )
         self.apply_filter.setText(tr("staff.refresh", lang))
         self.action_filter.setItemText(0, tr("staff.filter.all", lang))
+        self.reason_picker.set_language(lang)
         self.tabs.setTabText(0, tr("staff.lockers", lang))
         self.tabs.setTabText(1, tr("staff.overdue", lang))
         self.tabs.setTabText(2, tr("staff.audit", lang))
@@ -173,6 +192,7 @@ class StaffPanel(QWidget):
             details.append(f"board: {status.health.detail or 'offline'}")
         if status.service_error:
             details.append(f"services: {status.service_error}")
+        details += [f"check {line}" for line in status.failed_checks]
         self.kiosk_problems.setText("\n".join(details))
         self.kiosk_problems.setVisible(bool(details))
         board_ok = status.health is None or status.health.board_ok
@@ -189,7 +209,12 @@ class StaffPanel(QWidget):
         self.alerts.setVisible(bool(state.alerts))
         message = state.message
         self.message.setText(tr(message, lang) if message.startswith("staff.") else message)
+        if state.session is None:  # logged out: the next staff member starts at the grid
+            self.close_picker()
+            self.tabs.setCurrentIndex(0)
+            self._selected = None
         self._draw_grid(state)
+        self._draw_locker_filter(state.lockers)
         self._draw_details()
         self._draw_overdue(state.lockers)
         self._draw_audit(state)
@@ -283,12 +308,34 @@ class StaffPanel(QWidget):
                 self.audit.setItem(r, c, QTableWidgetItem(text))
         self.audit.resizeColumnsToContents()
 
+    def _draw_locker_filter(self, lockers: tuple[LockerView, ...]) -> None:
+        labels = [v.label for v in lockers]
+        shown = [self.locker_filter.itemText(i) for i in range(1, self.locker_filter.count())]
+        if shown != labels:
+            current = self.locker_filter.currentText()
+            while self.locker_filter.count() > 1:
+                self.locker_filter.removeItem(1)
+            self.locker_filter.addItems(labels)
+            if current in labels:
+                self.locker_filter.setCurrentText(current)
+
     def _act(self, name: str) -> None:
+        """An action button: back in service needs no reason; the others ask for one."""
         if self._selected is None:
             return
-        reason = self.reason.text().strip()
-        if not reason and name != "back_in_service":
-            self.message.setText(tr("staff.need_reason", self._lang))
+        if name == "back_in_service":
+            emit(self.action, name, self._selected, "")
             return
-        emit(self.action, name, self._selected, reason)
-        self.reason.clear()
+        self.reason_picker.ask(name, self._selected, getattr(self._reasons, name))
+        self.pages.setCurrentWidget(self.reason_picker)
+
+    def _confirmed(self, action: str, locker_label: str, reason: str) -> None:
+        self.close_picker()
+        emit(self.action, action, locker_label, reason)
+
+    def close_picker(self) -> None:
+        self.pages.setCurrentWidget(self.tabs)
+
+    @property
+    def picking_reason(self) -> bool:
+        return self.pages.currentWidget() is self.reason_picker
