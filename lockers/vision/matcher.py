@@ -5,6 +5,7 @@ Pure numpy (no torch), so the kiosk services can use it without loading a model.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, deque
 from collections.abc import Collection, Hashable, Iterable
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+
+_log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from lockers.vision.int8_index import Int8Index
@@ -98,6 +101,9 @@ class FaceMatcher:
         self.index_min_rows = index_min_rows
         self.index_after_queries = index_after_queries
         self._index: Int8Index | None = None
+        # Set once ONNX Runtime's integer GEMM failed its exactness check on this CPU: from
+        # then on every search is the plain float32 scan (slower, never wrong).
+        self._index_unusable = False
         self._queries_since_change = 0
 
     def __len__(self) -> int:
@@ -175,8 +181,10 @@ class FaceMatcher:
         if len(self._owner_codes) == 0:
             return MatchResult(False, None, -1.0, -1.0, MatchReason.EMPTY_GALLERY)
         self._queries_since_change += 1
-        if len(self._owner_codes) >= self.index_min_rows and (
-            self._index is not None or self._queries_since_change > self.index_after_queries
+        if (
+            len(self._owner_codes) >= self.index_min_rows
+            and (self._index is not None or self._queries_since_change > self.index_after_queries)
+            and self.prepare_index() is not None
         ):
             rows = self._candidate_rows(vec, mask)
         else:
@@ -192,12 +200,19 @@ class FaceMatcher:
         identity = self._identity_of[best_code]
         return self._decide(identity, best, second)
 
-    def prepare_index(self) -> Int8Index:
-        """Build the int8 first-pass index now (a long-lived gallery about to be searched)."""
-        if self._index is None:
-            from lockers.vision.int8_index import Int8Index
+    def prepare_index(self) -> Int8Index | None:
+        """Build the int8 first-pass index now (a long-lived gallery about to be searched).
 
-            self._index = Int8Index(self._matrix)
+        Returns ``None`` when this CPU's integer GEMM is not exact; searches then scan float32.
+        """
+        if self._index is None and not self._index_unusable:
+            from lockers.vision.int8_index import Int8Index, Int8IndexError
+
+            try:
+                self._index = Int8Index(self._matrix)
+            except Int8IndexError as exc:
+                _log.warning("int8 first pass disabled, float32 scan only: %s", exc)
+                self._index_unusable = True
         return self._index
 
     def _candidate_rows(
@@ -209,7 +224,9 @@ class FaceMatcher:
         so the true top two do as well; a row whose upper bound is below ``floor`` cannot be
         the best row of either.
         """
-        approx, bound = self.prepare_index().scores(vec)
+        index = self.prepare_index()
+        assert index is not None  # identify() only calls this with an index
+        approx, bound = index.scores(vec)
         if mask is not None:
             approx = np.where(mask, approx, -np.inf)
         leader = int(np.argmax(approx))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lockers.vision.matcher import FaceMatcher, KOfNVoter, MatchReason, MatchResult, normalise
@@ -151,6 +151,9 @@ def test_refused_frames_are_votes_for_nobody_and_reset_forgets() -> None:
 @settings(max_examples=30, deadline=None)
 @given(sizes=st.lists(st.integers(1, 4), min_size=1, max_size=40), seed=st.integers(0, 2**32 - 1),
        restrict=st.booleans(), near=st.booleans())
+# Two galleries where ONNX Runtime's u8 x s8 GEMM saturated on AVX2 and lost the best identity.
+@example(sizes=[1, 2, 2, 3], seed=0, restrict=False, near=True)
+@example(sizes=[1, 1, 4, 4], seed=0, restrict=False, near=False)
 def test_int8_first_pass_gives_exactly_the_float32_result(
     sizes: list[int], seed: int, restrict: bool, near: bool
 ) -> None:
@@ -182,3 +185,31 @@ def test_int8_index_is_rebuilt_after_the_gallery_changes() -> None:
     assert matcher.identify(b[0]).identity == "b"
     matcher.remove("b")
     assert matcher.identify(b[0]).identity == "a"
+
+
+def test_int8_scores_keep_their_bound_on_the_worst_probe_for_saturation() -> None:
+    """A 512-d probe with the signs of an enrolled row: every pair of int products is maximal."""
+    from lockers.vision.int8_index import Int8Index
+
+    rng = np.random.default_rng(7)
+    gallery = normalise(rng.standard_normal((300, 512)))
+    index = Int8Index(gallery)
+    for row in (0, 150, 299):
+        probe = normalise(np.sign(gallery[row]) + 0.01 * rng.standard_normal(512))[0]
+        approx, bound = index.scores(probe)
+        assert np.abs(gallery @ probe - approx).max() <= bound
+
+
+def test_a_cpu_whose_integer_gemm_is_not_exact_falls_back_to_the_float32_scan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lockers.vision import int8_index
+
+    monkeypatch.setattr(int8_index.Int8Index, "_dots", lambda self, probe: np.zeros(self.rows))
+    rng = np.random.default_rng(5)
+    matcher = FaceMatcher(0.5, 0.05, dim=DIM, index_min_rows=1, index_after_queries=0)
+    templates = _unit(rng, 3)
+    for i, template in enumerate(templates):
+        matcher.add(i, template)
+    assert matcher.prepare_index() is None
+    assert matcher.identify(templates[2]).identity == 2
