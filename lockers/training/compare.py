@@ -24,7 +24,7 @@ import numpy as np
 
 from lockers.errors import WeightsError
 from lockers.training.dataset import read_pairs
-from lockers.training.evaluate import write_scores
+from lockers.training.evaluate import usable_pairs, write_scores
 from lockers.training.faces import (
     InputMode,
     NotEnoughFacesError,
@@ -169,14 +169,7 @@ def compare_models(
         progress,
     )
     prepare_s = time.perf_counter() - started
-    usable = [p for p in pairs if prepared[p.a].ok and prepared[p.b].ok]
-    same = np.array([p.same for p in usable], dtype=bool)
-    if same.sum() < 2 or (~same).sum() < 2:
-        raise NotEnoughFacesError(
-            f"only {int(same.sum())} genuine and {int((~same).sum())} impostor pairs of "
-            f"{len(pairs)} have a usable face in both images",
-            hint="see the rejected images; --no-gate keeps faces that fail the quality gate",
-        )
+    usable, same = usable_pairs(pairs, prepared)
     job.out_dir.mkdir(parents=True, exist_ok=True)
     faces = [f.faces[mode] for f in prepared.values() if mode in f.faces]
     rows: list[dict[str, Any]] = []

@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from lockers.training.dataset import Pair, read_pairs
 from lockers.training.faces import (
     InputMode,
     NotEnoughFacesError,
+    PreparedFace,
     Progress,
     Source,
     embed_prepared,
@@ -29,6 +31,8 @@ from lockers.training.faces import (
 from lockers.training.metrics import DEFAULT_FARS, RocCurve, verification_report
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from lockers.config import Settings
 
 UNTRAINED_WARNING = (
@@ -84,15 +88,7 @@ def evaluate(job: EvalJob, settings: Settings, progress: Progress | None = None)
         gate=job.gate,
         progress=progress,
     )
-    usable = [p for p in pairs if prepared[p.a].ok and prepared[p.b].ok]
-    same = np.array([p.same for p in usable], dtype=bool)
-    if same.sum() < 2 or (~same).sum() < 2:
-        raise NotEnoughFacesError(
-            f"only {int(same.sum())} genuine and {int((~same).sum())} impostor pairs of "
-            f"{len(pairs)} have a usable face in both images",
-            hint="see the rejected images in the report; --no-gate keeps faces that fail the "
-            "quality gate",
-        )
+    usable, same = usable_pairs(pairs, prepared)
     job.out_dir.mkdir(parents=True, exist_ok=True)
     variants: dict[str, Any] = {}
     curves: dict[str, RocCurve] = {}
@@ -153,6 +149,26 @@ def _agreement(scores: dict[str, np.ndarray]) -> dict[str, float]:
             if a.split("/")[0] == b.split("/")[0]:
                 out[f"{a} vs {b}"] = float(np.max(np.abs(scores[a] - scores[b])))
     return out
+
+
+def usable_pairs(
+    pairs: list[Pair], prepared: Mapping[Path, PreparedFace]
+) -> tuple[list[Pair], npt.NDArray[np.bool_]]:
+    """The pairs with a usable face in both images, and which of them are genuine.
+
+    Raises:
+        NotEnoughFacesError: fewer than 2 genuine or 2 impostor pairs are usable.
+    """
+    usable = [p for p in pairs if prepared[p.a].ok and prepared[p.b].ok]
+    same = np.array([p.same for p in usable], dtype=bool)
+    if same.sum() < 2 or (~same).sum() < 2:
+        raise NotEnoughFacesError(
+            f"only {int(same.sum())} genuine and {int((~same).sum())} impostor pairs of "
+            f"{len(pairs)} have a usable face in both images",
+            hint="see the rejected images in the report; --no-gate keeps faces that fail the "
+            "quality gate",
+        )
+    return usable, same
 
 
 def write_scores(path: Path, pairs: list[Pair], scores: dict[str, np.ndarray]) -> None:
