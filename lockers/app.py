@@ -79,7 +79,7 @@ def build_pipeline(
 
 def weights_ready(settings: Settings) -> bool:
     """Whether verified weights are recorded for ``recognition.weights`` (cheap: no hashing)."""
-    from lockers.vision.weights import read_manifest
+    from lockers.vision.modelstore import read_manifest
 
     path = settings.recognition.weights
     return path.is_file() and path.name in read_manifest(path.parent)

@@ -34,7 +34,7 @@ def _fetch_weights(settings: Settings, timeout_s: float) -> str | None:
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
     from lockers.errors import WeightsError
-    from lockers.vision.weights import download_weights
+    from lockers.vision.modelstore import download_weights
 
     recognition = settings.recognition
     out.print(f"downloading the face weights from {recognition.weights_url}")

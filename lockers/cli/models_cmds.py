@@ -18,7 +18,7 @@ from rich.table import Table
 from lockers.cli._common import state
 
 if TYPE_CHECKING:
-    from lockers.vision.weights import LoadedWeights, ProgressCallback
+    from lockers.vision.modelstore import LoadedWeights, ProgressCallback
 
 app = typer.Typer(help="Embedding model weights: download, import, verify.", no_args_is_help=True)
 
@@ -40,7 +40,7 @@ def download_cmd(
 ) -> None:
     """Fetch the VGGFace2 weights with resume, verify them, record them in the manifest."""
     from lockers.errors import WeightsError
-    from lockers.vision import weights as w
+    from lockers.vision import modelstore as w
 
     recognition = state(ctx).settings().recognition
     url = url or recognition.weights_url
@@ -75,7 +75,7 @@ def import_cmd(
     ),
 ) -> None:
     """Verify a weights file and install it (air-gapped sites, fine-tuned weights)."""
-    from lockers.vision import weights as w
+    from lockers.vision import modelstore as w
 
     dest = dest or state(ctx).settings().recognition.weights
     console = Console()
@@ -89,7 +89,7 @@ def verify_cmd(
     path: Path | None = typer.Argument(None, help="weights file (default recognition.weights)"),
 ) -> None:
     """Check a weights file: readable, unchanged since recorded, fits the architecture."""
-    from lockers.vision import weights as w
+    from lockers.vision import modelstore as w
 
     path = path or state(ctx).settings().recognition.weights
     _print_weights(Console(), w.load_weights(path))
@@ -103,7 +103,7 @@ def list_cmd(
     ),
 ) -> None:
     """Show the verified weights files the manifest records (without re-hashing them)."""
-    from lockers.vision import weights as w
+    from lockers.vision import modelstore as w
 
     directory = directory or state(ctx).settings().recognition.weights.parent
     entries = w.read_manifest(directory)
