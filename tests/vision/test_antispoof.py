@@ -90,7 +90,7 @@ def test_import_refuses_a_file_that_is_not_the_pinned_one(
     state["module.prob.weight"] = state["module.prob.weight"] * 1.01  # same shapes, other file
     torch.save(state, tmp_path / "tampered.pth")
     dest = tmp_path / "models" / V2
-    with pytest.raises(WeightsError, match="liveness.anti_spoof_models pins"):
+    with pytest.raises(WeightsError, match=r"liveness\.anti_spoof_models pins"):
         store.import_antispoof(tmp_path / "tampered.pth", dest, _spec(V2))
     assert not dest.exists()
 

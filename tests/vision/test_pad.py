@@ -28,7 +28,7 @@ def test_below_the_threshold_is_an_attack_of_the_likelier_type() -> None:
     assert verdict.score == pytest.approx(0.35)
     printed = fuse([_frame((0.7, 0.2, 0.1), (0.5, 0.45, 0.05))], threshold=0.5)
     assert printed.attack is AttackType.PRINT
-    assert "print attack: fused real score 0.325 (threshold 0.50), 1 frames" == printed.describe()
+    assert printed.describe() == "print attack: fused real score 0.325 (threshold 0.50), 1 frames"
 
 
 def test_one_confident_frame_does_not_outvote_many_attack_frames() -> None:
