@@ -57,8 +57,10 @@ class PadVerdict:
     def describe(self) -> str:
         """For the audit log: never an image, only numbers."""
         what = "live" if self.live else f"{self.attack} attack"
-        return f"{what}: fused real score {self.score:.3f} (threshold {self.threshold:.2f}), " \
+        return (
+            f"{what}: fused real score {self.score:.3f} (threshold {self.threshold:.2f}), "
             f"{self.frames} frames"
+        )
 
 
 def fuse(scores: Sequence[PadScore], threshold: float) -> PadVerdict:

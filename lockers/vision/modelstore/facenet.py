@@ -92,8 +92,6 @@ class LoadedWeights:
         return None if weight is None else int(weight.shape[0])
 
 
-
-
 # --------------------------------------------------------------------------- architecture
 
 
@@ -182,8 +180,6 @@ def verify_state_dict(
     return kept
 
 
-
-
 def _verify_groupface_block(
     block: Mapping[str, torch.Tensor], *, origin: str
 ) -> dict[str, torch.Tensor]:
@@ -252,8 +248,6 @@ def architecture_of(state_dict: Mapping[str, Any]) -> str:
     return GROUPFACE_ARCHITECTURE if has_groupface_block(state_dict) else PLAIN_ARCHITECTURE
 
 
-
-
 _GROUPFACE_HINT = (
     "use GroupFace weights exported by `lockers train` with a recipe that has a groupface "
     "section, unchanged; or drop every groupface.* key to use the plain InceptionResnetV1"
@@ -265,11 +259,7 @@ _ARCHITECTURE_HINT = (
 )
 
 
-
-
 # --------------------------------------------------------------------------- loading
-
-
 
 
 def load_weights(path: str | os.PathLike[str]) -> LoadedWeights:
@@ -329,8 +319,6 @@ def resolve_weights(recognition: RecognitionConfig) -> LoadedWeights | None:
             exc.hint,
         )
         return None
-
-
 
 
 # --------------------------------------------------------------------------- download
@@ -407,8 +395,6 @@ def download_weights(
     return LoadedWeights(state_dict=state_dict, sha256=sha256, model_version=version, path=dest)
 
 
-
-
 # --------------------------------------------------------------------------- import
 
 
@@ -451,8 +437,6 @@ def import_weights(
     version = version or default_model_version(sha256, architecture_of(state_dict))
     record(dest, make_entry(dest, sha256, str(src.resolve()), version))
     return LoadedWeights(state_dict=state_dict, sha256=sha256, model_version=version, path=dest)
-
-
 
 
 MIRROR_HINT = (

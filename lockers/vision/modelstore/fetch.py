@@ -50,7 +50,6 @@ def check_sha256_arg(value: str | None) -> str | None:
     return normalised
 
 
-
 def fetch(
     url: str,
     part: Path,
@@ -203,7 +202,6 @@ def reject(part: Path, dest: Path) -> Path:
     return rejected
 
 
-
 def copy_atomically(src: Path, dest: Path, sha256: str) -> None:
     """Copy ``src`` to ``dest`` through a temporary file and a rename; the copy must hash to
     ``sha256`` (a file still being written is refused)."""
@@ -229,7 +227,6 @@ def copy_atomically(src: Path, dest: Path, sha256: str) -> None:
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
-
 
 
 def fsync_dir(directory: Path) -> None:

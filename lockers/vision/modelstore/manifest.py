@@ -132,4 +132,3 @@ def check_version_arg(value: str | None) -> str | None:
 def quote(path: Path) -> str:
     """``path`` quoted for a shell command in a hint."""
     return shlex.quote(str(path))
-

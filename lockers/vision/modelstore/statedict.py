@@ -176,4 +176,3 @@ def unwrap_checkpoint(obj: Any, *, origin: str, hint: str) -> Mapping[str, Any]:
     if all(isinstance(k, str) and k.startswith("module.") for k in state_dict):
         state_dict = {k.removeprefix("module."): v for k, v in state_dict.items()}
     return state_dict
-
