@@ -141,7 +141,7 @@ def register(app: typer.Typer) -> None:
         """Run the real kiosk: configured board, camera and database; verified weights only."""
         import logging
 
-        from lockers.app import build_kiosk, require_trained_weights
+        from lockers.app import build_kiosk, require_anti_spoof, require_trained_weights
         from lockers.ui.launch import run_window
 
         logging.basicConfig(
@@ -149,6 +149,7 @@ def register(app: typer.Typer) -> None:
         )
         settings = state(ctx).settings()
         require_trained_weights(settings)
+        require_anti_spoof(settings)
         parts = build_kiosk(settings)
         log = logging.getLogger("lockers.kiosk")
         try:

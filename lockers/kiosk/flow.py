@@ -31,6 +31,7 @@ from lockers.vision.liveness import (
     LivenessState,
     LivenessStatus,
 )
+from lockers.vision.pad import PadScore, PadVerdict, fuse
 
 if TYPE_CHECKING:
     from lockers.config import Settings
@@ -61,6 +62,9 @@ class Problem(StrEnum):
     DOOR_NOT_CONFIRMED = "door_not_confirmed"  # staff called
     NOT_OPENED = "not_opened"  # the board was never told: retry
     SERVICE_ERROR = "service_error"  # database or board failure: staff called
+    # The passive anti-spoofing models saw paper or a screen: "please look at the camera
+    # yourself"; nothing was stored (register) or opened (retrieve).
+    PRESENTATION_ATTACK = "presentation_attack"
 
 
 class Guidance(StrEnum):
@@ -77,7 +81,8 @@ class FrameObservation:
 
     ``issues``: the quality gate's issue codes (empty when the face passed);
     ``embedding``: ``(512,)`` float32 of norm 1 when the face passed and was embedded;
-    ``yaw_deg``/``center``/``width``: the subject's pose and box (``None`` without a subject).
+    ``yaw_deg``/``center``/``width``: the subject's pose and box (``None`` without a subject);
+    ``pad``: the passive anti-spoofing models' output for the subject (``None`` when off).
     """
 
     has_face: bool
@@ -88,6 +93,7 @@ class FrameObservation:
     yaw_deg: float | None = None
     center: tuple[float, float] | None = None
     width: float | None = None
+    pad: PadScore | None = None
 
     @property
     def usable(self) -> bool:
@@ -112,6 +118,7 @@ class FrameObservation:
             yaw_deg=None if pose is None else pose.yaw,
             center=None if subject is None else subject.center,
             width=None if subject is None else subject.width,
+            pad=analysis.pad,
         )
 
 
@@ -123,6 +130,8 @@ class FlowSettings:
     which cannot turn its head (the kiosk command never does this).
     ``same_face_min_cosine``: the frontal frame after the turns must be this close to the mean
     of the captured templates (binds the liveness check to the enrolled face).
+    ``passive_threshold``: the fused anti-spoofing score a capture needs (register: the embedded
+    frames and the head-turn frames; retrieve: the probe frames); ``None`` = passive check off.
     """
 
     capture_frames: int = 5
@@ -140,18 +149,25 @@ class FlowSettings:
     free_failures: int = 2  # retrieve failures in a row before retries must wait
     backoff_base_s: float = 5.0
     backoff_max_s: float = 120.0
+    passive_threshold: float | None = None
 
     def __post_init__(self) -> None:
         if self.capture_frames < 1 or self.retrieve_frames < 1:
             raise ValueError("capture_frames and retrieve_frames must be at least 1")
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, liveness: bool = True) -> FlowSettings:
+    def from_settings(
+        cls, settings: Settings, *, liveness: bool = True, passive: bool | None = None
+    ) -> FlowSettings:
+        """``passive``: score captures with the anti-spoofing models (default: unless
+        ``liveness.passive`` is off)."""
         rec = settings.recognition
+        passive = settings.liveness.passive == "on" if passive is None else passive
         return cls(
             retrieve_frames=rec.frames_window,
             idle_timeout_s=settings.ui.idle_timeout_s,
             liveness=LivenessConfig() if liveness else None,
+            passive_threshold=settings.liveness.threshold if passive else None,
         )
 
     def backoff_s(self, failures: int) -> float:
@@ -166,6 +182,7 @@ class RegisterRequest:
 
     templates: npt.NDArray[np.float32]  # (k, 512)
     qualities: npt.NDArray[np.float32]  # (k,)
+    pad: PadVerdict | None = None  # the passive check's verdict; None = check off
 
 
 @dataclass(frozen=True)
@@ -173,6 +190,7 @@ class RetrieveRequest:
     """Run :meth:`RentalService.retrieve` with these consecutive frames' embeddings."""
 
     probes: npt.NDArray[np.float32]  # (n, 512)
+    pad: PadVerdict | None = None  # the passive check's verdict; None = check off
 
 
 Command = RegisterRequest | RetrieveRequest
@@ -216,6 +234,9 @@ class KioskFlow:
         self._last_capture = -1e9
         self._face_seen = 0.0
         self._probes: list[npt.NDArray[np.float32]] = []
+        # Passive anti-spoofing scores of the frames whose embeddings are kept (and, while
+        # registering, of every head-turn frame); numbers only, never pixels.
+        self._pad_scores: list[PadScore | None] = []
         self._liveness: ActiveLiveness | None = None
         self._failures = 0
         self._blocked_until = 0.0
@@ -253,6 +274,7 @@ class KioskFlow:
         self._templates.clear()
         self._qualities.clear()
         self._probes.clear()
+        self._pad_scores.clear()
         self._liveness = None
 
     def home(self, now: float) -> FlowView:
@@ -349,10 +371,12 @@ class KioskFlow:
         elif now - self._face_seen > s.face_lost_reset_s and self._templates:
             self._templates.clear()  # whoever comes back may be someone else
             self._qualities.clear()
+            self._pad_scores.clear()
         if obs.crowded:
             # The templates must all be one person's: start again once alone.
             self._templates.clear()
             self._qualities.clear()
+            self._pad_scores.clear()
         if (
             obs.usable
             and obs.embedding is not None
@@ -360,6 +384,7 @@ class KioskFlow:
         ):
             self._templates.append(obs.embedding.astype(np.float32))
             self._qualities.append(obs.quality_score)
+            self._pad_scores.append(obs.pad)
             self._last_capture = now
         self._view = replace(
             self._view, guidance=self._guidance(obs), captured=len(self._templates)
@@ -383,6 +408,8 @@ class KioskFlow:
         live = self._liveness
         assert live is not None
         if not live.finished:
+            if not obs.crowded:
+                self._pad_scores.append(obs.pad)
             state = live.observe(obs.sample(), now, crowded=obs.crowded)
             if state.status is LivenessStatus.FAILED:
                 self._fail(now, Problem.LIVENESS_FAILED, detail=str(state.failure))
@@ -407,12 +434,25 @@ class KioskFlow:
             return None
         self._templates.append(obs.embedding.astype(np.float32))
         self._qualities.append(obs.quality_score)
+        self._pad_scores.append(obs.pad)
         return self._register_request(now)
+
+    def _pad_verdict(self, scores: list[PadScore | None]) -> PadVerdict | None:
+        """The fused verdict of ``scores``; ``None`` when the passive check is off. With the
+        check on, a capture none of whose frames was scored fails (never assumed live)."""
+        threshold = self.settings.passive_threshold
+        if threshold is None:
+            return None
+        scored = [score for score in scores if score is not None]
+        if not scored:
+            return PadVerdict(False, 0.0, threshold, None, 0)
+        return fuse(scored, threshold)
 
     def _register_request(self, now: float) -> RegisterRequest:
         request = RegisterRequest(
             templates=np.stack(self._templates).astype(np.float32),
             qualities=np.asarray(self._qualities, dtype=np.float32),
+            pad=self._pad_verdict(self._pad_scores),
         )
         # The request now owns the data; the flow keeps none of it.
         self._discard()
@@ -426,12 +466,17 @@ class KioskFlow:
         if obs.crowded or (not obs.has_face and now - self._face_seen > s.face_lost_reset_s):
             # Never decide on a crowded frame, nor mix frames of two people.
             self._probes.clear()
+            self._pad_scores.clear()
         elif obs.usable and obs.embedding is not None:
             self._probes.append(obs.embedding.astype(np.float32))
+            self._pad_scores.append(obs.pad)
         self._view = replace(self._view, guidance=self._guidance(obs), captured=len(self._probes))
         if len(self._probes) < s.retrieve_frames:
             return None
-        request = RetrieveRequest(np.stack(self._probes[-s.retrieve_frames :]).astype(np.float32))
+        request = RetrieveRequest(
+            np.stack(self._probes[-s.retrieve_frames :]).astype(np.float32),
+            pad=self._pad_verdict(self._pad_scores[-s.retrieve_frames :]),
+        )
         self._discard()
         self._go(now, Phase.RETRIEVING)
         return request
@@ -451,6 +496,7 @@ class KioskFlow:
                 retrieving=False,
             )
         problem = {
+            RegisterOutcome.PRESENTATION_ATTACK: Problem.PRESENTATION_ATTACK,
             RegisterOutcome.NO_FREE_LOCKER: Problem.NO_FREE_LOCKER,
             RegisterOutcome.DOOR_NOT_CONFIRMED: Problem.DOOR_NOT_CONFIRMED,
             RegisterOutcome.JAMMED: Problem.DOOR_NOT_CONFIRMED,
@@ -467,6 +513,13 @@ class KioskFlow:
         if outcome in (RetrieveOutcome.NO_MATCH, RetrieveOutcome.RATE_LIMITED):
             counted = outcome is RetrieveOutcome.NO_MATCH
             return self._not_recognised(now, counted=counted, service_wait_s=result.retry_after_s)
+        if outcome is RetrieveOutcome.PRESENTATION_ATTACK:
+            # Counted like a failed match: repeated attempts wait longer and longer.
+            self._failures += 1
+            wait = max(result.retry_after_s, self.settings.backoff_s(self._failures))
+            self._blocked_until = max(self._blocked_until, now + wait)
+            self._fail(now, Problem.PRESENTATION_ATTACK, detail=result.detail)
+            return self._refresh_wait(now)
         self._failures, self._blocked_until = 0, 0.0
         problem = (
             Problem.DOOR_NOT_CONFIRMED
@@ -498,6 +551,7 @@ class KioskFlow:
         retry = problem in (
             Problem.CAPTURE_TIMEOUT,
             Problem.LIVENESS_FAILED,
+            Problem.PRESENTATION_ATTACK,
             Problem.NOT_OPENED,
         )
         self._discard()

@@ -56,7 +56,12 @@ class PadVerdict:
 
     def describe(self) -> str:
         """For the audit log: never an image, only numbers."""
-        what = "live" if self.live else f"{self.attack} attack"
+        if self.live:
+            what = "live"
+        elif self.attack is None:
+            what = "not scored (no frame reached the anti-spoofing models)"
+        else:
+            what = f"{self.attack} attack"
         return (
             f"{what}: fused real score {self.score:.3f} (threshold {self.threshold:.2f}), "
             f"{self.frames} frames"
