@@ -211,6 +211,33 @@ def agreement(model: object, onnx_path: Path, threads: int = 1) -> float:
     return float(np.max(np.abs(reference - served)))
 
 
+def agreement_of_cached_export(loaded: LoadedAntiSpoof, threads: int = 1) -> float:
+    """Export ``loaded`` if its ONNX model is not cached yet, then measure how far the cached
+    model is from torch (for ``lockers models verify --anti-spoof``).
+
+    Raises:
+        WeightsError: the export disagrees with torch.
+    """
+    import torch
+
+    from lockers.vision.minifasnet import build
+
+    path = onnx_cache_path(loaded.path, loaded.sha256)
+    if not path.is_file():
+        return export_onnx(loaded, path, threads)
+    net = build(loaded.architecture)
+    net.load_state_dict(loaded.state_dict, strict=True)
+    model = torch.nn.Sequential(net, torch.nn.Softmax(dim=1)).eval()
+    diff = agreement(model, path, threads)
+    if diff > MAX_EXPORT_DIFF:
+        raise WeightsError(
+            f"the cached ONNX model {path} disagrees with torch ({diff:.2e} > "
+            f"{MAX_EXPORT_DIFF:.0e})",
+            hint=f"delete {path}; it is exported again on the next start",
+        )
+    return diff
+
+
 def _version(versions: Sequence[str]) -> str:
     return "+".join(versions)
 

@@ -167,3 +167,54 @@ def test_crop_grows_the_box_and_stays_inside_the_frame() -> None:
     # A box at the corner: the crop is shifted inside, not padded with black.
     image[:] = 128
     assert pad.crop_face(image, (250.0, 150.0, 299.0, 199.0), 4.0).min() == 128
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str]:
+    from lockers.cli import main
+
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.setattr(sys, "argv", ["lockers", *args])
+    with pytest.raises(SystemExit) as info:
+        main()
+    out, err = capsys.readouterr()
+    code = info.value.code
+    return (code if isinstance(code, int) else 1), out, err
+
+
+def test_cli_import_verify_and_download_from_a_site_mirror(
+    shared_anti_spoof: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Imported under another name: the pinned SHA-256 says which model it is.
+    renamed = tmp_path / "copied-from-usb.pth"
+    renamed.write_bytes((shared_anti_spoof / V1SE).read_bytes())
+    code, out, err = _cli(monkeypatch, capsys, "models", "import", "--anti-spoof", str(renamed))
+    assert code == 0, err
+    assert "OK: fits MiniFASNetV1SE" in out and (tmp_path / "models/anti-spoof" / V1SE).is_file()
+    code, _, err = _cli(monkeypatch, capsys, "models", "verify", "--anti-spoof")
+    assert code == 2 and "2.7_80x80_MiniFASNetV2.pth" in err and "Traceback" not in err
+    with WeightsServer(files={f"/mirror/{V2}": shared_anti_spoof / V2}) as server:
+        prefix = server.url("/mirror")
+        code, out, err = _cli(
+            monkeypatch, capsys, "models", "download", "--anti-spoof", "--url-prefix", prefix
+        )
+    assert code == 0, err
+    assert f"{V1SE}: already present and verified" in out and "OK: fits MiniFASNetV2" in out
+    code, out, err = _cli(monkeypatch, capsys, "models", "verify", "--anti-spoof")
+    assert code == 0, err
+    assert out.count("agrees with torch") == 2 and "not recorded" not in out
+
+
+def test_cli_import_refuses_an_unknown_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "x.pth").write_bytes(b"not a model")
+    code, _, err = _cli(monkeypatch, capsys, "models", "import", "--anti-spoof", "x.pth")
+    assert code == 2 and "none of the configured anti-spoofing models" in err
