@@ -30,6 +30,7 @@ from lockers.vision.liveness import (
     LivenessConfig,
     LivenessState,
     LivenessStatus,
+    Turn,
 )
 from lockers.vision.pad import PadScore, PadVerdict, fuse
 
@@ -94,6 +95,7 @@ class FrameObservation:
     center: tuple[float, float] | None = None
     width: float | None = None
     pad: PadScore | None = None
+    pitch_deg: float = 0.0
 
     @property
     def usable(self) -> bool:
@@ -102,7 +104,7 @@ class FrameObservation:
     def sample(self) -> FaceSample | None:
         if not self.has_face or self.yaw_deg is None or self.center is None or self.width is None:
             return None
-        return FaceSample(self.yaw_deg, self.center, self.width)
+        return FaceSample(self.yaw_deg, self.center, self.width, self.pitch_deg)
 
     @classmethod
     def from_analysis(cls, analysis: Analysis) -> FrameObservation:
@@ -119,6 +121,7 @@ class FrameObservation:
             center=None if subject is None else subject.center,
             width=None if subject is None else subject.width,
             pad=analysis.pad,
+            pitch_deg=0.0 if pose is None else pose.pitch,
         )
 
 
@@ -128,8 +131,9 @@ class FlowSettings:
 
     ``liveness=None`` skips the active liveness check: only for a replayed video in demo mode,
     which cannot turn its head (the kiosk command never does this).
-    ``same_face_min_cosine``: the frontal frame after the turns must be this close to the mean
-    of the captured templates (binds the liveness check to the enrolled face).
+    ``same_face_min_cosine``: every frontal frame of the challenge and the one after the turns
+    must be this close to the mean of the captured templates, and the last to the first
+    (identity continuity: binds the liveness check to the enrolled face).
     ``passive_threshold``: the fused anti-spoofing score a capture needs (register: the embedded
     frames and the head-turn frames; retrieve: the probe frames); ``None`` = passive check off.
     """
@@ -162,12 +166,22 @@ class FlowSettings:
         """``passive``: score captures with the anti-spoofing models (default: unless
         ``liveness.passive`` is off)."""
         rec = settings.recognition
-        passive = settings.liveness.passive == "on" if passive is None else passive
+        live = settings.liveness
+        passive = live.passive == "on" if passive is None else passive
+        challenge = LivenessConfig(
+            turns=live.turns,
+            directions=tuple(Turn(d) for d in live.directions),
+            turn_timeout_s=live.turn_timeout_s,
+            hold_s=(live.hold_min_s, live.hold_max_s),
+            # Room for every move (its hold included) plus the pauses between them.
+            timeout_s=max(15.0, live.turns * (live.turn_timeout_s + 1.0)),
+        )
         return cls(
             retrieve_frames=rec.frames_window,
             idle_timeout_s=settings.ui.idle_timeout_s,
-            liveness=LivenessConfig() if liveness else None,
-            passive_threshold=settings.liveness.threshold if passive else None,
+            liveness=challenge if liveness else None,
+            same_face_min_cosine=live.same_face_min_cosine,
+            passive_threshold=live.threshold if passive else None,
         )
 
     def backoff_s(self, failures: int) -> float:
@@ -238,6 +252,8 @@ class KioskFlow:
         # registering, of every head-turn frame); numbers only, never pixels.
         self._pad_scores: list[PadScore | None] = []
         self._liveness: ActiveLiveness | None = None
+        # The first usable embedding seen during the challenge (identity continuity).
+        self._challenge_first: npt.NDArray[np.float32] | None = None
         self._failures = 0
         self._blocked_until = 0.0
 
@@ -276,6 +292,7 @@ class KioskFlow:
         self._probes.clear()
         self._pad_scores.clear()
         self._liveness = None
+        self._challenge_first = None
 
     def home(self, now: float) -> FlowView:
         """Back to the home screen; every captured face datum is dropped."""
@@ -410,6 +427,14 @@ class KioskFlow:
         if not live.finished:
             if not obs.crowded:
                 self._pad_scores.append(obs.pad)
+                if obs.usable and obs.embedding is not None:
+                    # Every frontal frame of the challenge must be the enrolled face: someone
+                    # else (or another photo) stepping in between the moves fails here.
+                    if not self._same_face(obs.embedding):
+                        self._fail(now, Problem.LIVENESS_FAILED, detail="face_changed")
+                        return None
+                    if self._challenge_first is None:
+                        self._challenge_first = obs.embedding.astype(np.float32)
             state = live.observe(obs.sample(), now, crowded=obs.crowded)
             if state.status is LivenessStatus.FAILED:
                 self._fail(now, Problem.LIVENESS_FAILED, detail=str(state.failure))
@@ -427,15 +452,23 @@ class KioskFlow:
         if not obs.usable or obs.embedding is None:
             self._view = replace(self._view, guidance=self._guidance(obs) or "look_again")
             return None
-        mean = np.mean(np.stack(self._templates), axis=0)
-        cosine = float(obs.embedding @ (mean / max(1e-6, float(np.linalg.norm(mean)))))
-        if cosine < self.settings.same_face_min_cosine:
+        first = self._challenge_first
+        continuous = first is not None and (
+            float(obs.embedding @ first) >= self.settings.same_face_min_cosine
+        )
+        if not self._same_face(obs.embedding) or not continuous:
             self._fail(now, Problem.LIVENESS_FAILED, detail="face_changed")
             return None
         self._templates.append(obs.embedding.astype(np.float32))
         self._qualities.append(obs.quality_score)
         self._pad_scores.append(obs.pad)
         return self._register_request(now)
+
+    def _same_face(self, embedding: npt.NDArray[np.float32]) -> bool:
+        """Whether ``embedding`` is close enough to the mean of the captured templates."""
+        mean = np.mean(np.stack(self._templates), axis=0)
+        cosine = float(embedding @ (mean / max(1e-6, float(np.linalg.norm(mean)))))
+        return cosine >= self.settings.same_face_min_cosine
 
     def _pad_verdict(self, scores: list[PadScore | None]) -> PadVerdict | None:
         """The fused verdict of ``scores``; ``None`` when the passive check is off. With the

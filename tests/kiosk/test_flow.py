@@ -476,3 +476,58 @@ def test_retrieve_scores_exactly_its_probe_frames_and_backs_off_on_attacks() -> 
     assert view.retrieving and view.can_retry and view.retry_in_s == pytest.approx(10.0, abs=0.5)
     assert flow.retry(clock()).phase is Phase.FAILED  # must wait
     assert flow.retry(clock(11.0)).phase is Phase.RETRIEVE_SCAN
+
+
+# --------------------------------------------------------------------------- identity continuity
+
+
+def test_a_face_swapped_mid_challenge_fails() -> None:
+    flow, clock = liveness_flow()
+    first = flow.view.liveness.prompt  # type: ignore[union-attr]
+    assert first is not None
+    do_turn(flow, clock, first)  # A does the first turn...
+    assert flow.phase is Phase.LIVENESS
+    # ...then B steps in where A stood (same place and size: no jump) and faces the camera.
+    flow.frame(good(PERSON_B), clock(0.1))
+    view = flow.view
+    assert view.phase is Phase.FAILED and view.problem is Problem.LIVENESS_FAILED
+    assert view.detail == "face_changed" and not flow.holds_face_data
+
+
+def test_the_last_frame_must_match_the_first_frame_of_the_challenge() -> None:
+    # Templates of A, a challenge started by a look-alike C (close enough to A's mean), then
+    # finished by A: the first and the last challenge frames disagree.
+    base = PERSON_A
+    other = vector(7)
+    look_alike = base + 0.9 * (other - (other @ base) * base)
+    look_alike = (look_alike / np.linalg.norm(look_alike)).astype(np.float32)
+    assert float(look_alike @ base) > 0.5
+    config = LivenessConfig(turn_deg=18, frontal_deg=10, hold_frames=2, timeout_s=10, turns=1)
+    flow = KioskFlow(settings(liveness=config, same_face_min_cosine=0.5), rng=random.Random(0))
+    clock = Clock()
+    flow.start_register(clock())
+    flow.consent(True, clock())
+    capture(flow, clock, good(), 3)
+    flow.frame(good(look_alike), clock(0.1))  # the challenge's first frontal frame
+    far = base - 0.9 * (other - (other @ base) * base)
+    far = (far / np.linalg.norm(far)).astype(np.float32)
+    assert float(far @ base) > 0.5 and float(far @ look_alike) < 0.5
+    prompt = flow.view.liveness.prompt  # type: ignore[union-attr]
+    sign = 1 if prompt is Turn.LEFT else -1
+    for yaw in (22 * sign, 25 * sign, 24 * sign):
+        flow.frame(turned(yaw), clock(0.1))
+    command = flow.frame(good(far), clock(0.1))  # the confirmation frame
+    assert command is None and flow.view.detail == "face_changed"
+
+
+def test_the_kiosk_config_builds_the_harder_challenge() -> None:
+    from lockers.config import Settings
+
+    s = FlowSettings.from_settings(Settings())
+    assert s.liveness is not None and s.liveness.turns == 3
+    assert set(s.liveness.directions) == {Turn.LEFT, Turn.RIGHT, Turn.UP, Turn.DOWN}
+    assert s.liveness.turn_timeout_s == 6.0 and s.liveness.hold_s == (0.3, 1.2)
+    assert s.passive_threshold == 0.7
+    off = FlowSettings.from_settings(Settings(liveness={"passive": "off", "turns": 4}))
+    assert off.passive_threshold is None and off.liveness is not None
+    assert off.liveness.turns == 4
