@@ -17,9 +17,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import queue
 import tempfile
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -86,13 +89,48 @@ class _Model:
     scale: float
 
 
+class _Runner:
+    """One daemon thread that runs the calls it is given, so that a second model runs on the
+    second core while the caller's thread runs the first (ONNX Runtime releases the GIL).
+    Daemon: it never keeps the process alive and needs no shutdown."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], object], Future[object]]] = (
+            queue.SimpleQueue()
+        )
+        self._thread = threading.Thread(target=self._loop, name="pad-runner", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            job, future = self._jobs.get()
+            try:
+                future.set_result(job())
+            except BaseException as exc:  # handed to the caller, who re-raises it
+                future.set_exception(exc)
+
+    def submit(self, job: Callable[[], object]) -> Future[object]:
+        future: Future[object] = Future()
+        self._jobs.put((job, future))
+        return future
+
+
 class OnnxAntiSpoof:
-    """The anti-spoofing models on ONNX Runtime (CPU), one crop per model per frame."""
+    """The anti-spoofing models on ONNX Runtime (CPU), one crop per model per frame.
+
+    With ``parallel`` (and two models) the second model runs on a helper thread at the same
+    time as the first: about 1.5x less wall time per frame on two cores.
+    """
 
     backend = "onnx"
 
     def __init__(
-        self, models: Sequence[tuple[Path, float]], model_version: str, threads: int = 1
+        self,
+        models: Sequence[tuple[Path, float]],
+        model_version: str,
+        threads: int = 1,
+        *,
+        parallel: bool = True,
     ) -> None:
         import onnxruntime as ort
 
@@ -117,6 +155,7 @@ class OnnxAntiSpoof:
             self._models.append(_Model(session, session.get_inputs()[0].name, scale))
         self.model_version = model_version
         self.paths = tuple(path for path, _ in models)
+        self._runner = _Runner() if parallel and len(self._models) > 1 else None
 
     def probabilities(self, index: int, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         """Model ``index`` on ``(n, 80, 80, 3)`` BGR crops → ``(n, 3)`` probabilities."""
@@ -125,10 +164,19 @@ class OnnxAntiSpoof:
         return np.asarray(out, dtype=np.float32)
 
     def score(self, image: npt.NDArray[np.uint8], box: Box) -> PadScore:
+        def run(i: int) -> npt.NDArray[np.float32]:
+            crop = crop_face(image, box, self._models[i].scale)[None]
+            return self.probabilities(i, crop)[0]
+
+        indices = range(len(self._models))
+        if self._runner is None:
+            outputs = [run(i) for i in indices]
+        else:
+            others = [self._runner.submit(lambda i=i: run(i)) for i in indices[1:]]
+            outputs = [run(0), *(np.asarray(f.result()) for f in others)]
         rows = []
-        for i, model in enumerate(self._models):
-            p = self.probabilities(i, crop_face(image, box, model.scale)[None])[0].astype(float)
-            p = np.clip(p, 0.0, 1.0)
+        for out in outputs:
+            p = np.clip(out.astype(float), 0.0, 1.0)
             p = p / p.sum()
             rows.append((float(p[0]), float(p[1]), float(p[2])))
         return PadScore(tuple(rows))
