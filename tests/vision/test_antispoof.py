@@ -218,3 +218,24 @@ def test_cli_import_refuses_an_unknown_file(
     (tmp_path / "x.pth").write_bytes(b"not a model")
     code, _, err = _cli(monkeypatch, capsys, "models", "import", "--anti-spoof", "x.pth")
     assert code == 2 and "none of the configured anti-spoofing models" in err
+
+
+def test_bench_reports_the_pad_cost_per_frame(
+    anti_spoof_dir: Path, portraits: dict[str, np.ndarray], tmp_path: Path
+) -> None:
+    from lockers.vision.pad_bench import bench_pad
+
+    frames = list(portraits.values())
+    got = bench_pad(_liveness_settings(anti_spoof_dir, tmp_path), frames, repeats=1)
+    assert got["frames"] == len(frames) and got["pad_ms_p50"] > 0
+    assert got["weights_note"] == "verified anti-spoofing weights"
+    # Without verified weights: random ones, labelled (the timings do not depend on values).
+    got = bench_pad(_liveness_settings(tmp_path / "none", tmp_path), frames[:1], repeats=1)
+    assert got["models"] == "random" and "RANDOM" in got["weights_note"]
+
+
+def _liveness_settings(directory: Path, tmp_path: Path) -> Settings:
+    return Settings(
+        liveness={"anti_spoof_dir": str(directory)},
+        recognition={"weights": str(tmp_path / "models" / "w.pt")},
+    )
