@@ -54,7 +54,7 @@ class LivenessSettings(Section):
     """
 
     passive: Literal["on", "off"] = "on"
-    threshold: float = Field(0.7, gt=0.0, lt=1.0)
+    threshold: float = Field(0.69, gt=0.0, lt=1.0)
     anti_spoof_dir: ResolvedPath = Field(default="models/anti-spoof")  # type: ignore[assignment]
     anti_spoof_models: list[AntiSpoofModelConfig] = Field(default_factory=_default_models)  # type: ignore[arg-type]
     threads: int = Field(1, ge=1, le=64)
