@@ -137,11 +137,16 @@ def list_cmd(
     directory: Path | None = typer.Argument(
         None, help="models folder (default: the folder of recognition.weights)"
     ),
+    anti_spoof: bool = _ANTI_SPOOF,
 ) -> None:
     """Show the verified weights files the manifest records (without re-hashing them)."""
     from lockers.vision import modelstore as w
 
-    directory = directory or state(ctx).settings().recognition.weights.parent
+    settings = state(ctx).settings()
+    default = (
+        settings.liveness.anti_spoof_dir if anti_spoof else settings.recognition.weights.parent
+    )
+    directory = directory or default
     entries = w.read_manifest(directory)
     console = Console()
     if not entries:
