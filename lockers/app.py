@@ -39,8 +39,10 @@ if TYPE_CHECKING:
     from lockers.kiosk.staff_service import StaffService
     from lockers.kiosk.startup import Store
     from lockers.ui.ports import AuditRow, ServiceHealth
+    from lockers.vision.antispoof import PresentationAttackDetector
     from lockers.vision.camera import FrameSource
     from lockers.vision.embedder import Embedder
+    from lockers.vision.pad import PadVerdict
     from lockers.vision.pipeline import FacePipeline
 
 log = logging.getLogger(__name__)
@@ -62,14 +64,18 @@ def build_pipeline(
     embed: bool = True,
     allow_untrained: bool = False,
     embedder: Embedder | None = None,
+    passive: bool = False,
+    pad: PresentationAttackDetector | None = None,
 ) -> FacePipeline:
     """The face pipeline of ``settings``, with the configured embedder when ``embed`` is set.
 
     ``allow_untrained`` is the development flag: random weights, loudly labelled. ``embedder``
-    replaces the configured one (tests pass a double at the model boundary).
+    replaces the configured one (tests pass a double at the model boundary). ``passive`` adds
+    the anti-spoofing models of ``settings.liveness`` (``pad`` replaces them: a test double).
 
     Raises:
-        WeightsError: ``embed`` is set and the weights are missing or invalid.
+        WeightsError: ``embed`` is set and the weights are missing or invalid, or ``passive``
+            is set and the anti-spoofing weights are.
     """
     from lockers.vision.embedder import load_embedder
     from lockers.vision.pipeline import FacePipeline
@@ -79,12 +85,19 @@ def build_pipeline(
         if allow_untrained:
             recognition = recognition.model_copy(update={"allow_untrained": True})
         embedder = load_embedder(recognition)
-    return FacePipeline.from_settings(settings, embedder if embed else None)
+    pipeline = FacePipeline.from_settings(settings, embedder if embed else None)
+    if passive:
+        if pad is None:
+            from lockers.vision.antispoof import load_anti_spoof
+
+            pad = load_anti_spoof(settings.liveness)
+        pipeline.pad = pad
+    return pipeline
 
 
 def weights_ready(settings: Settings) -> bool:
     """Whether verified weights are recorded for ``recognition.weights`` (cheap: no hashing)."""
-    from lockers.vision.weights import read_manifest
+    from lockers.vision.modelstore import read_manifest
 
     path = settings.recognition.weights
     return path.is_file() and path.name in read_manifest(path.parent)
@@ -108,6 +121,34 @@ def require_trained_weights(settings: Settings) -> None:
             f"no verified embedding weights at {settings.recognition.weights}",
             hint="run `lockers models download` (or `lockers models import FILE` offline), "
             "then start the kiosk again",
+        )
+
+
+def anti_spoof_problems(settings: Settings) -> list[str]:
+    """What keeps the passive anti-spoofing check from running (cheap: no hashing); empty when
+    every configured model file is present and verified."""
+    from lockers.vision.modelstore.antispoof import verified_files
+
+    return verified_files(settings.liveness)
+
+
+def require_anti_spoof(settings: Settings) -> None:
+    """The real kiosk's second start-up rule: verified anti-spoofing weights, unless staff
+    turned the passive check off explicitly (``liveness.passive: off``).
+
+    Raises:
+        WeightsError: the check is on and a model file is missing or unverified.
+    """
+    if settings.liveness.passive == "off":
+        return
+    problems = anti_spoof_problems(settings)
+    if problems:
+        raise WeightsError(
+            "the passive anti-spoofing check is on (liveness.passive) but its weights are not "
+            "ready: " + "; ".join(problems),
+            hint="run `lockers models download --anti-spoof` (offline: copy the files over and "
+            "run `lockers models import --anti-spoof FILE`); to run without the check, set "
+            "liveness.passive: off in config.yaml (the screen and the audit log then say so)",
         )
 
 
@@ -185,13 +226,16 @@ class ServicesBackend:
         templates: npt.NDArray[np.float32],
         qualities: npt.NDArray[np.float32],
         model_version: str,
+        pad: PadVerdict | None = None,
     ) -> RegisterResult:
         return self.rental.register(
-            templates, consent=True, model_version=model_version, quality=qualities
+            templates, consent=True, model_version=model_version, quality=qualities, pad=pad
         )
 
-    def retrieve(self, probes: npt.NDArray[np.float32], model_version: str) -> RetrieveResult:
-        return self.rental.retrieve(probes, model_version=model_version)
+    def retrieve(
+        self, probes: npt.NDArray[np.float32], model_version: str, pad: PadVerdict | None = None
+    ) -> RetrieveResult:
+        return self.rental.retrieve(probes, model_version=model_version, pad=pad)
 
     def health(self) -> ServiceHealth:
         from lockers.hardware.board import DoorState, LockAddress
@@ -300,6 +344,8 @@ def build_kiosk(
     liveness: bool | None = None,
     flow_overrides: dict[str, Any] | None = None,
     clock: Callable[[], datetime] | None = None,
+    passive: bool | None = None,
+    pad: PresentationAttackDetector | None = None,
 ) -> KioskParts:
     """Open the store, the board and the services; prepare the camera and the pipeline.
 
@@ -313,6 +359,10 @@ def build_kiosk(
             video in the demo (a recording cannot turn its head).
         flow_overrides: :class:`~lockers.kiosk.flow.FlowSettings` fields to change (tests).
         clock: UTC clock of the services (tests).
+        passive: force the passive anti-spoofing check on or off; default: as
+            ``liveness.passive`` says, except in the demo without verified anti-spoofing weights
+            (then off, labelled on screen).
+        pad: replaces the anti-spoofing models (tests: a double at the model boundary).
 
     Raises:
         StoreError, BoardError, ConfigError: the store or the board cannot be opened.
@@ -372,12 +422,32 @@ def build_kiosk(
         notices.append(f"replayed video {Path(settings.camera.source).name} instead of a camera")
     if not use_liveness:
         notices.append("liveness check skipped: a replayed video cannot turn its head")
-    flow_settings = FlowSettings.from_settings(settings, liveness=use_liveness)
+    use_passive = passive
+    if use_passive is None:
+        use_passive = settings.liveness.passive == "on"
+        if use_passive and demo and pad is None and anti_spoof_problems(settings):
+            use_passive = False
+            notices.append(
+                "passive anti-spoofing OFF: no verified anti-spoof weights "
+                "(`lockers models download --anti-spoof`)"
+            )
+    if use_passive:
+        if demo:
+            notices.append("passive anti-spoofing on (MiniFASNet): photos and screens are refused")
+    else:
+        if settings.liveness.passive == "off":
+            notices.append("PASSIVE ANTI-SPOOFING OFF (liveness.passive: off)")
+        rental.record_passive_check_off()
+    flow_settings = FlowSettings.from_settings(
+        settings, liveness=use_liveness, passive=use_passive
+    )
     if flow_overrides:
         flow_settings = replace(flow_settings, **flow_overrides)
 
     def pipeline_factory() -> FacePipeline:
-        return build_pipeline(settings, allow_untrained=untrained, embedder=embedder)
+        return build_pipeline(
+            settings, allow_untrained=untrained, embedder=embedder, passive=use_passive, pad=pad
+        )
 
     def default_camera() -> FrameSource:
         from lockers.vision.camera import open_source

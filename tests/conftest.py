@@ -55,3 +55,33 @@ def shared_faces() -> Path:
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+SHARED_ANTI_SPOOF = REPO.parent / "shared" / "models" / "anti-spoof"
+
+
+@pytest.fixture(scope="session")
+def shared_anti_spoof() -> Path:
+    """``../shared/models/anti-spoof``: the real MiniFASNet weights (never committed here)."""
+    if not all((SHARED_ANTI_SPOOF / name).is_file() for name in ANTI_SPOOF_FILES):
+        pytest.skip(f"the anti-spoofing weights are not in {SHARED_ANTI_SPOOF}")
+    return SHARED_ANTI_SPOOF
+
+
+ANTI_SPOOF_FILES = ("2.7_80x80_MiniFASNetV2.pth", "4_0_0_80x80_MiniFASNetV1SE.pth")
+
+
+@pytest.fixture(scope="session")
+def anti_spoof_dir(tmp_path_factory: pytest.TempPathFactory, shared_anti_spoof: Path) -> Path:
+    """A models folder holding the shared anti-spoofing weights imported (verified, recorded in
+    its manifest) and exported to ONNX once per session."""
+    from lockers.config import Settings
+    from lockers.vision.antispoof import load_anti_spoof
+    from lockers.vision.modelstore.antispoof import import_antispoof
+
+    directory = tmp_path_factory.mktemp("anti-spoof")
+    liveness = Settings(liveness={"anti_spoof_dir": str(directory)}).liveness
+    for spec in liveness.anti_spoof_models:
+        import_antispoof(shared_anti_spoof / spec.file, directory / spec.file, spec)
+    load_anti_spoof(liveness)  # exports and caches the ONNX models
+    return directory

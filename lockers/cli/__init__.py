@@ -18,6 +18,7 @@ from lockers.cli import (
     doctor_cmd,
     kiosk_cmds,
     models_cmds,
+    pad_cmds,
     store_cmds,
     train_cmds,
     vision_cmds,
@@ -52,6 +53,7 @@ store_cmds.register(app)
 train_cmds.register(app)
 kiosk_cmds.register(app)
 doctor_cmd.register(app)
+pad_cmds.register(app)
 
 
 def main() -> None:

@@ -31,7 +31,9 @@ def bench(
     from lockers.vision.bench import SAMPLE_VIDEO, BenchOptions, run_bench
 
     options = BenchOptions(source=source or SAMPLE_VIDEO, frames=frames, skip_default=skip_default)
-    result = run_bench(state(ctx).settings(), options)
+    settings = state(ctx).settings()
+    result = run_bench(settings, options)
+    result["passive_pad"] = _bench_pad(settings, options.source)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
@@ -62,3 +64,19 @@ def _print(result: dict[str, Any]) -> None:
     startup = result["startup"]
     console.print(f"start-up (fresh process): {startup}")
     console.print(f"peak RSS of this benchmark process: {result['peak_rss_mb_bench_process']} MB")
+    pad = result.get("passive_pad")
+    if pad:
+        console.print(
+            f"passive anti-spoofing per frame (both models, {pad['threads']} thread(s)): "
+            f"p50 {pad['pad_ms_p50']} ms, p95 {pad['pad_ms_p95']} ms over {pad['frames']} "
+            f"frames ({pad['weights_note']})"
+        )
+
+
+def _bench_pad(settings: Any, source: Path) -> dict[str, Any]:
+    """The PAD cost per frame (:mod:`lockers.vision.pad_bench`) on 30 frames of ``source``."""
+    from lockers.vision.bench import _read_frames
+    from lockers.vision.pad_bench import bench_pad
+
+    frames, _ = _read_frames(source, 30)
+    return bench_pad(settings, frames)

@@ -34,7 +34,7 @@ def _fetch_weights(settings: Settings, timeout_s: float) -> str | None:
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
     from lockers.errors import WeightsError
-    from lockers.vision.weights import download_weights
+    from lockers.vision.modelstore import download_weights
 
     recognition = settings.recognition
     out.print(f"downloading the face weights from {recognition.weights_url}")
@@ -69,6 +69,21 @@ def _prepare_display(settings: Settings, *, configured: bool = True) -> None:
     require_platform_libraries(settings)
 
 
+def _fetch_anti_spoof(settings: Settings, timeout_s: float) -> str | None:
+    """Download the anti-spoofing models (small); returns why it could not (``None`` = done)."""
+    from lockers.errors import WeightsError
+    from lockers.vision.modelstore.antispoof import download_antispoof, model_path
+
+    liveness = settings.liveness
+    out.print(f"downloading the anti-spoofing models to {liveness.anti_spoof_dir}")
+    try:
+        for spec in liveness.anti_spoof_models:
+            download_antispoof(spec.url, model_path(liveness, spec), spec, timeout_s=timeout_s)
+    except WeightsError as exc:
+        return exc.message
+    return None
+
+
 def register(app: typer.Typer) -> None:
     """Add ``demo`` and ``kiosk`` to the root app."""
 
@@ -97,7 +112,13 @@ def register(app: typer.Typer) -> None:
         Uses the configured webcam when it is present, else the video shipped with lockers.
         Without verified weights (and no network) it runs in a clearly labelled untrained mode.
         """
-        from lockers.app import DEMO_STAFF, build_kiosk, demo_settings, weights_ready
+        from lockers.app import (
+            DEMO_STAFF,
+            anti_spoof_problems,
+            build_kiosk,
+            demo_settings,
+            weights_ready,
+        )
 
         start = time.monotonic()
         if headless or script:
@@ -113,6 +134,14 @@ def register(app: typer.Typer) -> None:
                     f"[bold yellow]UNTRAINED MODEL[/]: cannot get the face weights ({why}); "
                     "running the demo on random weights: the flows work, recognition means "
                     "nothing. Fix: `lockers models download` (or `lockers models import FILE`).",
+                    markup=True,
+                )
+        if settings.liveness.passive == "on" and anti_spoof_problems(settings) and not offline:
+            why = _fetch_anti_spoof(settings, timeout_s=15.0)
+            if why is not None:
+                out.print(
+                    f"[bold yellow]passive anti-spoofing off[/]: cannot get its models ({why}); "
+                    "fix: `lockers models download --anti-spoof`",
                     markup=True,
                 )
         parts = build_kiosk(settings, demo=True, untrained=untrained)
@@ -152,7 +181,12 @@ def register(app: typer.Typer) -> None:
         """Run the real kiosk: configured board, camera and database; verified weights only."""
         import logging
 
-        from lockers.app import build_kiosk, require_trained_weights, run_startup_checks
+        from lockers.app import (
+            build_kiosk,
+            require_anti_spoof,
+            require_trained_weights,
+            run_startup_checks,
+        )
         from lockers.ui.launch import run_window
 
         logging.basicConfig(
@@ -161,6 +195,7 @@ def register(app: typer.Typer) -> None:
         settings = state(ctx).settings()
         _prepare_display(settings)
         require_trained_weights(settings)
+        require_anti_spoof(settings)
         parts = build_kiosk(settings)
         log = logging.getLogger("lockers.kiosk")
         try:

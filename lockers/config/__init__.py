@@ -1,6 +1,7 @@
 """Typed configuration: ``config.yaml`` plus ``LOCKERS_<SECTION>__<KEY>`` environment overrides."""
 
 from lockers.config.hardware import BoardConfig, LockerConfig
+from lockers.config.liveness import AntiSpoofModelConfig, LivenessSettings
 from lockers.config.loader import find_config_file, load_settings
 from lockers.config.schema import Settings
 from lockers.config.store import DatabaseConfig, PrivacyConfig
@@ -8,10 +9,12 @@ from lockers.config.ui import UiConfig
 from lockers.config.vision import CameraConfig, DetectionConfig, QualityConfig, RecognitionConfig
 
 __all__ = [
+    "AntiSpoofModelConfig",
     "BoardConfig",
     "CameraConfig",
     "DatabaseConfig",
     "DetectionConfig",
+    "LivenessSettings",
     "LockerConfig",
     "PrivacyConfig",
     "QualityConfig",

@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from lockers.config._base import ResolvedPath, Section
 from lockers.config.hardware import BoardConfig, LockerConfig
+from lockers.config.liveness import LivenessSettings
 from lockers.config.store import DatabaseConfig, PrivacyConfig
 from lockers.config.ui import UiConfig
 from lockers.config.vision import CameraConfig, DetectionConfig, QualityConfig, RecognitionConfig
@@ -27,6 +28,7 @@ class Settings(Section):
     detection: DetectionConfig = _section()
     quality: QualityConfig = _section()
     recognition: RecognitionConfig = _section()
+    liveness: LivenessSettings = _section()
     database: DatabaseConfig = _section()
     board: BoardConfig = _section()
     lockers: list[LockerConfig] = Field(default_factory=list)

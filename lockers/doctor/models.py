@@ -1,8 +1,4 @@
-"""Checks of the model files: the embedding weights, and (once they exist) anti-spoofing.
-
-Both go through one small adapter each, so the weights store can change underneath (the lead
-re-points :func:`verify_embedding_weights` when ``vision/weights.py`` becomes a model store).
-"""
+"""Checks of the model files in the model store: the embedding weights and anti-spoofing."""
 
 from __future__ import annotations
 
@@ -11,6 +7,10 @@ from lockers.doctor.result import CheckResult, fail, ok, warn
 from lockers.errors import LockersError
 
 WEIGHTS_FIX = "run `lockers models download` (or `lockers models import FILE` offline)"
+ANTI_SPOOF_FIX = (
+    "run `lockers models download --anti-spoof` (offline: `lockers models import --anti-spoof "
+    "FILE`), or set liveness.passive: off to run without it (shown on screen and audited)"
+)
 
 
 def verify_embedding_weights(settings: Settings, *, deep: bool) -> str:
@@ -24,7 +24,8 @@ def verify_embedding_weights(settings: Settings, *, deep: bool) -> str:
         WeightsError: missing, unrecorded, changed or not the expected architecture.
     """
     from lockers.errors import WeightsError
-    from lockers.vision.weights import load_weights, read_manifest
+    from lockers.vision.modelstore.facenet import load_weights
+    from lockers.vision.modelstore.manifest import read_manifest
 
     path = settings.recognition.weights
     if not deep:
@@ -50,11 +51,29 @@ def check_embedding_weights(settings: Settings, *, deep: bool = True) -> CheckRe
     return ok("weights.embedding", detail)
 
 
-def check_antispoof_weights(settings: Settings) -> CheckResult:
-    """Hook for the anti-spoofing model: not configured yet (the lead fills it at merge)."""
-    del settings
-    return warn(
-        "weights.antispoof",
-        "anti-spoofing is not configured (the head-turn liveness check is used)",
-        "nothing to do until anti-spoofing weights are shipped",
-    )
+def check_antispoof_weights(settings: Settings, *, deep: bool = True) -> CheckResult:
+    """The passive anti-spoofing models: each configured file recorded with its pinned SHA-256
+    (``deep`` also reads it and checks every key and shape, which imports torch)."""
+    liveness = settings.liveness
+    if liveness.passive == "off":
+        return warn(
+            "weights.antispoof",
+            "liveness.passive is off: only the head-turn check guards against photos and screens",
+            "run `lockers models download --anti-spoof` and remove liveness.passive: off",
+        )
+    from lockers.vision.modelstore.antispoof import load_antispoof, model_path, verified_files
+
+    problems = verified_files(liveness)
+    if problems:
+        return fail("weights.antispoof", "; ".join(problems), ANTI_SPOOF_FIX)
+    seen = []
+    for spec in liveness.anti_spoof_models:
+        if deep:
+            try:
+                loaded = load_antispoof(model_path(liveness, spec), spec)
+            except LockersError as exc:
+                return fail("weights.antispoof", exc.message, exc.hint or ANTI_SPOOF_FIX)
+            seen.append(f"{spec.file}: {loaded.model_version}, verified")
+        else:
+            seen.append(f"{spec.file}: recorded")
+    return ok("weights.antispoof", "; ".join(seen))

@@ -74,7 +74,7 @@ def run_checks(
     add("camera", lambda: devices.check_camera(settings, camera_seconds))
     add("board", lambda: devices.check_board(settings))
     add("weights", lambda: models.check_embedding_weights(settings, deep=not startup))
-    add("antispoof", lambda: models.check_antispoof_weights(settings))
+    add("antispoof", lambda: models.check_antispoof_weights(settings, deep=not startup))
     store = storage.StoreFindings()
     if "database" not in skipped:
         try:

@@ -15,6 +15,8 @@ class RegisterOutcome(StrEnum):
     JAMMED = "jammed"
     NOT_OPENED = "not_opened"  # the board was never told: rental rolled back, nothing kept
     NO_FREE_LOCKER = "no_free_locker"
+    # The passive anti-spoofing check saw a photo or a screen: nothing stored, nothing opened.
+    PRESENTATION_ATTACK = "presentation_attack"
 
 
 class RetrieveOutcome(StrEnum):
@@ -23,6 +25,7 @@ class RetrieveOutcome(StrEnum):
     RATE_LIMITED = "rate_limited"  # too many failed attempts: wait retry_after_s
     DOOR_NOT_CONFIRMED = "door_not_confirmed"  # matched; rental kept, staff alerted
     NOT_OPENED = "not_opened"  # matched, but the board was never told: try again
+    PRESENTATION_ATTACK = "presentation_attack"  # a photo or a screen: never opened
 
 
 @dataclass(frozen=True)

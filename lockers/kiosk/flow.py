@@ -30,7 +30,9 @@ from lockers.vision.liveness import (
     LivenessConfig,
     LivenessState,
     LivenessStatus,
+    Turn,
 )
+from lockers.vision.pad import PadScore, PadVerdict, fuse
 
 if TYPE_CHECKING:
     from lockers.config import Settings
@@ -61,6 +63,9 @@ class Problem(StrEnum):
     DOOR_NOT_CONFIRMED = "door_not_confirmed"  # staff called
     NOT_OPENED = "not_opened"  # the board was never told: retry
     SERVICE_ERROR = "service_error"  # database or board failure: staff called
+    # The passive anti-spoofing models saw paper or a screen: "please look at the camera
+    # yourself"; nothing was stored (register) or opened (retrieve).
+    PRESENTATION_ATTACK = "presentation_attack"
 
 
 class Guidance(StrEnum):
@@ -77,7 +82,8 @@ class FrameObservation:
 
     ``issues``: the quality gate's issue codes (empty when the face passed);
     ``embedding``: ``(512,)`` float32 of norm 1 when the face passed and was embedded;
-    ``yaw_deg``/``center``/``width``: the subject's pose and box (``None`` without a subject).
+    ``yaw_deg``/``center``/``width``: the subject's pose and box (``None`` without a subject);
+    ``pad``: the passive anti-spoofing models' output for the subject (``None`` when off).
     """
 
     has_face: bool
@@ -88,6 +94,8 @@ class FrameObservation:
     yaw_deg: float | None = None
     center: tuple[float, float] | None = None
     width: float | None = None
+    pad: PadScore | None = None
+    pitch_deg: float = 0.0
 
     @property
     def usable(self) -> bool:
@@ -96,7 +104,7 @@ class FrameObservation:
     def sample(self) -> FaceSample | None:
         if not self.has_face or self.yaw_deg is None or self.center is None or self.width is None:
             return None
-        return FaceSample(self.yaw_deg, self.center, self.width)
+        return FaceSample(self.yaw_deg, self.center, self.width, self.pitch_deg)
 
     @classmethod
     def from_analysis(cls, analysis: Analysis) -> FrameObservation:
@@ -112,6 +120,8 @@ class FrameObservation:
             yaw_deg=None if pose is None else pose.yaw,
             center=None if subject is None else subject.center,
             width=None if subject is None else subject.width,
+            pad=analysis.pad,
+            pitch_deg=0.0 if pose is None else pose.pitch,
         )
 
 
@@ -121,8 +131,11 @@ class FlowSettings:
 
     ``liveness=None`` skips the active liveness check: only for a replayed video in demo mode,
     which cannot turn its head (the kiosk command never does this).
-    ``same_face_min_cosine``: the frontal frame after the turns must be this close to the mean
-    of the captured templates (binds the liveness check to the enrolled face).
+    ``same_face_min_cosine``: every frontal frame of the challenge and the one after the turns
+    must be this close to the mean of the captured templates, and the last to the first
+    (identity continuity: binds the liveness check to the enrolled face).
+    ``passive_threshold``: the fused anti-spoofing score a capture needs (register: the embedded
+    frames and the head-turn frames; retrieve: the probe frames); ``None`` = passive check off.
     """
 
     capture_frames: int = 5
@@ -140,18 +153,35 @@ class FlowSettings:
     free_failures: int = 2  # retrieve failures in a row before retries must wait
     backoff_base_s: float = 5.0
     backoff_max_s: float = 120.0
+    passive_threshold: float | None = None
 
     def __post_init__(self) -> None:
         if self.capture_frames < 1 or self.retrieve_frames < 1:
             raise ValueError("capture_frames and retrieve_frames must be at least 1")
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, liveness: bool = True) -> FlowSettings:
+    def from_settings(
+        cls, settings: Settings, *, liveness: bool = True, passive: bool | None = None
+    ) -> FlowSettings:
+        """``passive``: score captures with the anti-spoofing models (default: unless
+        ``liveness.passive`` is off)."""
         rec = settings.recognition
+        live = settings.liveness
+        passive = live.passive == "on" if passive is None else passive
+        challenge = LivenessConfig(
+            turns=live.turns,
+            directions=tuple(Turn(d) for d in live.directions),
+            turn_timeout_s=live.turn_timeout_s,
+            hold_s=(live.hold_min_s, live.hold_max_s),
+            # Room for every move (its hold included) plus the pauses between them.
+            timeout_s=max(15.0, live.turns * (live.turn_timeout_s + 1.0)),
+        )
         return cls(
             retrieve_frames=rec.frames_window,
             idle_timeout_s=settings.ui.idle_timeout_s,
-            liveness=LivenessConfig() if liveness else None,
+            liveness=challenge if liveness else None,
+            same_face_min_cosine=live.same_face_min_cosine,
+            passive_threshold=live.threshold if passive else None,
         )
 
     def backoff_s(self, failures: int) -> float:
@@ -166,6 +196,7 @@ class RegisterRequest:
 
     templates: npt.NDArray[np.float32]  # (k, 512)
     qualities: npt.NDArray[np.float32]  # (k,)
+    pad: PadVerdict | None = None  # the passive check's verdict; None = check off
 
 
 @dataclass(frozen=True)
@@ -173,6 +204,7 @@ class RetrieveRequest:
     """Run :meth:`RentalService.retrieve` with these consecutive frames' embeddings."""
 
     probes: npt.NDArray[np.float32]  # (n, 512)
+    pad: PadVerdict | None = None  # the passive check's verdict; None = check off
 
 
 Command = RegisterRequest | RetrieveRequest
@@ -216,7 +248,12 @@ class KioskFlow:
         self._last_capture = -1e9
         self._face_seen = 0.0
         self._probes: list[npt.NDArray[np.float32]] = []
+        # Passive anti-spoofing scores of the frames whose embeddings are kept (and, while
+        # registering, of every head-turn frame); numbers only, never pixels.
+        self._pad_scores: list[PadScore | None] = []
         self._liveness: ActiveLiveness | None = None
+        # The first usable embedding seen during the challenge (identity continuity).
+        self._challenge_first: npt.NDArray[np.float32] | None = None
         self._failures = 0
         self._blocked_until = 0.0
 
@@ -253,7 +290,9 @@ class KioskFlow:
         self._templates.clear()
         self._qualities.clear()
         self._probes.clear()
+        self._pad_scores.clear()
         self._liveness = None
+        self._challenge_first = None
 
     def home(self, now: float) -> FlowView:
         """Back to the home screen; every captured face datum is dropped."""
@@ -349,10 +388,12 @@ class KioskFlow:
         elif now - self._face_seen > s.face_lost_reset_s and self._templates:
             self._templates.clear()  # whoever comes back may be someone else
             self._qualities.clear()
+            self._pad_scores.clear()
         if obs.crowded:
             # The templates must all be one person's: start again once alone.
             self._templates.clear()
             self._qualities.clear()
+            self._pad_scores.clear()
         if (
             obs.usable
             and obs.embedding is not None
@@ -360,6 +401,7 @@ class KioskFlow:
         ):
             self._templates.append(obs.embedding.astype(np.float32))
             self._qualities.append(obs.quality_score)
+            self._pad_scores.append(obs.pad)
             self._last_capture = now
         self._view = replace(
             self._view, guidance=self._guidance(obs), captured=len(self._templates)
@@ -383,6 +425,16 @@ class KioskFlow:
         live = self._liveness
         assert live is not None
         if not live.finished:
+            if not obs.crowded:
+                self._pad_scores.append(obs.pad)
+                if obs.usable and obs.embedding is not None:
+                    # Every frontal frame of the challenge must be the enrolled face: someone
+                    # else (or another photo) stepping in between the moves fails here.
+                    if not self._same_face(obs.embedding):
+                        self._fail(now, Problem.LIVENESS_FAILED, detail="face_changed")
+                        return None
+                    if self._challenge_first is None:
+                        self._challenge_first = obs.embedding.astype(np.float32)
             state = live.observe(obs.sample(), now, crowded=obs.crowded)
             if state.status is LivenessStatus.FAILED:
                 self._fail(now, Problem.LIVENESS_FAILED, detail=str(state.failure))
@@ -400,19 +452,40 @@ class KioskFlow:
         if not obs.usable or obs.embedding is None:
             self._view = replace(self._view, guidance=self._guidance(obs) or "look_again")
             return None
-        mean = np.mean(np.stack(self._templates), axis=0)
-        cosine = float(obs.embedding @ (mean / max(1e-6, float(np.linalg.norm(mean)))))
-        if cosine < self.settings.same_face_min_cosine:
+        first = self._challenge_first
+        continuous = first is not None and (
+            float(obs.embedding @ first) >= self.settings.same_face_min_cosine
+        )
+        if not self._same_face(obs.embedding) or not continuous:
             self._fail(now, Problem.LIVENESS_FAILED, detail="face_changed")
             return None
         self._templates.append(obs.embedding.astype(np.float32))
         self._qualities.append(obs.quality_score)
+        self._pad_scores.append(obs.pad)
         return self._register_request(now)
+
+    def _same_face(self, embedding: npt.NDArray[np.float32]) -> bool:
+        """Whether ``embedding`` is close enough to the mean of the captured templates."""
+        mean = np.mean(np.stack(self._templates), axis=0)
+        cosine = float(embedding @ (mean / max(1e-6, float(np.linalg.norm(mean)))))
+        return cosine >= self.settings.same_face_min_cosine
+
+    def _pad_verdict(self, scores: list[PadScore | None]) -> PadVerdict | None:
+        """The fused verdict of ``scores``; ``None`` when the passive check is off. With the
+        check on, a capture none of whose frames was scored fails (never assumed live)."""
+        threshold = self.settings.passive_threshold
+        if threshold is None:
+            return None
+        scored = [score for score in scores if score is not None]
+        if not scored:
+            return PadVerdict(False, 0.0, threshold, None, 0)
+        return fuse(scored, threshold)
 
     def _register_request(self, now: float) -> RegisterRequest:
         request = RegisterRequest(
             templates=np.stack(self._templates).astype(np.float32),
             qualities=np.asarray(self._qualities, dtype=np.float32),
+            pad=self._pad_verdict(self._pad_scores),
         )
         # The request now owns the data; the flow keeps none of it.
         self._discard()
@@ -426,12 +499,17 @@ class KioskFlow:
         if obs.crowded or (not obs.has_face and now - self._face_seen > s.face_lost_reset_s):
             # Never decide on a crowded frame, nor mix frames of two people.
             self._probes.clear()
+            self._pad_scores.clear()
         elif obs.usable and obs.embedding is not None:
             self._probes.append(obs.embedding.astype(np.float32))
+            self._pad_scores.append(obs.pad)
         self._view = replace(self._view, guidance=self._guidance(obs), captured=len(self._probes))
         if len(self._probes) < s.retrieve_frames:
             return None
-        request = RetrieveRequest(np.stack(self._probes[-s.retrieve_frames :]).astype(np.float32))
+        request = RetrieveRequest(
+            np.stack(self._probes[-s.retrieve_frames :]).astype(np.float32),
+            pad=self._pad_verdict(self._pad_scores[-s.retrieve_frames :]),
+        )
         self._discard()
         self._go(now, Phase.RETRIEVING)
         return request
@@ -451,6 +529,7 @@ class KioskFlow:
                 retrieving=False,
             )
         problem = {
+            RegisterOutcome.PRESENTATION_ATTACK: Problem.PRESENTATION_ATTACK,
             RegisterOutcome.NO_FREE_LOCKER: Problem.NO_FREE_LOCKER,
             RegisterOutcome.DOOR_NOT_CONFIRMED: Problem.DOOR_NOT_CONFIRMED,
             RegisterOutcome.JAMMED: Problem.DOOR_NOT_CONFIRMED,
@@ -467,6 +546,13 @@ class KioskFlow:
         if outcome in (RetrieveOutcome.NO_MATCH, RetrieveOutcome.RATE_LIMITED):
             counted = outcome is RetrieveOutcome.NO_MATCH
             return self._not_recognised(now, counted=counted, service_wait_s=result.retry_after_s)
+        if outcome is RetrieveOutcome.PRESENTATION_ATTACK:
+            # Counted like a failed match: repeated attempts wait longer and longer.
+            self._failures += 1
+            wait = max(result.retry_after_s, self.settings.backoff_s(self._failures))
+            self._blocked_until = max(self._blocked_until, now + wait)
+            self._fail(now, Problem.PRESENTATION_ATTACK, detail=result.detail)
+            return self._refresh_wait(now)
         self._failures, self._blocked_until = 0, 0.0
         problem = (
             Problem.DOOR_NOT_CONFIRMED
@@ -498,6 +584,7 @@ class KioskFlow:
         retry = problem in (
             Problem.CAPTURE_TIMEOUT,
             Problem.LIVENESS_FAILED,
+            Problem.PRESENTATION_ATTACK,
             Problem.NOT_OPENED,
         )
         self._discard()

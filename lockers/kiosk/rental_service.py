@@ -13,6 +13,10 @@ Transactions (one per step, never held while the board works):
 
 Retrieval matches only among active rentals; the rental is ended and its templates deleted in
 the transaction that records an OPENED door.
+
+Both refuse a capture the passive anti-spoofing check found to be a photo or a screen (the
+``pad`` verdict): one audit entry (attack type and fused score; never an image), nothing stored,
+nothing opened, even when the face matches a rental.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from lockers.store.models import (
     utcnow,
 )
 from lockers.vision.matcher import FaceMatcher, KOfNVoter
+from lockers.vision.pad import PadVerdict
 
 EMBEDDING_DIM = 512
 
@@ -166,6 +171,7 @@ class RentalService:
         quality: npt.ArrayLike | None = None,
         size: Literal["S", "M", "L"] | None = None,
         face_image: bytes | None = None,
+        pad: PadVerdict | None = None,
     ) -> RegisterResult:
         """Give the user a locker and open it.
 
@@ -176,6 +182,8 @@ class RentalService:
             size: wanted locker size (``by_size`` policy); ``None`` = any.
             face_image: encoded face crop; stored (encrypted, deleted with the templates) only
                 when staff enabled ``privacy.store_face_images``, otherwise discarded.
+            pad: the passive anti-spoofing verdict over the capture (``None``: check off); a
+                verdict that is not live refuses the rental (``PRESENTATION_ATTACK``).
 
         Raises:
             ConsentRequired: ``consent`` is false (nothing is stored).
@@ -194,6 +202,9 @@ class RentalService:
                 f"quality must have shape ({len(vectors)},), got {qualities.shape}"
             )
         now = self._clock()
+        if pad is not None and not pad.live:
+            self._audit_attack("register", pad, now)
+            return RegisterResult(RegisterOutcome.PRESENTATION_ATTACK, detail=str(pad.attack))
         with self._db.transaction() as session:
             lockers_repo.serialise_registrations(session)
             existing = self._find_duplicate(session, vectors, model_version)
@@ -352,13 +363,18 @@ class RentalService:
 
     # -- retrieve ---------------------------------------------------------------------------
 
-    def retrieve(self, probes: npt.ArrayLike, *, model_version: str) -> RetrieveResult:
+    def retrieve(
+        self, probes: npt.ArrayLike, *, model_version: str, pad: PadVerdict | None = None
+    ) -> RetrieveResult:
         """Open the locker of the face in ``probes`` and end its rental.
 
         Args:
             probes: embeddings of consecutive frames, shape ``(m, 512)`` float32; ``k`` of the
                 last ``n`` must agree on one rental (``m >= k``).
             model_version: only templates enrolled with this model are compared.
+            pad: the passive anti-spoofing verdict over the probe frames (``None``: check off);
+                a verdict that is not live never opens (``PRESENTATION_ATTACK``; it counts as a
+                failed attempt for the back-off), whatever the face matches.
 
         Raises:
             InvalidTemplates: wrong shape or values.
@@ -378,6 +394,17 @@ class RentalService:
                     reason=f"{self._failures} failed attempts; retry in {wait:.0f} s",
                 )
             return RetrieveResult(RetrieveOutcome.RATE_LIMITED, retry_after_s=wait)
+        if pad is not None and not pad.live:
+            self._failures += 1
+            wait = self._backoff.wait_s(self._failures)
+            self._blocked_until = None if wait == 0 else now + timedelta(seconds=wait)
+            self._audit_attack("retrieve", pad, now)
+            return RetrieveResult(
+                RetrieveOutcome.PRESENTATION_ATTACK,
+                score=pad.score,
+                retry_after_s=wait,
+                detail=str(pad.attack),
+            )
         with self._db.transaction() as session:
             gallery = rentals.active_templates(session, self._cipher, model_version)
             identity, score = self._vote(gallery, vectors)
@@ -470,6 +497,32 @@ class RentalService:
                 reason=result.detail or None,
             )
         return RetrieveResult(outcome, label, rental_id, score, detail=result.detail)
+
+    def _audit_attack(self, action: str, pad: PadVerdict, now: datetime) -> None:
+        """The refusal's audit entry: attack type and fused score, never an image."""
+        with self._db.transaction() as session:
+            audit.append(
+                session,
+                at=now,
+                actor=self._actor,
+                action=action,
+                outcome="presentation_attack",
+                score=pad.score,
+                reason=pad.describe(),
+            )
+
+    def record_passive_check_off(self) -> None:
+        """Audit that this kiosk runs without the passive anti-spoofing check (staff set
+        ``liveness.passive: off``)."""
+        with self._db.transaction() as session:
+            audit.append(
+                session,
+                at=self._clock(),
+                actor=self._actor,
+                action="liveness",
+                outcome="passive_off",
+                reason="liveness.passive: off - captures are not checked for photos or screens",
+            )
 
     def _vote(
         self, gallery: dict[int, npt.NDArray[np.float32]], probes: npt.NDArray[np.float32]

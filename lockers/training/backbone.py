@@ -83,7 +83,7 @@ class InitialWeights:
 def read_initial_weights(path: Path) -> InitialWeights:
     """Backbone weights from a facenet-pytorch/kiosk weights file or a training checkpoint.
 
-    Uses ``lockers.vision.weights.load_weights`` (the kiosk's verified loader) when it exists,
+    Uses ``lockers.vision.modelstore.load_weights`` (the kiosk's verified loader) when it exists,
     so training starts from exactly what the kiosk would load; ``logits.*`` keys are dropped.
 
     Raises:
@@ -113,7 +113,7 @@ def read_initial_weights(path: Path) -> InitialWeights:
 
 def _kiosk_weights(path: Path, raw: object) -> tuple[object, str]:
     try:
-        from lockers.vision.weights import load_weights
+        from lockers.vision.modelstore import load_weights
     except ImportError:
         return raw, path.stem
     loaded = load_weights(path)
@@ -129,7 +129,7 @@ def load_backbone_weights(model: nn.Module, weights: InitialWeights) -> None:
     Raises:
         WeightsError: missing or unexpected keys, or shape mismatches.
     """
-    from lockers.vision.weights import GROUPFACE_PREFIX
+    from lockers.vision.modelstore import GROUPFACE_PREFIX
 
     expects_block = any(k.startswith(GROUPFACE_PREFIX) for k in model.state_dict())
     has_block = any(k.startswith(GROUPFACE_PREFIX) for k in weights.state_dict)

@@ -147,7 +147,7 @@ def open_embedder(
         WeightsError: no usable weights and ``allow_untrained`` is not set.
     """
     from lockers.vision.embedder import create_embedder
-    from lockers.vision.weights import load_weights
+    from lockers.vision.modelstore import load_weights
 
     path = weights or settings.recognition.weights
     config = settings.recognition.model_copy(

@@ -289,15 +289,15 @@ class KioskController(QObject):
         backend = self.backend
         if isinstance(command, RegisterRequest):
             emit(self.log_line, f"register: {len(command.templates)} templates")
-            templates, qualities = command.templates, command.qualities
+            templates, qualities, pad = command.templates, command.qualities, command.pad
             self._pending_flow_job = self.runner.submit(
-                "register", lambda: backend.register(templates, qualities, model_version)
+                "register", lambda: backend.register(templates, qualities, model_version, pad=pad)
             )
         elif isinstance(command, RetrieveRequest):
             emit(self.log_line, f"retrieve: {len(command.probes)} frames")
-            probes = command.probes
+            probes, pad = command.probes, command.pad
             self._pending_flow_job = self.runner.submit(
-                "retrieve", lambda: backend.retrieve(probes, model_version)
+                "retrieve", lambda: backend.retrieve(probes, model_version, pad=pad)
             )
 
     @Slot(object)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from lockers.config import Settings
     from lockers.kiosk.flow import FlowSettings
     from lockers.vision.camera import FrameSource
+    from lockers.vision.pad import PadVerdict
     from lockers.vision.pipeline import FacePipeline
 
 
@@ -54,11 +55,15 @@ class KioskBackend(Protocol):
         templates: npt.NDArray[np.float32],
         qualities: npt.NDArray[np.float32],
         model_version: str,
+        pad: PadVerdict | None = None,
     ) -> RegisterResult:
-        """Consent was given on screen; allocate a locker and open it."""
+        """Consent was given on screen; allocate a locker and open it (refused when ``pad`` says
+        the capture was a photo or a screen)."""
         ...
 
-    def retrieve(self, probes: npt.NDArray[np.float32], model_version: str) -> RetrieveResult: ...
+    def retrieve(
+        self, probes: npt.NDArray[np.float32], model_version: str, pad: PadVerdict | None = None
+    ) -> RetrieveResult: ...
 
     def health(self) -> ServiceHealth: ...
 

@@ -30,7 +30,7 @@ from lockers.vision.align import FACE_SIZE, standardise
 if TYPE_CHECKING:
     import torch
 
-    from lockers.vision.weights import LoadedWeights
+    from lockers.vision.modelstore import LoadedWeights
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def build_network(state_dict: Mapping[str, torch.Tensor] | None, seed: int = 0) 
     import torch
     from facenet_pytorch import InceptionResnetV1
 
-    from lockers.vision.weights import has_groupface_block
+    from lockers.vision.modelstore import has_groupface_block
 
     if state_dict is not None and has_groupface_block(state_dict):
         from lockers.vision.groupface import build_groupface_network
@@ -223,7 +223,7 @@ def create_embedder(
 
     Args:
         config: backend, threads, batch size.
-        weights: verified weights (see :mod:`lockers.vision.weights`); ``None`` means random
+        weights: verified weights (see :mod:`lockers.vision.modelstore`); ``None`` means random
             weights and is allowed only when ``config.allow_untrained`` is set.
         cache_dir: where the ONNX export of random weights is cached (default: beside the
             configured weights path).
@@ -261,12 +261,12 @@ def load_embedder(config: RecognitionConfig, cache_dir: Path | None = None) -> E
     With the ONNX back-end, weights whose SHA-256 matches their manifest entry (written when
     they were verified) and an ONNX export cached for that SHA-256, the model loads without
     importing torch: about 0.5 s instead of several. Anything else goes through
-    :func:`lockers.vision.weights.resolve_weights` (full verification, export if needed).
+    :func:`lockers.vision.modelstore.resolve_weights` (full verification, export if needed).
 
     Raises:
         WeightsError: weights missing, changed or invalid (and untrained mode not allowed).
     """
-    from lockers.vision.weights import read_manifest, resolve_weights, sha256_of
+    from lockers.vision.modelstore import read_manifest, resolve_weights, sha256_of
 
     weights_path = config.weights
     if config.backend == "onnx" and weights_path.is_file():

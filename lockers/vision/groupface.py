@@ -194,7 +194,7 @@ def block_architecture(groups: int, hidden: int) -> dict[str, tuple[tuple[int, .
     """``groupface.*`` key → (shape, is floating point) for a block of ``groups`` and ``hidden``.
 
     Built from the module itself on the meta device (no memory, no init), so the check in
-    :mod:`lockers.vision.weights` can never drift from the module.
+    :mod:`lockers.vision.modelstore` can never drift from the module.
     """
     with torch.device("meta"):
         block = GroupFaceBlock(EMBEDDING_DIM, groups, hidden)

@@ -14,9 +14,11 @@ import numpy.typing as npt
 
 from lockers.config import QualityConfig, Settings
 from lockers.vision.align import InputMode, align_face
+from lockers.vision.antispoof import PresentationAttackDetector
 from lockers.vision.detector import FaceDetector
 from lockers.vision.embedder import Embedder
 from lockers.vision.image_io import check_rgb
+from lockers.vision.pad import PadScore
 from lockers.vision.quality import QualityReport, assess
 from lockers.vision.types import DetectedFace, Detections, StageTimes
 
@@ -26,7 +28,8 @@ class Analysis:
     """What the pipeline saw in one frame.
 
     ``aligned`` and ``embedding`` are set only for a subject that passed the quality gate
-    (``embedding`` only when the pipeline has an embedder and was asked to embed).
+    (``embedding`` only when the pipeline has an embedder and was asked to embed). ``pad``:
+    the passive anti-spoofing models' output for a single subject, when the pipeline has them.
     """
 
     detections: Detections
@@ -34,6 +37,7 @@ class Analysis:
     aligned: npt.NDArray[np.uint8] | None = None
     embedding: npt.NDArray[np.float32] | None = None
     times: StageTimes = field(default_factory=StageTimes)
+    pad: PadScore | None = None
 
     @property
     def subject(self) -> DetectedFace | None:
@@ -57,6 +61,8 @@ class FacePipeline:
         quality: the gate's thresholds.
         embedder: optional; without one, :meth:`analyse` stops after alignment.
         input_mode: ``aligned`` (5-point similarity) or ``crop`` (the detector's box).
+        pad: optional passive anti-spoofing models; they score every frame with one subject
+            (also frames the gate refuses: the head-turn frames are not frontal).
     """
 
     def __init__(
@@ -65,8 +71,10 @@ class FacePipeline:
         quality: QualityConfig,
         embedder: Embedder | None = None,
         input_mode: InputMode = "aligned",
+        pad: PresentationAttackDetector | None = None,
     ) -> None:
         self.detector = detector
+        self.pad = pad
         self.quality = quality
         self.embedder = embedder
         self.input_mode: InputMode = input_mode
@@ -122,7 +130,11 @@ class FacePipeline:
             align_ms=(t3 - t2) * 1e3,
             embed_ms=(t4 - t3) * 1e3,
         )
-        return Analysis(detections, report, aligned, embedding, times)
+        pad = None
+        subject = detections.subject
+        if self.pad is not None and subject is not None and not detections.multiple_faces:
+            pad = self.pad.score(image, subject.box)
+        return Analysis(detections, report, aligned, embedding, times, pad)
 
     def analyse_image(self, image: npt.NDArray[np.uint8]) -> Analysis:
         """Like :meth:`analyse`, for still images (enrolment photos, dataset preparation)."""

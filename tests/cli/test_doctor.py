@@ -89,8 +89,9 @@ def test_doctor_on_this_machine_reports_every_check(tmp_path: Path) -> None:
     assert "board.port" in checks["board"]["fix"]
     assert status["weights.embedding"] == "fail"
     assert "lockers models download" in checks["weights.embedding"]["fix"]
-    assert status["weights.antispoof"] == "warn"
-    assert "not configured" in checks["weights.antispoof"]["detail"]
+    assert status["weights.antispoof"] == "fail"  # liveness.passive is on by default
+    assert "is missing" in checks["weights.antispoof"]["detail"]
+    assert "lockers models download --anti-spoof" in checks["weights.antispoof"]["fix"]
     assert status["database"] == "ok" and status["database.schema"] == "ok"
     assert status["lockers"] == "ok" and "3 lockers, as configured" in checks["lockers"]["detail"]
     assert status["key_file"] == "ok" and "mode 0600" in checks["key_file"]["detail"]
@@ -253,3 +254,17 @@ def test_key_file_readable_by_others_fails_with_chmod(tmp_path: Path) -> None:
     _, checks, _ = doctor(config, "--skip", "qt", "--skip", "camera", "--skip", "board")
     assert checks["key_file"]["status"] == "fail"
     assert f"chmod 600 {key}" in checks["key_file"]["fix"]
+
+
+def test_doctor_verifies_the_anti_spoofing_models_or_says_the_check_is_off(
+    tmp_path: Path, anti_spoof_dir: Path
+) -> None:
+    config = write_config(tmp_path, liveness={"anti_spoof_dir": str(anti_spoof_dir)})
+    _, checks, _ = doctor(config, "--skip", "camera")
+    assert checks["weights.antispoof"]["status"] == "ok"
+    assert checks["weights.antispoof"]["detail"].count("verified") == 2
+
+    config = write_config(tmp_path, liveness={"passive": "off"})
+    _, checks, _ = doctor(config, "--skip", "camera")
+    assert checks["weights.antispoof"]["status"] == "warn"
+    assert "liveness.passive is off" in checks["weights.antispoof"]["detail"]

@@ -27,7 +27,27 @@ def test_shipped_config_is_valid_and_equals_the_defaults_it_documents() -> None:
     assert settings.detection == defaults.detection
     assert settings.quality == defaults.quality
     assert settings.camera == defaults.camera
+    assert settings.liveness == defaults.liveness
     assert len(settings.lockers) == 8
+
+
+def test_liveness_section_reads_yaml_on_off_and_refuses_bad_values(tmp_path: Path) -> None:
+    settings = load_settings(_write(tmp_path, "liveness:\n  passive: off\n"), env={})
+    assert settings.liveness.passive == "off"
+    env = {"LOCKERS_LIVENESS__PASSIVE": "off", "LOCKERS_LIVENESS__THRESHOLD": "0.8"}
+    settings = load_settings(_write(tmp_path, "ui:\n  language: en\n"), env=env)
+    assert settings.liveness.passive == "off" and settings.liveness.threshold == 0.8
+    with pytest.raises(ConfigError, match="hold_max_s must be at least hold_min_s"):
+        load_settings(_write(tmp_path, "liveness:\n  hold_min_s: 2\n  hold_max_s: 1\n"), env={})
+    with pytest.raises(ConfigError, match="sha256"):
+        load_settings(
+            _write(
+                tmp_path,
+                "liveness:\n  anti_spoof_models:\n    - {file: a.pth, architecture: "
+                "MiniFASNetV2, scale: 2.7, url: 'http://x/a.pth', sha256: nothex}\n",
+            ),
+            env={},
+        )
 
 
 def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:

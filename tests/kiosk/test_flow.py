@@ -380,3 +380,154 @@ def test_observation_from_a_real_analysis(fixtures_dir: object) -> None:
     obs = FrameObservation.from_analysis(pipeline.analyse(image))
     assert obs.has_face and obs.yaw_deg is not None and obs.width
     assert obs.usable == (obs.embedding is not None)
+
+
+# --------------------------------------------------------------------------- passive PAD
+
+
+def pad_frame(real: float, attack: str = "screen") -> FrameObservation:
+    from dataclasses import replace
+
+    from lockers.vision.pad import PadScore
+
+    rest = 1.0 - real
+    row = (rest, real, 0.0) if attack == "print" else (0.0, real, rest)
+    return replace(good(), pad=PadScore((row, row)))
+
+
+def test_register_carries_the_fused_verdict_of_the_embedded_frames() -> None:
+    flow, clock = KioskFlow(settings(passive_threshold=0.6)), Clock()
+    flow.start_register(clock())
+    flow.consent(True, clock())
+    command = capture(flow, clock, pad_frame(0.9), 3)
+    assert isinstance(command, RegisterRequest) and command.pad is not None
+    assert command.pad.live and command.pad.frames == 3
+    assert command.pad.score == pytest.approx(0.9)
+
+
+def test_a_screen_is_refused_calmly_with_a_retry() -> None:
+    from lockers.vision.pad import AttackType
+
+    flow, clock = KioskFlow(settings(passive_threshold=0.6)), Clock()
+    flow.start_register(clock())
+    flow.consent(True, clock())
+    command = capture(flow, clock, pad_frame(0.2), 3)
+    assert isinstance(command, RegisterRequest) and command.pad is not None
+    assert not command.pad.live and command.pad.attack is AttackType.SCREEN
+    result = RegisterResult(RegisterOutcome.PRESENTATION_ATTACK, detail="screen")
+    view = flow.register_done(result, clock())
+    assert view.phase is Phase.FAILED and view.problem is Problem.PRESENTATION_ATTACK
+    assert view.can_retry and not flow.holds_face_data
+    assert flow.retry(clock()).phase is Phase.CAPTURE
+
+
+def test_the_head_turn_frames_are_scored_too() -> None:
+    from dataclasses import replace
+
+    from lockers.vision.pad import PadScore
+
+    config = LivenessConfig(turn_deg=18, frontal_deg=10, hold_frames=2, timeout_s=10)
+    flow = KioskFlow(settings(liveness=config, passive_threshold=0.6), rng=random.Random(0))
+    clock = Clock()
+    flow.start_register(clock())
+    flow.consent(True, clock())
+    capture(flow, clock, pad_frame(0.95), 3)  # the frontal frames look live...
+    paper = PadScore(((0.95, 0.05, 0.0), (0.95, 0.05, 0.0)))  # ...the turns show paper
+    command = None
+    for _ in range(2):
+        prompt = flow.view.liveness.prompt  # type: ignore[union-attr]
+        sign = 1 if prompt is Turn.LEFT else -1
+        for yaw in (0, 10 * sign, 22 * sign, 25 * sign, 24 * sign, 5 * sign, 0):
+            obs = turned(yaw) if abs(yaw) > 10 else good(yaw=yaw)
+            command = flow.frame(replace(obs, pad=paper), clock(0.1)) or command
+    assert isinstance(command, RegisterRequest) and command.pad is not None
+    assert not command.pad.live and command.pad.frames > 3
+
+
+def test_with_the_check_on_an_unscored_capture_is_never_live() -> None:
+    flow, clock = KioskFlow(settings(passive_threshold=0.6)), Clock()
+    flow.start_register(clock())
+    flow.consent(True, clock())
+    command = capture(flow, clock, good(), 3)
+    assert isinstance(command, RegisterRequest) and command.pad is not None
+    assert not command.pad.live and command.pad.frames == 0
+
+
+def test_with_the_check_off_requests_carry_no_verdict() -> None:
+    flow, clock = KioskFlow(settings()), Clock()
+    flow.start_register(clock())
+    flow.consent(True, clock())
+    command = capture(flow, clock, pad_frame(0.1), 3)
+    assert isinstance(command, RegisterRequest) and command.pad is None
+
+
+def test_retrieve_scores_exactly_its_probe_frames_and_backs_off_on_attacks() -> None:
+    s = settings(passive_threshold=0.6, free_failures=0, backoff_base_s=10.0)
+    flow, clock = KioskFlow(s), Clock()
+    flow.start_retrieve(clock())
+    flow.frame(pad_frame(0.1), clock())
+    flow.frame(CROWD, clock())  # a crowd drops what was collected, scores included
+    command = capture(flow, clock, pad_frame(0.3, "print"), 3)
+    assert isinstance(command, RetrieveRequest) and command.pad is not None
+    assert command.pad.frames == 3 and command.pad.score == pytest.approx(0.3)
+    result = RetrieveResult(RetrieveOutcome.PRESENTATION_ATTACK, score=0.3, detail="print")
+    view = flow.retrieve_done(result, clock())
+    assert view.phase is Phase.FAILED and view.problem is Problem.PRESENTATION_ATTACK
+    assert view.retrieving and view.can_retry and view.retry_in_s == pytest.approx(10.0, abs=0.5)
+    assert flow.retry(clock()).phase is Phase.FAILED  # must wait
+    assert flow.retry(clock(11.0)).phase is Phase.RETRIEVE_SCAN
+
+
+# --------------------------------------------------------------------------- identity continuity
+
+
+def test_a_face_swapped_mid_challenge_fails() -> None:
+    flow, clock = liveness_flow()
+    first = flow.view.liveness.prompt  # type: ignore[union-attr]
+    assert first is not None
+    do_turn(flow, clock, first)  # A does the first turn...
+    assert flow.phase is Phase.LIVENESS
+    # ...then B steps in where A stood (same place and size: no jump) and faces the camera.
+    flow.frame(good(PERSON_B), clock(0.1))
+    view = flow.view
+    assert view.phase is Phase.FAILED and view.problem is Problem.LIVENESS_FAILED
+    assert view.detail == "face_changed" and not flow.holds_face_data
+
+
+def test_the_last_frame_must_match_the_first_frame_of_the_challenge() -> None:
+    # Templates of A, a challenge started by a look-alike C (close enough to A's mean), then
+    # finished by A: the first and the last challenge frames disagree.
+    base = PERSON_A
+    other = vector(7)
+    look_alike = base + 0.9 * (other - (other @ base) * base)
+    look_alike = (look_alike / np.linalg.norm(look_alike)).astype(np.float32)
+    assert float(look_alike @ base) > 0.5
+    config = LivenessConfig(turn_deg=18, frontal_deg=10, hold_frames=2, timeout_s=10, turns=1)
+    flow = KioskFlow(settings(liveness=config, same_face_min_cosine=0.5), rng=random.Random(0))
+    clock = Clock()
+    flow.start_register(clock())
+    flow.consent(True, clock())
+    capture(flow, clock, good(), 3)
+    flow.frame(good(look_alike), clock(0.1))  # the challenge's first frontal frame
+    far = base - 0.9 * (other - (other @ base) * base)
+    far = (far / np.linalg.norm(far)).astype(np.float32)
+    assert float(far @ base) > 0.5 and float(far @ look_alike) < 0.5
+    prompt = flow.view.liveness.prompt  # type: ignore[union-attr]
+    sign = 1 if prompt is Turn.LEFT else -1
+    for yaw in (22 * sign, 25 * sign, 24 * sign):
+        flow.frame(turned(yaw), clock(0.1))
+    command = flow.frame(good(far), clock(0.1))  # the confirmation frame
+    assert command is None and flow.view.detail == "face_changed"
+
+
+def test_the_kiosk_config_builds_the_harder_challenge() -> None:
+    from lockers.config import Settings
+
+    s = FlowSettings.from_settings(Settings())
+    assert s.liveness is not None and s.liveness.turns == 3
+    assert set(s.liveness.directions) == {Turn.LEFT, Turn.RIGHT, Turn.UP, Turn.DOWN}
+    assert s.liveness.turn_timeout_s == 6.0 and s.liveness.hold_s == (0.3, 1.2)
+    assert s.passive_threshold == 0.69
+    off = FlowSettings.from_settings(Settings(liveness={"passive": "off", "turns": 4}))
+    assert off.passive_threshold is None and off.liveness is not None
+    assert off.liveness.turns == 4

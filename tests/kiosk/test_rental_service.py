@@ -256,3 +256,72 @@ def test_face_images_only_when_staff_enable_them(
     svc.retrieve(face(1), model_version=MODEL)
     with store.database.transaction() as session:
         assert rentals.count_templates(session) == 0
+
+
+# --------------------------------------------------------------------------- passive PAD
+
+
+def _verdict(live: bool, attack: str | None = "screen", score: float = 0.21) -> object:
+    from lockers.vision.pad import AttackType, PadVerdict
+
+    return PadVerdict(live, score, 0.6, None if attack is None else AttackType(attack), 6)
+
+
+def _audit_rows(store: Store) -> list[tuple[str, str, float | None, str | None]]:
+    with store.database.transaction() as session:
+        return [(e.action, e.outcome, e.score, e.reason) for e in audit.entries(session)]
+
+
+def test_register_refuses_a_presentation_attack_and_stores_nothing(
+    settings: Settings, store: Store, board: ScriptedBoard
+) -> None:
+    svc = service(settings, store, board)
+    got = svc.register(face(1), consent=True, model_version=MODEL, pad=_verdict(False))  # type: ignore[arg-type]
+    assert got.outcome is RegisterOutcome.PRESENTATION_ATTACK and not got.door_opened
+    assert got.rental_id is None and got.detail == "screen"
+    assert board.calls == []
+    assert set(states(store).values()) == {"available"}
+    with store.database.transaction() as session:
+        assert rentals.active_templates(session, store.cipher, MODEL) == {}
+    [row] = _audit_rows(store)
+    assert row[:3] == ("register", "presentation_attack", 0.21)
+    assert row[3] is not None and "screen attack" in row[3] and "6 frames" in row[3]
+    # A live verdict registers as before.
+    ok = svc.register(face(1), consent=True, model_version=MODEL, pad=_verdict(True, None, 0.9))  # type: ignore[arg-type]
+    assert ok.outcome is RegisterOutcome.OPENED
+
+
+def test_retrieve_never_opens_for_an_attack_even_when_the_face_matches(
+    settings: Settings, store: Store, board: ScriptedBoard
+) -> None:
+    svc = service(settings, store, board)
+    rented = svc.register(face(3), consent=True, model_version=MODEL)
+    pulses = len(board.calls)
+    got = svc.retrieve(face(3, k=3), model_version=MODEL, pad=_verdict(False, "print", 0.05))  # type: ignore[arg-type]
+    assert got.outcome is RetrieveOutcome.PRESENTATION_ATTACK and got.locker_label is None
+    assert len(board.calls) == pulses  # the board was never told
+    with store.database.transaction() as session:
+        rental = rentals.get_rental(session, rented.rental_id or 0)
+        assert rental is not None and rental.state == RentalState.ACTIVE
+    action, outcome, score, reason = _audit_rows(store)[-1]
+    assert (action, outcome, score) == ("retrieve", "presentation_attack", 0.05)
+    assert reason is not None and reason.startswith("print attack")
+    # The owner, live, still gets the locker.
+    opened = svc.retrieve(face(3, k=3), model_version=MODEL, pad=_verdict(True, None, 0.95))  # type: ignore[arg-type]
+    assert opened.outcome is RetrieveOutcome.OPENED
+
+
+def test_attacks_on_retrieve_count_for_the_back_off(settings: Settings, store: Store) -> None:
+    svc = service(settings, store, ScriptedBoard())
+    waits = [
+        svc.retrieve(face(9), model_version=MODEL, pad=_verdict(False)).retry_after_s  # type: ignore[arg-type]
+        for _ in range(4)
+    ]
+    assert waits[0] == 0 and waits[-1] > 0
+    assert svc.retrieve(face(9), model_version=MODEL).outcome is RetrieveOutcome.RATE_LIMITED
+
+
+def test_passive_check_off_is_audited(settings: Settings, store: Store) -> None:
+    service(settings, store, ScriptedBoard()).record_passive_check_off()
+    [row] = _audit_rows(store)
+    assert row[:2] == ("liveness", "passive_off") and "liveness.passive: off" in (row[3] or "")

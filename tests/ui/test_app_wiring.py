@@ -71,3 +71,46 @@ def test_the_kiosk_refuses_untrained_or_missing_weights(tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match="no verified embedding weights") as err:
         require_trained_weights(settings(tmp_path, recognition={"weights": "models/w.pt"}))
     assert "lockers models download" in err.value.hint
+
+
+def test_the_kiosk_refuses_to_start_without_verified_anti_spoof_weights(tmp_path: Path) -> None:
+    from lockers.app import require_anti_spoof
+
+    with pytest.raises(WeightsError, match="passive anti-spoofing check is on") as err:
+        require_anti_spoof(settings(tmp_path))
+    assert "2.7_80x80_MiniFASNetV2.pth is missing" in err.value.message
+    assert "lockers models download --anti-spoof" in err.value.hint
+    assert "liveness.passive: off" in err.value.hint
+    # Staff may turn it off explicitly; YAML's bare `off` is a boolean.
+    require_anti_spoof(settings(tmp_path, liveness={"passive": False}))
+    assert settings(tmp_path, liveness={"passive": False}).liveness.passive == "off"
+
+
+def test_verified_anti_spoof_weights_let_the_kiosk_start(anti_spoof_dir: Path) -> None:
+    from lockers.app import anti_spoof_problems, require_anti_spoof
+
+    ready = settings(anti_spoof_dir, liveness={"anti_spoof_dir": str(anti_spoof_dir)})
+    assert anti_spoof_problems(ready) == []
+    require_anti_spoof(ready)
+
+
+def test_the_demo_without_anti_spoof_weights_says_so_on_screen_and_in_the_audit(
+    tmp_path: Path,
+) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from kiosk_harness import kiosk_settings
+
+    from lockers.app import build_kiosk
+    from lockers.store import audit
+
+    parts = build_kiosk(kiosk_settings(tmp_path), demo=True, liveness=False)
+    try:
+        assert any("passive anti-spoofing OFF" in n for n in parts.notices)
+        assert parts.flow_settings.passive_threshold is None
+        with parts.backend.store.database.transaction() as session:
+            rows = [(e.action, e.outcome) for e in audit.entries(session)]
+        assert ("liveness", "passive_off") in rows
+    finally:
+        parts.close()

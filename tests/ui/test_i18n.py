@@ -29,3 +29,21 @@ def test_missing_values_and_keys_fall_back_quietly() -> None:
     assert tr("home.free", "en") == "{free} of {total} lockers free"
     assert tr("no.such.key", "ko") == "no.such.key"
     assert tr("home.free", "fr", free=1, total=2) == "1 of 2 lockers free"
+
+
+def test_every_challenge_move_has_a_prompt_and_the_hold_time_is_shown(qtbot: object) -> None:
+    from lockers.kiosk.flow import FlowView, Phase
+    from lockers.ui.screens.camera import CameraScreen
+    from lockers.vision.liveness import LivenessState, LivenessStatus, Turn
+
+    for turn in Turn:
+        for lang in ("en", "ko"):
+            assert f"live.turn_{turn.value}" in STRINGS[lang]
+    screen = CameraScreen()
+    qtbot.addWidget(screen)  # type: ignore[attr-defined]
+    screen.set_language("en")
+    live = LivenessState(LivenessStatus.TURNING, Turn.UP, 1, 3, hold_s=0.8)
+    screen.show_view(FlowView(phase=Phase.LIVENESS, liveness=live))
+    assert screen.prompt.text() == "⬆"
+    assert screen.guidance.text() == "Tilt your head UP\nHold it for 0.8 s"
+    assert screen.progress.format() == "1 of 3 turns"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -113,3 +114,139 @@ def test_a_second_person_fails_and_the_result_is_final() -> None:
 def test_bad_config_is_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         LivenessConfig(**kwargs)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- the harder challenge
+
+HARD = LivenessConfig(
+    turns=3,
+    directions=(Turn.LEFT, Turn.RIGHT, Turn.UP, Turn.DOWN),
+    turn_deg=18,
+    frontal_deg=10,
+    tilt_deg=12,
+    hold_frames=2,
+    hold_s=(0.3, 1.2),
+    turn_timeout_s=6.0,
+    timeout_s=21.0,
+    max_gap_s=1,
+)
+FPS = 15.0
+
+
+def pose(yaw: float = 0.0, pitch: float = 0.0) -> FaceSample:
+    return FaceSample(yaw_deg=yaw, center=(320.0, 240.0), width=150.0, pitch_deg=pitch)
+
+
+def _target(turn: Turn) -> tuple[float, float]:
+    return {
+        Turn.LEFT: (25.0, 0.0),
+        Turn.RIGHT: (-25.0, 0.0),
+        Turn.UP: (0.0, 18.0),
+        Turn.DOWN: (0.0, -18.0),
+    }[turn]
+
+
+def perform(check: ActiveLiveness, t: float) -> tuple[LivenessStatus, float]:
+    """A real user: reads each prompt, swings there, holds as long as shown, comes back."""
+    while not check.finished:
+        state = check.state
+        if state.prompt is None:
+            break
+        yaw, pitch = _target(state.prompt)
+        hold_frames = int((state.hold_s + 0.3) * FPS)
+        frames = [pose()] * 3
+        frames += [pose(yaw * f, pitch * f) for f in (0.3, 0.6, 0.9)]
+        frames += [pose(yaw, pitch)] * hold_frames
+        frames += [pose(yaw * f, pitch * f) for f in (0.6, 0.3)] + [pose()] * 2
+        for sample in frames:
+            t += 1 / FPS
+            check.observe(sample, t)
+            if check.finished:
+                break
+    return check.state.status, t
+
+
+def recorded_two_turns() -> list[FaceSample]:
+    """What someone filmed of the old challenge: left, back, right, back (15 fps, brief holds)."""
+    frames = [pose()] * 5
+    for yaw in (25.0, -25.0):
+        frames += [pose(yaw * f) for f in (0.3, 0.6, 0.9)] + [pose(yaw)] * 3
+        frames += [pose(yaw * f) for f in (0.6, 0.3)] + [pose()] * 4
+    return frames
+
+
+def replay(check: ActiveLiveness, frames: list[FaceSample], seconds: float) -> LivenessStatus:
+    t = check.started_at
+    i = 0
+    while t < check.started_at + seconds and not check.finished:
+        t += 1 / FPS
+        check.observe(frames[i % len(frames)], t)  # the attacker loops the clip
+        i += 1
+    return check.state.status
+
+
+def test_the_sequence_is_drawn_from_four_moves_without_immediate_repeats() -> None:
+    plans = {ActiveLiveness(HARD, started_at=0.0, rng=random.Random(s)).plan for s in range(300)}
+    assert len(plans) >= 30  # of the 4 * 3 * 3 = 36 possible, not 2
+    assert all(a is not b for plan in plans for a, b in itertools.pairwise(plan))
+    assert any(Turn.UP in plan or Turn.DOWN in plan for plan in plans)
+    holds = {ActiveLiveness(HARD, 0.0, random.Random(s)).state.hold_s for s in range(50)}
+    assert len(holds) > 3 and all(0.3 <= h <= 1.2 for h in holds)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_real_user_following_the_prompts_passes(seed: int) -> None:
+    check = ActiveLiveness(HARD, started_at=0.0, rng=random.Random(seed))
+    status, _ = perform(check, 0.0)
+    assert status is LivenessStatus.PASSED, (check.plan, check.state)
+
+
+def test_a_replayed_video_of_two_turns_fails_at_least_three_times_in_four() -> None:
+    clip = recorded_two_turns()
+    results = [
+        replay(ActiveLiveness(HARD, started_at=0.0, rng=random.Random(seed)), clip, 30.0)
+        for seed in range(4)
+    ]
+    assert sum(r is LivenessStatus.FAILED for r in results) >= 3, results
+    # Reversed (right first): the same.
+    back = [pose(-s.yaw_deg) for s in clip]
+    results = [
+        replay(ActiveLiveness(HARD, started_at=0.0, rng=random.Random(seed)), back, 30.0)
+        for seed in range(4)
+    ]
+    assert sum(r is LivenessStatus.FAILED for r in results) >= 3, results
+
+
+def test_a_move_shorter_than_the_hold_time_does_not_count() -> None:
+    config = LivenessConfig(**{**vars(HARD), "hold_s": (1.0, 1.0)})
+    check = ActiveLiveness(config, started_at=0.0, rng=random.Random(0))
+    assert check.state.hold_s == 1.0
+    yaw, pitch = _target(check.plan[0])
+    t = 0.0
+    for sample in [pose()] + [pose(yaw, pitch)] * 10 + [pose()]:  # 10 frames: 0.67 s held
+        t += 1 / FPS
+        check.observe(sample, t)
+    assert check.state.done == 0
+    for sample in [pose(yaw, pitch)] * 17:  # 1.1 s
+        t += 1 / FPS
+        check.observe(sample, t)
+    assert check.state.done == 1
+
+
+def test_each_move_has_a_time_limit() -> None:
+    check = ActiveLiveness(HARD, started_at=0.0, rng=random.Random(1))
+    t = 0.0
+    while t < 6.5 and not check.finished:
+        t += 1 / FPS
+        check.observe(pose(), t)  # faces the camera, never moves
+    assert check.state.failure is LivenessFailure.TURN_TIMEOUT and t < HARD.timeout_s
+
+
+def test_a_flat_photo_tilted_back_and_forth_never_reaches_up_or_down() -> None:
+    config = LivenessConfig(**{**vars(HARD), "directions": (Turn.UP, Turn.DOWN)})
+    check = ActiveLiveness(config, started_at=0.0, rng=random.Random(0))
+    t = 0.0
+    for i in range(200):  # a printed face rocked about its horizontal axis: pitch stays small
+        t += 1 / FPS
+        check.observe(pose(yaw=1.0, pitch=5.0 * ((i % 20) / 10 - 1)), t)
+    assert check.state.status is LivenessStatus.FAILED and check.state.done == 0

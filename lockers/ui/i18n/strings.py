@@ -65,6 +65,9 @@ EN: dict[str, str] = {
     "live.turn_right": "Turn your head to your RIGHT",
     "live.face_camera": "Face the camera",
     "live.progress": "{n} of {total} turns",
+    "live.turn_up": "Tilt your head UP",
+    "live.turn_down": "Tilt your head DOWN",
+    "live.hold": "Hold it for {s} s",
     # register results
     "reg.working": "Finding a locker for you…",
     "reg.open.title": "Locker {label}",
@@ -84,6 +87,8 @@ EN: dict[str, str] = {
     "fail.title": "Something went wrong",
     "fail.capture_timeout": "We could not get a clear picture. Face the light and try again.",
     "fail.liveness_failed": "We could not confirm the head turns. Please try again.",
+    "fail.presentation_attack": "Please look at the camera yourself, without a photo or a "
+    "screen in front of it. Nothing was stored.",
     "fail.no_free_locker": "Sorry, all lockers are taken right now.",
     "fail.door_not_confirmed": "Locker {label} did not open. Staff have been alerted.",
     "fail.not_opened": "The locker could not be opened. Nothing was stored. Try again.",
@@ -192,6 +197,9 @@ KO: dict[str, str] = {
     "live.turn_right": "고개를 오른쪽으로 돌려 주세요",
     "live.face_camera": "카메라를 정면으로 봐 주세요",
     "live.progress": "{n} / {total}",
+    "live.turn_up": "고개를 위로 들어 주세요",
+    "live.turn_down": "고개를 아래로 숙여 주세요",
+    "live.hold": "{s}초 동안 유지해 주세요",
     "reg.working": "보관함을 찾고 있습니다…",
     "reg.open.title": "{label}번 보관함",
     "reg.open.body": "문이 열렸습니다. 물건을 넣고 문을 닫아 주세요.",
@@ -208,6 +216,8 @@ KO: dict[str, str] = {
     "fail.title": "문제가 발생했습니다",
     "fail.capture_timeout": "선명한 사진을 얻지 못했습니다. 밝은 쪽을 향해 다시 시도해 주세요.",
     "fail.liveness_failed": "고개 돌리기를 확인하지 못했습니다. 다시 시도해 주세요.",
+    "fail.presentation_attack": "사진이나 화면 없이 직접 카메라를 봐 주세요. 아무것도 저장되지 "
+    "않았습니다.",
     "fail.no_free_locker": "죄송합니다. 지금은 빈 보관함이 없습니다.",
     "fail.door_not_confirmed": "{label}번 보관함이 열리지 않았습니다. 직원에게 알렸습니다.",
     "fail.not_opened": (

@@ -13,6 +13,7 @@ from lockers.ui.widgets.common import button, label, on_click
 from lockers.ui.widgets.preview import CameraPreview
 from lockers.vision.liveness import LivenessStatus, Turn
 
+_ARROWS = {Turn.LEFT: "⬅", Turn.RIGHT: "➡", Turn.UP: "⬆", Turn.DOWN: "⬇"}
 
 class CameraScreen(QWidget):
     cancel_pressed = Signal()
@@ -65,8 +66,11 @@ class CameraScreen(QWidget):
             self.progress.setFormat(tr("live.progress", lang, n=live.done, total=live.total))
             if live.status is LivenessStatus.TURNING and live.prompt is not None:
                 # The preview is mirrored, so the user's left is the screen's left.
-                self.prompt.setText("⬅" if live.prompt is Turn.LEFT else "➡")
+                self.prompt.setText(_ARROWS[live.prompt])
                 guidance = tr(f"live.turn_{live.prompt.value}", lang)
+                if live.hold_s > 0:
+                    # A random hold time, shown: a recorded video cannot know it in advance.
+                    guidance += "\n" + tr("live.hold", lang, s=f"{live.hold_s:g}")
             elif live.status is LivenessStatus.WAITING_FOR_FRONTAL:
                 guidance = tr("live.face_camera", lang)
             elif view.guidance:

@@ -1,0 +1,178 @@
+"""``lockers evaluate-pad`` and ``lockers pad-attacks``: measuring the passive anti-spoofing
+check (APCER / BPCER) on real faces and on simulated print and screen attacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lockers.cli._common import state
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate-pad")(evaluate_pad_cmd)
+    app.command("pad-attacks")(pad_attacks_cmd)
+
+
+def _check_sources(paths: list[Path], option: str) -> None:
+    from lockers.training.pad_eval import PadEvaluationError
+
+    for path in paths:
+        if not path.exists():
+            raise PadEvaluationError(
+                f"{option} {path} does not exist",
+                hint="give a folder of images, an image, or a video file",
+            )
+
+
+def evaluate_pad_cmd(
+    ctx: typer.Context,
+    real: list[Path] = typer.Option(
+        ..., "--real", help="bona fide faces: a folder of images or a video (repeatable)"
+    ),
+    attack: list[Path] = typer.Option(
+        ..., "--attack", help="attack presentations: a folder or a video, one per attack type"
+    ),
+    threshold: float | None = typer.Option(
+        None, "--threshold", min=0.0, max=1.0, help="default liveness.threshold"
+    ),
+    target_bpcer: float = typer.Option(
+        0.05, "--target-bpcer", min=0.0, max=1.0, help="report the threshold meeting this BPCER"
+    ),
+    video_every: int = typer.Option(5, "--video-every", min=1, help="score every n-th frame"),
+    out: Path = typer.Option(Path("pad-report"), "--out", help="folder for report.json and PNG"),
+    as_json: bool = typer.Option(False, "--json", help="print the JSON report"),
+    quality_gate: bool = typer.Option(
+        False,
+        "--quality-gate",
+        help="score only presentations that pass the kiosk's quality gate (config: quality)",
+    ),
+) -> None:
+    """APCER (attacks accepted / attacks) per attack source and BPCER (real faces refused /
+    real faces) per real source, with score histograms (text and PNG).
+
+    Each image or video frame is one presentation, scored alone with the configured
+    anti-spoofing models (``lockers models download --anti-spoof``).
+    """
+    from lockers.config import DetectionConfig
+    from lockers.training.pad_eval import (
+        PadEvaluationError,
+        build_report,
+        plot_histograms,
+        score_source,
+    )
+    from lockers.vision.antispoof import load_anti_spoof
+    from lockers.vision.detector import FaceDetector
+
+    _check_sources(real, "--real")
+    _check_sources(attack, "--attack")
+    settings = state(ctx).settings()
+    liveness = settings.liveness
+    pad = load_anti_spoof(liveness)
+    # Photos and video frames have smaller faces than a kiosk camera sees.
+    detection = DetectionConfig.model_validate(
+        settings.detection.model_dump() | {"min_face_px": 20}
+    )
+    detector = FaceDetector(detection, threads=liveness.threads, cache_dir=liveness.anti_spoof_dir)
+    console = Console(stderr=as_json)
+    sources = []
+    for path, bona_fide in [*((p, True) for p in real), *((p, False) for p in attack)]:
+        console.print(f"scoring {'real' if bona_fide else 'attack'} {path} …")
+        sources.append(
+            score_source(
+                path,
+                bona_fide=bona_fide,
+                detector=detector,
+                pad=pad,
+                video_every=video_every,
+                gate=settings.quality if quality_gate else None,
+            )
+        )
+    if not any(s.scores for s in sources):
+        raise PadEvaluationError(
+            "no face was found in any of the given images or frames",
+            hint="check the paths; faces need to be at least 20 px wide",
+        )
+    report = build_report(sources, threshold or liveness.threshold, target_bpcer)
+    out.mkdir(parents=True, exist_ok=True)
+    document = report.to_json() | {"models": pad.model_version, "quality_gate": quality_gate}
+    (out / "report.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    png = plot_histograms(report, out / "pad-scores.png")
+    if as_json:
+        typer.echo(json.dumps(document, indent=2))
+        return
+    _print_report(console, report)
+    console.print(f"report: {out / 'report.json'}, histogram: {png}", soft_wrap=True)
+
+
+def _print_report(console: Console, report: object) -> None:
+    from lockers.training.pad_eval import BINS, PadReport
+
+    assert isinstance(report, PadReport)
+    t = report.threshold
+    table = Table(title=f'passive PAD at threshold {t:.3f} (fused "real" score)')
+    for column in ("source", "kind", "n", "no face", "gated", "errors", "rate", "histogram 0 … 1"):
+        table.add_column(column, overflow="fold")
+    for s in report.sources:
+        kind = "real" if s.bona_fide else "attack"
+        what = "BPCER" if s.bona_fide else "APCER"
+        rate = f"{what} {s.rate(t):.1%}" if s.scores else "-"
+        table.add_row(
+            s.name,
+            kind,
+            str(len(s.scores)),
+            str(s.no_face),
+            str(s.gated),
+            str(s.errors(t)),
+            rate,
+            " ".join(f"{c:>3d}" for c in s.histogram()),
+        )
+    console.print(table)
+    console.print(f"histogram bins: {BINS} of width {1 / BINS:.1f} from 0 (attack) to 1 (real)")
+    console.print(f"BPCER (all real) {report.bpcer():.1%}; worst APCER {report.apcer():.1%}")
+    at = report.threshold_at_target
+    if at is not None:
+        console.print(
+            f"at BPCER ≤ {report.target_bpcer:.0%}: threshold {at:.3f}, BPCER "
+            f"{report.bpcer(at):.1%}, worst APCER {report.apcer(at):.1%} "
+            + ", ".join(f"{s.name} {s.rate(at):.1%}" for s in report.attacks if s.scores)
+        )
+    console.print(
+        "[dim]simulated attacks are a regression check, not an ISO/IEC 30107-3 lab test[/]"
+    )
+
+
+def pad_attacks_cmd(
+    out: Path = typer.Argument(..., help="folder for print/, screen/ and attacks.csv"),
+    source: list[Path] = typer.Option(
+        ..., "--source", help="real face images or videos to attack with (repeatable)"
+    ),
+    variants: int = typer.Option(3, "--variants", min=1, help="attacks per image and kind"),
+    seed: int = typer.Option(0, "--seed", help="random seed (the same seed remakes the set)"),
+    video_every: int = typer.Option(5, "--video-every", min=1, help="use every n-th frame"),
+) -> None:
+    """Make simulated print and screen-replay attacks from real face images and videos."""
+    from lockers.config import DetectionConfig
+    from lockers.training.pad_attacks import generate
+    from lockers.vision.detector import FaceDetector
+
+    _check_sources(source, "--source")
+    detector = FaceDetector(DetectionConfig(min_face_px=20))
+
+    def find_face(image: object) -> tuple[float, float, float, float] | None:
+        subject = detector.detect(image).subject  # type: ignore[arg-type]
+        return None if subject is None else subject.box
+
+    records = generate(
+        source, out, find_face=find_face, variants=variants, seed=seed, video_every=video_every
+    )
+    counts = {kind: sum(r.kind == kind for r in records) for kind in ("print", "screen")}
+    Console().print(
+        f"{len(records)} attacks in {out} ({counts['print']} print, {counts['screen']} screen); "
+        f"parameters in {out / 'attacks.csv'}",
+        soft_wrap=True,
+    )

@@ -1,0 +1,138 @@
+"""The real anti-spoofing models on the real shared portraits and on print / screen attacks made
+from them (fixed seeds, fixed threshold), APCER/BPCER arithmetic and ``lockers evaluate-pad``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lockers.config import DetectionConfig, Settings
+from lockers.training.pad_attacks import face_region, print_attack, screen_attack
+from lockers.training.pad_eval import (
+    SourceScores,
+    build_report,
+    score_source,
+    threshold_for_bpcer,
+)
+from lockers.vision.antispoof import load_anti_spoof
+from lockers.vision.detector import FaceDetector
+from lockers.vision.image_io import load_image
+
+THRESHOLD = 0.69  # the shipped liveness.threshold
+
+
+@pytest.fixture(scope="module")
+def detector() -> FaceDetector:
+    return FaceDetector(DetectionConfig(min_face_px=20))
+
+
+@pytest.fixture(scope="module")
+def portraits(shared_faces: Path) -> list[np.ndarray]:
+    # The first photo of each of the 12 people.
+    return [load_image(p) for p in sorted(shared_faces.glob("identities/person*/1.jpg"))]
+
+
+def _scores(images: list[np.ndarray], detector: FaceDetector, anti_spoof_dir: Path) -> list[float]:
+    pad = load_anti_spoof(Settings(liveness={"anti_spoof_dir": str(anti_spoof_dir)}).liveness)
+    out = []
+    for image in images:
+        subject = detector.detect(image).subject
+        assert subject is not None
+        out.append(pad.score(image, subject.box).real)
+    return out
+
+
+def test_real_portraits_pass_and_simulated_attacks_fail(
+    portraits: list[np.ndarray], detector: FaceDetector, anti_spoof_dir: Path
+) -> None:
+    assert len(portraits) == 12
+    real = np.array(_scores(portraits, detector, anti_spoof_dir))
+    prints, screens = [], []
+    for i, image in enumerate(portraits):
+        subject = detector.detect(image).subject
+        assert subject is not None
+        picture = face_region(image, subject.box, 2.8)
+        prints.append(print_attack(picture, seed=100 + i)[0])
+        screens.append(screen_attack(picture, seed=200 + i)[0])
+    printed = np.array(_scores(prints, detector, anti_spoof_dir))
+    screen = np.array(_scores(screens, detector, anti_spoof_dir))
+    assert (real < THRESHOLD).sum() <= 2, real.round(2)  # BPCER on these: at most 2 of 12
+    assert (printed >= THRESHOLD).sum() <= 1, printed.round(2)
+    assert (screen >= THRESHOLD).sum() == 0, screen.round(2)
+    assert real.mean() > 0.85 and printed.mean() < 0.3 and screen.mean() < 0.15
+
+
+def test_attacks_are_reproducible_from_their_seed(portraits: list[np.ndarray]) -> None:
+    a, record = print_attack(portraits[0], seed=7)
+    b, _ = print_attack(portraits[0], seed=7)
+    assert a.shape == (480, 640, 3) and np.array_equal(a, b)
+    assert record.kind == "print" and "border" in record.detail
+    c, record = screen_attack(portraits[0], seed=7)
+    assert not np.array_equal(a, c) and "pitch" in record.detail
+
+
+def test_apcer_bpcer_and_the_threshold_at_a_bpcer_target() -> None:
+    real = SourceScores("portraits", True, [0.2, 0.62, 0.8, 0.9, 0.95, 0.99, 0.99, 0.99, 0.99, 1.0])
+    printed = SourceScores("print", False, [0.0, 0.1, 0.65, 0.85])
+    screen = SourceScores("screen", False, [0.0, 0.05])
+    report = build_report([real, printed, screen], threshold=0.7, target_bpcer=0.1)
+    assert report.bpcer() == pytest.approx(0.2)  # 0.2 and 0.62 refused
+    assert printed.rate(0.7) == pytest.approx(0.25) and screen.rate(0.7) == 0.0
+    assert report.apcer() == pytest.approx(0.25)  # the worst attack type
+    # BPCER <= 10% allows refusing 1 of 10 real faces: the threshold is the second-lowest score.
+    assert threshold_for_bpcer([real], 0.1) == 0.62
+    assert report.threshold_at_target == 0.62 and report.bpcer(0.62) == pytest.approx(0.1)
+    assert report.apcer(0.62) == pytest.approx(0.5)
+    assert real.histogram() == [0, 0, 1, 0, 0, 0, 1, 0, 1, 7]
+
+
+def test_evaluate_pad_command(
+    shared_faces: Path,
+    anti_spoof_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from lockers.cli import main
+
+    real = tmp_path / "real"
+    attack = tmp_path / "screen"
+    real.mkdir()
+    attack.mkdir()
+    import cv2
+
+    for i, photo in enumerate(sorted(shared_faces.glob("identities/person0[1-3]/1.jpg"))):
+        (real / f"{i}.jpg").write_bytes(photo.read_bytes())
+        frame, _ = screen_attack(load_image(photo), seed=i)
+        cv2.imwrite(str(attack / f"{i}.jpg"), frame[..., ::-1])
+    monkeypatch.setenv("LOCKERS_LIVENESS__ANTI_SPOOF_DIR", str(anti_spoof_dir))
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["lockers", "evaluate-pad", "--real", str(real), "--attack", str(attack), "--json"],
+    )
+    with pytest.raises(SystemExit) as info:
+        main()
+    out, _ = capsys.readouterr()
+    assert info.value.code in (0, None)
+    report = json.loads(out)
+    assert report["threshold"] == THRESHOLD and report["models"].startswith("minifasnetv2-")
+    by_name = {s["name"]: s for s in report["sources"]}
+    assert by_name["real"]["presentations"] == 3 and by_name["screen"]["presentations"] == 3
+    assert by_name["screen"]["apcer"] == 0.0
+    assert (Path("pad-report") / "pad-scores.png").stat().st_size > 1000
+
+
+def test_score_source_counts_images_without_a_face(
+    shared_faces: Path, anti_spoof_dir: Path, detector: FaceDetector, tmp_path: Path
+) -> None:
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "blank.png"), np.full((240, 320, 3), 128, np.uint8))
+    pad = load_anti_spoof(Settings(liveness={"anti_spoof_dir": str(anti_spoof_dir)}).liveness)
+    got = score_source(tmp_path, bona_fide=True, detector=detector, pad=pad)
+    assert got.no_face == 1 and got.scores == []
