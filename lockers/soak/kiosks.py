@@ -30,7 +30,7 @@ class Pulse:
     kiosk: int
     board: int
     channel: int
-    released: bool  # the latch let go (not jammed): the door opened
+    released: bool  # the door opened (or was still open): whoever stands there can reach in
 
 
 class LoggedEmulator:
@@ -42,7 +42,7 @@ class LoggedEmulator:
             protocol,
             boards=1,
             channels=channels,
-            door_close_after_s=0.4,
+            door_close_after_s=0.6,  # longer than the detection window: people take time
             pulse_s=0.05,
             link=link,
         )
@@ -59,7 +59,13 @@ class LoggedEmulator:
             if on and not lock.relay_on:
                 with self._lock:
                     self.pulses.append(
-                        Pulse(time.monotonic(), self.kiosk, board.address, channel, not lock.jammed)
+                        Pulse(
+                            time.monotonic(),
+                            self.kiosk,
+                            board.address,
+                            channel,
+                            lock.door_open or not lock.jammed,
+                        )
                     )
             original(channel, on, now, off_after_s)
 

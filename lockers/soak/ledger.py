@@ -74,6 +74,7 @@ class OpRecord:
     finished: float = 0.0
     report: OpReport | None = None  # None: the kiosk was killed during the op
     steps: dict[str, float] = field(default_factory=dict)
+    fault: str | None = None  # the board fault injected during the op
 
     @property
     def completed(self) -> bool:

@@ -243,8 +243,8 @@ class SoakRunner:
 
     def _start(self, kiosk: Kiosk, count: bool = True) -> None:
         """(Re)start a kiosk, retrying while the database is down."""
-        last = ""
-        for _ in range(240):
+        last, give_up = "", time.monotonic() + 90.0
+        while time.monotonic() < give_up:
             try:
                 summary = kiosk.start()
             except (KioskStartFailed, LockersError) as exc:
@@ -345,6 +345,7 @@ class SoakRunner:
         busy: set[object] = set()
         records: list[OpRecord] = []
         faults: list[BoardFault] = []
+        db_fault = self._maybe_db_fault()
         for kiosk in self.kiosks:
             planned = self._choose(kiosk, free, flagged, oos, busy)
             if kiosk.killable and planned.kind in KILL_STEPS and rng.random() < o.sigkill_rate / 2:
@@ -361,8 +362,8 @@ class SoakRunner:
                 fault.apply()
                 faults.append(fault)
                 result.faults[f"board_{fault.kind}"] += 1
+                records[-1].fault = fault.kind
             kiosk.submit(planned)
-        db_fault = self._maybe_db_fault()
         killed: set[int] = set()
         killable = [k for k in self.kiosks if k.killable]
         if killable and rng.random() < min(1.0, o.sigkill_rate / 2 * len(killable)):
@@ -439,7 +440,7 @@ class SoakRunner:
         """Start a database fault in the background; returns what ends it."""
         if self.rng.random() >= self.o.db_fault_rate:
             return None
-        delay = self.rng.uniform(0.0, 0.1)
+        delay = self.rng.uniform(0.0, 0.04)  # before or while the cycle's ops run
         if self._postgres is not None:
             postgres = self._postgres
             thread = threading.Thread(target=lambda: (time.sleep(delay), postgres.restart()))
