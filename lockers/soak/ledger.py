@@ -26,22 +26,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from lockers.config import LockerConfig
 from lockers.soak.kiosks import Pulse
 from lockers.soak.ops import Op, OpKind, OpReport
 from lockers.soak.people import People
+from lockers.store import consistency, inspection
 from lockers.store.crypto import TemplateCipher
-from lockers.store.models import (
-    AuditEntry,
-    FaceTemplate,
-    Locker,
-    Rental,
-    RentalState,
-    UnlockRequest,
-)
+from lockers.store.db import Session
 
 INVARIANTS = (
     "wrong_locker_opens",
@@ -232,28 +224,22 @@ class Ledger:
     def reconcile(self, session: Session, cipher: TemplateCipher, suspects: Sequence[int]) -> None:
         """After a crash or a database failure the kiosk's answer is missing: take the rentals
         from the database, naming each unknown one's person from its templates."""
-        active = {
-            label: rental_id
-            for label, rental_id in session.execute(
-                select(Locker.label, Rental.id)
-                .join(Rental, Rental.locker_id == Locker.id)
-                .where(Rental.state == RentalState.ACTIVE)
-            )
-        }
         known = {rental_id: person for rental_id, person in self.rentals.values()}
         rebuilt: dict[str, tuple[int, int]] = {}
-        for label, rental_id in active.items():
+        states = inspection.locker_states(session)
+        for state in states:
+            rental_id = state.active_rental_id
+            if rental_id is None:
+                continue
             person = known.get(rental_id)
             if person is None:
-                templates = _templates(session, cipher, rental_id)
+                templates = inspection.rental_embeddings(session, cipher, rental_id)
                 person = next(
                     (p for p in suspects if self.people.matches(p, templates, MATCH_COSINE)), -1
                 )
-            rebuilt[label] = (rental_id, person)
+            rebuilt[state.label] = (rental_id, person)
         self.rentals = rebuilt
-        self.out_of_service = set(
-            session.scalars(select(Locker.label).where(Locker.status == "out_of_service"))
-        )
+        self.out_of_service = {s.label for s in states if s.status == "out_of_service"}
 
     # -- checks against the database -------------------------------------------------------
 
@@ -267,85 +253,62 @@ class Ledger:
         full_audit: bool = False,
     ) -> None:
         """The database-side invariants (all kiosks idle, crashed ones restarted)."""
-        doubled = session.execute(
-            select(Rental.locker_id, func.count())
-            .where(Rental.state == RentalState.ACTIVE)
-            .group_by(Rental.locker_id)
-            .having(func.count() > 1)
-        )
-        for locker_id, count in doubled:
-            ids = tuple(
-                session.scalars(
-                    select(Rental.id).where(
-                        Rental.locker_id == locker_id, Rental.state == RentalState.ACTIVE
-                    )
-                )
-            )
+        for label, ids in inspection.doubly_rented_lockers(session):
             self.violate(
                 "double_bookings",
                 cycle,
-                f"locker id {locker_id} holds {count} active rentals {ids}",
+                f"locker {label} holds {len(ids)} active rentals {ids}",
                 key=ids,
             )
-        orphans = session.execute(
-            select(FaceTemplate.id, Rental.id, Rental.state)
-            .join(Rental, Rental.id == FaceTemplate.rental_id)
-            .where(Rental.state != RentalState.ACTIVE)
-        )
-        for template_id, rental_id, state in orphans:
+        for problem in consistency.invariant_violations(session):
+            if "available but holds" in problem:  # the next registration would double-book
+                self.violate("double_bookings", cycle, problem, key=problem)
+        for template_id, rental_id, state in inspection.templates_of_closed_rentals(session):
             self.violate(
                 "orphaned_templates",
                 cycle,
-                f"template {template_id} kept for {state.value} rental {rental_id}",
+                f"template {template_id} kept for {state} rental {rental_id}",
                 key=template_id,
             )
-        for intent in session.scalars(select(UnlockRequest).where(UnlockRequest.outcome.is_(None))):
+        for request_id, purpose, kiosk_id in inspection.unresolved_unlocks(session):
             self.violate(
                 "unresolved_intents",
                 cycle,
-                f"{intent.purpose.value} unlock {intent.id} of {intent.kiosk_id} has no outcome "
-                "after every kiosk stopped or ran its start-up check",
-                key=intent.id,
+                f"{purpose} unlock {request_id} of {kiosk_id} has no outcome after every kiosk "
+                "stopped or ran its start-up check",
+                key=request_id,
             )
         self._check_belongings(cycle, session, cipher)
         self._check_audit(cycle, session, records, full=full_audit)
 
     def _check_belongings(self, cycle: int, session: Session, cipher: TemplateCipher) -> None:
-        lockers = {lk.label: lk for lk in session.scalars(select(Locker))}
+        lockers = {state.label: state for state in inspection.locker_states(session)}
         for label, person in sorted(self.contents.items()):
-            locker = lockers.get(label)
-            if locker is None or label in self.staff_pending or locker.attention is not None:
+            state = lockers.get(label)
+            if state is None or label in self.staff_pending or state.attention is not None:
                 continue
-            rental = session.scalar(
-                select(Rental).where(
-                    Rental.locker_id == locker.id, Rental.state == RentalState.ACTIVE
-                )
-            )
+            rental_id = state.active_rental_id
             templates = (
-                _templates(session, cipher, rental.id)
-                if rental is not None
+                inspection.rental_embeddings(session, cipher, rental_id)
+                if rental_id is not None
                 else np.zeros((0, 512), np.float32)
             )
             if not self.people.matches(person, templates, MATCH_COSINE):
-                why = "no active rental" if rental is None else f"rental {rental.id} is not theirs"
+                why = (
+                    "no active rental" if rental_id is None else f"rental {rental_id} is not theirs"
+                )
                 self.violate(
                     "lost_rentals",
                     cycle,
                     f"locker {label} holds person {person}'s belongings, is not flagged for "
                     f"staff, and {why}",
-                    key=(label, person, None if rental is None else rental.id),
+                    key=(label, person, rental_id),
                 )
 
     def _check_audit(
         self, cycle: int, session: Session, records: Sequence[OpRecord], *, full: bool
     ) -> None:
-        new = list(
-            session.scalars(
-                select(AuditEntry)
-                .where(AuditEntry.id > self._audit_last_id)
-                .order_by(AuditEntry.id)
-            )
-        )
+        new = inspection.audit_after(session, self._audit_last_id)
         for entry in new:
             self._audit_hashes[entry.id] = _digest(entry)
         if new:
@@ -384,7 +347,7 @@ class Ledger:
 
     def verify_audit(self, cycle: int, session: Session) -> None:
         """Every entry seen so far is still there, unchanged."""
-        present = {e.id: _digest(e) for e in session.scalars(select(AuditEntry))}
+        present = {e.id: _digest(e) for e in inspection.audit_after(session, 0)}
         for entry_id, digest in self._audit_hashes.items():
             now = present.get(entry_id)
             if now != digest:
@@ -394,17 +357,7 @@ class Ledger:
                 )
 
 
-def _templates(session: Session, cipher: TemplateCipher, rental_id: int) -> np.ndarray:
-    rows = session.execute(
-        select(FaceTemplate.ciphertext, FaceTemplate.model_version).where(
-            FaceTemplate.rental_id == rental_id, FaceTemplate.kind == "embedding"
-        )
-    )
-    vectors = [cipher.decrypt_embedding(blob, version) for blob, version in rows]
-    return np.stack(vectors) if vectors else np.zeros((0, 512), np.float32)
-
-
-def _digest(entry: AuditEntry) -> str:
+def _digest(entry: inspection.AuditRecord) -> str:
     fields = (
         entry.at.isoformat(),
         entry.actor,

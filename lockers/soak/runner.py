@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import select
 
 from lockers.config import load_settings
 from lockers.errors import LockersError
@@ -42,9 +41,9 @@ from lockers.soak.ops import Op, OpKind
 from lockers.soak.options import SoakOptions
 from lockers.soak.people import BAD_NOISE, GOOD_NOISE, STRANGER_BASE, People
 from lockers.soak.worker import STAFF_NAME, STAFF_PIN
+from lockers.store import inspection
 from lockers.store.crypto import TemplateCipher
 from lockers.store.db import Database
-from lockers.store.models import Locker, LockerStatus
 from lockers.store.schema import upgrade
 
 REPO = Path(__file__).resolve().parents[2]
@@ -262,14 +261,10 @@ class SoakRunner:
     def _snapshot(self) -> tuple[list[str], set[str], list[str]]:
         """Lockers a registration may get, lockers flagged for staff, out-of-service lockers."""
         with self.db.transaction() as session:
-            rows = list(session.scalars(select(Locker).order_by(Locker.id)))
-            free = [
-                lk.label
-                for lk in rows
-                if lk.status == LockerStatus.AVAILABLE and lk.attention is None
-            ]
-            flagged = {lk.label for lk in rows if lk.attention is not None}
-            oos = [lk.label for lk in rows if lk.status == LockerStatus.OUT_OF_SERVICE]
+            rows = inspection.locker_states(session)
+        free = [lk.label for lk in rows if lk.status == "available" and lk.attention is None]
+        flagged = {lk.label for lk in rows if lk.attention is not None}
+        oos = [lk.label for lk in rows if lk.status == "out_of_service"]
         return free, flagged, oos
 
     def _choose(
@@ -449,7 +444,16 @@ class SoakRunner:
             return thread.join
         if self._disk is not None:
             disk = self._disk
-            thread = threading.Thread(target=lambda: (time.sleep(delay), disk.fill()))
+            db = self.db
+
+            def fill() -> None:
+                time.sleep(delay)
+                # Without this the next commits reuse the log's old pages and never notice.
+                with contextlib.suppress(LockersError, OSError, Exception):
+                    inspection.truncate_sqlite_wal(db)
+                disk.fill()
+
+            thread = threading.Thread(target=fill)
             thread.start()
             self.result.faults["disk_full"] += 1
 
