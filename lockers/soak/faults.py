@@ -107,11 +107,19 @@ class OwnPostgres:
         command = [self._pg_ctl, "-D", str(self.base / "data"), *args]
         if os.geteuid() == 0:
             command = ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(command)]
-        subprocess.run(command, capture_output=True, timeout=120, check=True)
+        # The server must not inherit a pipe of ours, or waiting for its end never returns.
+        subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=120,
+            check=True,
+        )
 
     def restart(self) -> None:
         """Fast shutdown (every connection dropped) and start again; waits until it accepts."""
-        self._ctl("-m", "fast", "-w", "-t", "60", "restart")
+        self._ctl("-m", "fast", "-w", "-t", "60", "-l", str(self.base / "server.log"), "restart")
 
     def stop(self) -> None:
         with contextlib.suppress(subprocess.SubprocessError, OSError):
