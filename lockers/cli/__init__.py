@@ -17,6 +17,7 @@ from lockers.cli import (
     config_cmds,
     kiosk_cmds,
     models_cmds,
+    soak_cmd,
     store_cmds,
     train_cmds,
     vision_cmds,
@@ -50,6 +51,7 @@ board_cmds.register(app)
 store_cmds.register(app)
 train_cmds.register(app)
 kiosk_cmds.register(app)
+soak_cmd.register(app)
 
 
 def main() -> None:
