@@ -26,6 +26,12 @@ def soak(
     registrations: int | None = typer.Option(
         None, min=1, help="stop once every kiosk has this many registrations whose door opened"
     ),
+    kills: int | None = typer.Option(
+        None, min=1, help="stop once this many SIGKILLs (and --board-faults) were injected"
+    ),
+    board_faults: int | None = typer.Option(
+        None, min=1, help="stop once this many board faults (and --kills) were injected"
+    ),
     lockers: int = typer.Option(16, min=2, max=16, help="lockers (one emulated board per kiosk)"),
     protocol: str = typer.Option("kerong", help="board protocol: kerong, modbus or xor"),
     sigkill_rate: float = typer.Option(0.1, min=0, max=1, help="kiosk SIGKILLs per op"),
@@ -62,6 +68,8 @@ def soak(
         max_cycles=cycles,
         max_seconds=minutes * 60.0,
         registrations=registrations,
+        target_sigkills=kills,
+        target_board_faults=board_faults,
         seed=seed,
         sigkill_rate=sigkill_rate,
         board_fault_rate=board_fault_rate,

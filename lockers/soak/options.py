@@ -13,8 +13,9 @@ from lockers.soak.worker import ServiceFactory
 class SoakOptions:
     """Bounds, the set-up and the fault rates of one soak run.
 
-    The run stops at whichever bound comes first: ``max_cycles``, ``max_seconds``, or every
-    kiosk having ``registrations`` registrations whose door opened.
+    The run stops at whichever bound comes first: ``max_cycles``, ``max_seconds``, every kiosk
+    having ``registrations`` registrations whose door opened, or (when both are set) at least
+    ``target_sigkills`` kills and ``target_board_faults`` board faults injected.
 
     Rates: ``sigkill_rate`` and ``board_fault_rate`` per kiosk operation (half of the kills at a
     named step inside the services, half at a random moment); ``db_fault_rate`` per cycle (a
@@ -34,6 +35,8 @@ class SoakOptions:
     max_cycles: int = 200
     max_seconds: float = 120.0
     registrations: int | None = None
+    target_sigkills: int | None = None
+    target_board_faults: int | None = None
     seed: int = 1
     sigkill_rate: float = 0.1
     board_fault_rate: float = 0.1

@@ -410,7 +410,7 @@ class SoakRunner:
                 session,
                 self.cipher,
                 records,
-                full_audit=result.cycles % 50 == 0,
+                full_audit=result.cycles % 200 == 0,
             )
             if uncertain:
                 suspects = [r.op.person for r in uncertain if r.op.person is not None]
@@ -470,6 +470,12 @@ class SoakRunner:
             wanted is not None and len(counts) == self.o.kiosks and min(counts.values()) >= wanted
         )
 
+    def _faulted_enough(self) -> bool:
+        kills, board = self.o.target_sigkills, self.o.target_board_faults
+        if kills is None and board is None:
+            return False
+        return self.result.sigkills >= (kills or 0) and self.result.board_faults >= (board or 0)
+
     def _tally(self) -> None:
         self.result.violations = {name: self.ledger.counts[name] for name in INVARIANTS}
         self.result.examples = [
@@ -492,6 +498,11 @@ class SoakRunner:
                     break
                 if self._registered_enough():
                     self.result.stopped_because = f"{o.registrations} registrations per kiosk"
+                    break
+                if self._faulted_enough():
+                    self.result.stopped_because = (
+                        f"{o.target_sigkills} SIGKILLs and {o.target_board_faults} board faults"
+                    )
                     break
                 self._cycle()
                 self.result.elapsed_s = time.monotonic() - started
@@ -534,6 +545,8 @@ def _describe(options: SoakOptions) -> dict[str, Any]:
         "max_cycles",
         "max_seconds",
         "registrations",
+        "target_sigkills",
+        "target_board_faults",
         "seed",
         "sigkill_rate",
         "board_fault_rate",
