@@ -213,7 +213,9 @@ class StaffService:
         self._require(who)
         with self._db.transaction() as session:
             return [
-                AuditRow(e.at, e.actor, e.action, e.outcome, e.locker_label, e.rental_id, e.reason)
+                AuditRow(
+                    e.at, e.actor, e.action, e.outcome, e.locker_label, e.rental_id, e.reason
+                )
                 for e in audit.recent(
                     session, action=action, locker_label=locker_label, limit=limit
                 )
