@@ -50,7 +50,8 @@ def soak(
     rates. Exits 1 when any invariant was violated."""
     from lockers.errors import LockersError
     from lockers.soak.options import SoakOptions
-    from lockers.soak.runner import SoakResult, run_soak
+    from lockers.soak.result import SoakResult
+    from lockers.soak.runner import run_soak
 
     if backend not in ("sqlite", "postgresql"):
         raise LockersError(f"--backend {backend!r} is unknown", hint="use sqlite or postgresql")

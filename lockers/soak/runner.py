@@ -14,9 +14,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +35,11 @@ from lockers.soak.kiosks import (
     ProcessKiosk,
 )
 from lockers.soak.ledger import INVARIANTS, Ledger, OpRecord
+from lockers.soak.mix import KILL_STEPS, OpMix
 from lockers.soak.ops import Op, OpKind
 from lockers.soak.options import SoakOptions
-from lockers.soak.people import BAD_NOISE, GOOD_NOISE, STRANGER_BASE, People
+from lockers.soak.people import People
+from lockers.soak.result import SoakResult, describe_options
 from lockers.soak.worker import STAFF_NAME, STAFF_PIN
 from lockers.store import inspection
 from lockers.store.crypto import TemplateCipher
@@ -49,68 +49,7 @@ from lockers.store.schema import upgrade
 REPO = Path(__file__).resolve().parents[2]
 START_POSTGRES = REPO / "scripts" / "ci" / "start-postgres.sh"
 OP_TIMEOUT_S = 60.0
-KILL_STEPS = {
-    OpKind.REGISTER: (
-        "register:claimed",
-        "register:templates_added",
-        "register:committed",
-        "register:pulsed",
-    ),
-    OpKind.RETRIEVE: ("retrieve:committed", "retrieve:pulsed", "retrieve:ended"),
-    OpKind.STAFF_RESET: ("force_open:committed", "reset:ended", "reset:committed"),
-}
 REPLY_TIMEOUT_S = 0.15
-
-
-@dataclass
-class SoakResult:
-    """Figures of one run (``to_dict`` for ``--json``)."""
-
-    options: dict[str, Any]
-    cycles: int = 0
-    elapsed_s: float = 0.0
-    stopped_because: str = ""
-    ops: Counter[str] = field(default_factory=Counter)
-    faults: Counter[str] = field(default_factory=Counter)
-    violations: dict[str, int] = field(default_factory=lambda: dict.fromkeys(INVARIANTS, 0))
-    examples: list[str] = field(default_factory=list)
-    registrations: dict[str, int] = field(default_factory=dict)
-    restarts: int = 0
-    startup_findings: Counter[str] = field(default_factory=Counter)
-    board_alerts: Counter[str] = field(default_factory=Counter)
-    skipped: list[str] = field(default_factory=list)
-
-    @property
-    def sigkills(self) -> int:
-        return self.faults["sigkill_at_step"] + self.faults["sigkill_random"]
-
-    @property
-    def board_faults(self) -> int:
-        return sum(self.faults[f"board_{kind}"] for kind in BOARD_FAULTS)
-
-    @property
-    def clean(self) -> bool:
-        return not any(self.violations.values())
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "options": self.options,
-            "cycles": self.cycles,
-            "elapsed_s": round(self.elapsed_s, 1),
-            "stopped_because": self.stopped_because,
-            "sigkills": self.sigkills,
-            "board_faults": self.board_faults,
-            "faults": dict(sorted(self.faults.items())),
-            "ops": dict(sorted(self.ops.items())),
-            "registrations_opened": self.registrations,
-            "kiosk_restarts": self.restarts,
-            "startup_findings": dict(sorted(self.startup_findings.items())),
-            "board_alerts": dict(sorted(self.board_alerts.items())),
-            "violations": self.violations,
-            "violation_examples": self.examples,
-            "skipped": self.skipped,
-            "clean": self.clean,
-        }
 
 
 ProgressCallback = Callable[[SoakResult], None]
@@ -127,13 +66,9 @@ class SoakRunner:
         self._on_cycle = on_cycle or (lambda _r: None)
         self.rng = random.Random(options.seed)
         self.people = People(options.seed)
-        self.result = SoakResult(options=_describe(options))
+        self.result = SoakResult(options=describe_options(options))
         self._cleanups: list[Callable[[], None]] = []
-        self._next_person = 0
-        self._next_stranger = STRANGER_BASE
-        self._forgetful: set[int] = set()
         self._sim_s = 0.0
-        self._seq = 0
         self._postgres: OwnPostgres | None = None
         self._disk: SmallDisk | None = None
 
@@ -167,6 +102,7 @@ class SoakRunner:
         self._cleanups.append(self.db.dispose)
         self.cipher = TemplateCipher.from_file(settings.privacy.template_key_file, create=False)
         self.ledger = Ledger(settings.lockers, self.people)
+        self.mix = OpMix(self.o, self.rng, self.ledger)
         self.emulators = []
         for i in range(o.kiosks):
             emulator = LoggedEmulator(i, o.protocol, o.lockers, self.work / f"tty-kiosk-{i}")
@@ -267,69 +203,6 @@ class SoakRunner:
         oos = [lk.label for lk in rows if lk.status == "out_of_service"]
         return free, flagged, oos
 
-    def _choose(
-        self,
-        kiosk: Kiosk,
-        free: list[str],
-        flagged: set[str],
-        oos: list[str],
-        busy: set[object],
-    ) -> Op:
-        o, rng = self.o, self.rng
-        self._seq += 1
-
-        def op(kind: OpKind, **kw: Any) -> Op:
-            return Op(self._seq, kind, self._sim_s, **kw)
-
-        if kiosk.index == 0 and self.result.cycles % max(1, o.expire_every) == 0:
-            return op(OpKind.EXPIRE)
-        staff_work = sorted((flagged | self.ledger.staff_pending) - {str(b) for b in busy})
-        if staff_work and rng.random() < 0.5:
-            label = rng.choice(staff_work)
-            busy.add(label)
-            return op(OpKind.STAFF_RESET, label=label)
-        if rng.random() < o.staff_rate:
-            if oos and (len(oos) >= 2 or rng.random() < 0.5):
-                label = rng.choice(oos)
-                if label not in busy:
-                    busy.add(label)
-                    return op(OpKind.STAFF_BACK_IN_SERVICE, label=label)
-            candidates = [label for label in free if label not in busy]
-            if candidates:
-                label = rng.choice(candidates)
-                busy.add(label)
-                return op(OpKind.STAFF_OUT_OF_SERVICE, label=label)
-        renters = [
-            person
-            for label, person in sorted(self.ledger.contents.items(), key=lambda kv: int(kv[0]))
-            if person not in busy and person not in self._forgetful and label not in flagged
-        ]
-        roll = rng.random()
-        if roll < o.stranger_rate:
-            self._next_stranger += 1
-            return op(OpKind.RETRIEVE, person=self._next_stranger, noise=GOOD_NOISE)
-        roll -= o.stranger_rate
-        if renters and roll < o.duplicate_rate:
-            person = rng.choice(renters)
-            busy.add(person)
-            return op(OpKind.REGISTER, person=person)
-        roll -= o.duplicate_rate
-        if renters and roll < o.bad_face_rate:
-            person = rng.choice(renters)
-            busy.add(person)
-            return op(OpKind.RETRIEVE, person=person, noise=BAD_NOISE)
-        share_free = len(free) / max(1, o.lockers)
-        if not renters or (free and rng.random() < share_free):
-            person = self._next_person
-            self._next_person += 1
-            if rng.random() < o.forgetful_rate:
-                self._forgetful.add(person)
-            busy.add(person)
-            return op(OpKind.REGISTER, person=person, crowded_first=rng.random() < 0.1)
-        person = renters[0] if rng.random() < 0.7 else rng.choice(renters)  # mostly oldest
-        busy.add(person)
-        return op(OpKind.RETRIEVE, person=person, crowded_first=rng.random() < 0.1)
-
     # -- one cycle -------------------------------------------------------------------------
 
     def _cycle(self) -> None:
@@ -342,7 +215,9 @@ class SoakRunner:
         faults: list[BoardFault] = []
         db_fault = self._maybe_db_fault()
         for kiosk in self.kiosks:
-            planned = self._choose(kiosk, free, flagged, oos, busy)
+            planned = self.mix.choose(
+                kiosk.index, result.cycles, self._sim_s, free, flagged, oos, busy
+            )
             if kiosk.killable and planned.kind in KILL_STEPS and rng.random() < o.sigkill_rate / 2:
                 planned = _with(planned, die_at=rng.choice(KILL_STEPS[planned.kind]))
             records.append(OpRecord(kiosk.index, kiosk.kiosk_id, planned, time.monotonic()))
@@ -351,7 +226,7 @@ class SoakRunner:
                     self.emulators[kiosk.index].emulator,
                     rng.choice(BOARD_FAULTS),
                     rng,
-                    target=self._fault_target(planned, free),
+                    target=self.mix.fault_target(planned, free),
                     reply_timeout_s=REPLY_TIMEOUT_S,
                 )
                 fault.apply()
@@ -416,20 +291,6 @@ class SoakRunner:
                 suspects = [r.op.person for r in uncertain if r.op.person is not None]
                 self.ledger.reconcile(session, self.cipher, suspects)
         self._tally()
-
-    def _fault_target(self, op: Op, free: list[str]) -> tuple[int, int]:
-        """The lock a jam or a forced door should hit: the one this op will probably open."""
-        label = None
-        if op.kind is OpKind.RETRIEVE and op.person is not None:
-            held = self.ledger.holdings(op.person)
-            label = held[0] if held else None
-        elif op.kind is OpKind.REGISTER and free:
-            label = free[0]
-        elif op.label is not None:
-            label = op.label
-        if label is None:
-            label = str(self.rng.randint(1, self.o.lockers))
-        return FIRST_ADDRESS[self.o.protocol], int(label)
 
     def _maybe_db_fault(self) -> Callable[[], None] | None:
         """Start a database fault in the background; returns what ends it."""
@@ -534,23 +395,3 @@ def _with(op: Op, **changes: Any) -> Op:
     from dataclasses import replace
 
     return replace(op, **changes)
-
-
-def _describe(options: SoakOptions) -> dict[str, Any]:
-    keep = (
-        "kiosks",
-        "backend",
-        "lockers",
-        "protocol",
-        "max_cycles",
-        "max_seconds",
-        "registrations",
-        "target_sigkills",
-        "target_board_faults",
-        "seed",
-        "sigkill_rate",
-        "board_fault_rate",
-        "db_fault_rate",
-        "in_process",
-    )
-    return {name: getattr(options, name) for name in keep}
