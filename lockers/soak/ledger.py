@@ -146,7 +146,9 @@ class Ledger:
                 at = steps.get("retrieve:ended", record.finished)
                 events.append((at, 2, "end", record, report.label))
             elif kind is OpKind.STAFF_RESET and report.outcome == "reset":
-                at = steps.get("reset:committed", record.finished)
+                # Staff empty the locker when they open it, before the reset commits: another
+                # kiosk may claim the locker as soon as it has (so not the commit's time).
+                at = steps.get("force_open:committed", record.started)
                 events.append((at, 2, "emptied", record, report.label))
         for _at, _order, what, record, label in sorted(events, key=lambda e: (e[0], e[1])):
             assert label is not None

@@ -120,3 +120,35 @@ def test_handing_out_a_locker_whose_rental_runs_is_a_double_booking() -> None:
     ledger.apply(1, [register], [Pulse(1.5, 0, 0, 1, True)])
     assert ledger.counts["double_bookings"] == 1
     assert ledger.counts["wrong_locker_opens"] == 1
+
+
+def test_a_locker_reset_by_staff_may_be_claimed_before_the_resets_answer() -> None:
+    """Staff on kiosk 1 empty and reset an expired renter's locker; kiosk 0 claims it right
+    after the reset commits, while kiosk 1 is still recording that it did."""
+    ledger = _ledger()
+    ledger.contents["1"] = 5  # expired: no rental, flagged
+    reset = _record(
+        1,
+        OpKind.STAFF_RESET,
+        None,
+        1.0,
+        2.0,
+        outcome="reset",
+        label="1",
+        steps={"force_open:committed": 1.1, "reset:committed": 1.6},
+    )
+    register = _record(
+        0,
+        OpKind.REGISTER,
+        6,
+        1.0,
+        1.9,
+        outcome="opened",
+        label="1",
+        rental_id=11,
+        steps={"register:claimed": 1.5},
+    )
+    pulses = [Pulse(1.2, 1, 0, 1, True), Pulse(1.55, 0, 0, 1, True)]
+    ledger.apply(1, [reset, register], pulses)
+    assert not ledger.violations, ledger.violations
+    assert ledger.contents == {"1": 6}
