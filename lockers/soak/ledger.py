@@ -135,7 +135,10 @@ class Ledger:
                 events.append((pulse.at, 1, "open", record, label))
         for record in records:
             steps, report = record.steps, record.report
-            if report is None or report.label is None:
+            if report is None:
+                events += self._killed_events(record)
+                continue
+            if report.label is None:
                 continue
             kind = record.op.kind
             if kind is OpKind.REGISTER and "register:claimed" in steps:
@@ -164,6 +167,21 @@ class Ledger:
                 self.staff_pending.discard(label)
         for record in records:
             self._after(record)
+
+    def _killed_events(
+        self, record: OpRecord
+    ) -> list[tuple[float, int, str, OpRecord, str | None]]:
+        """A killed op may have committed its end just before it died, and another kiosk may
+        reuse the locker in the same cycle: count it as ended at its in-transaction step (the
+        database settles it at the end of the cycle, see :meth:`reconcile`)."""
+        steps, op = record.steps, record.op
+        if op.kind is OpKind.RETRIEVE and "retrieve:ended" in steps:
+            labels = [label for label, (_r, who) in self.rentals.items() if who == op.person]
+            return [(steps["retrieve:ended"], 2, "end", record, label) for label in labels]
+        if op.kind is OpKind.STAFF_RESET and "reset:ended" in steps:
+            at = steps.get("force_open:committed", record.started)
+            return [(at, 2, "emptied", record, op.label)]
+        return []
 
     def _opened(self, cycle: int, record: OpRecord, label: str) -> None:
         kind, person = record.op.kind, record.op.person

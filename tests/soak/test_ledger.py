@@ -152,3 +152,25 @@ def test_a_locker_reset_by_staff_may_be_claimed_before_the_resets_answer() -> No
     ledger.apply(1, [reset, register], pulses)
     assert not ledger.violations, ledger.violations
     assert ledger.contents == {"1": 6}
+
+
+def test_a_retrieve_killed_after_ending_the_rental_frees_the_locker_for_another_kiosk() -> None:
+    ledger = _ledger()
+    ledger.contents["1"], ledger.rentals["1"] = 5, (10, 5)
+    killed = OpRecord(1, "soak-1", Op(0, OpKind.RETRIEVE, 0.0, person=5), 1.0, 2.0, None)
+    killed.steps = {"retrieve:committed": 1.05, "retrieve:pulsed": 1.2, "retrieve:ended": 1.25}
+    register = _record(
+        0,
+        OpKind.REGISTER,
+        6,
+        1.0,
+        1.9,
+        outcome="opened",
+        label="1",
+        rental_id=11,
+        steps={"register:claimed": 1.4},
+    )
+    pulses = [Pulse(1.1, 1, 0, 1, True), Pulse(1.5, 0, 0, 1, True)]
+    ledger.apply(1, [killed, register], pulses)
+    assert not ledger.violations, ledger.violations
+    assert ledger.contents == {"1": 6}
