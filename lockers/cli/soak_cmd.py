@@ -81,20 +81,29 @@ def soak(
     with Progress(
         TextColumn("[bold]soak[/]"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total} cycles"),
+        TextColumn("{task.fields[cycles]} cycles"),
         TextColumn("{task.fields[figures]}"),
         TimeElapsedColumn(),
         console=err,
         transient=True,
         disable=as_json or not err.is_terminal,
     ) as progress:
-        task = progress.add_task("soak", total=cycles, figures="starting")
+        task = progress.add_task("soak", total=1.0, cycles=0, figures="starting")
 
         def on_cycle(result: SoakResult) -> None:
+            # The bar follows whichever bound will stop the run first.
+            done = max(result.cycles / cycles, result.elapsed_s / (minutes * 60.0))
+            if registrations and len(result.registrations) == kiosks:
+                done = max(done, min(result.registrations.values()) / registrations)
+            targets = [(result.sigkills, kills), (result.board_faults, board_faults)]
+            fractions = [count / target for count, target in targets if target]
+            if fractions:
+                done = max(done, min(fractions))
             bad = sum(result.violations.values())
             progress.update(
                 task,
-                completed=result.cycles,
+                completed=min(1.0, done),
+                cycles=result.cycles,
                 figures=f"{result.sigkills} kills, {result.board_faults} board faults, "
                 f"{bad} violations",
             )
