@@ -19,6 +19,7 @@ from lockers.cli import (
     kiosk_cmds,
     models_cmds,
     pad_cmds,
+    soak_cmd,
     store_cmds,
     train_cmds,
     vision_cmds,
@@ -54,6 +55,7 @@ train_cmds.register(app)
 kiosk_cmds.register(app)
 doctor_cmd.register(app)
 pad_cmds.register(app)
+soak_cmd.register(app)
 
 
 def main() -> None:

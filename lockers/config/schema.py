@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from pydantic import Field, model_validator
@@ -9,7 +10,7 @@ from pydantic import Field, model_validator
 from lockers.config._base import ResolvedPath, Section
 from lockers.config.hardware import BoardConfig, LockerConfig
 from lockers.config.liveness import LivenessSettings
-from lockers.config.store import DatabaseConfig, PrivacyConfig
+from lockers.config.store import DEFAULT_KEY_FILE_NAME, DatabaseConfig, PrivacyConfig
 from lockers.config.ui import UiConfig
 from lockers.config.vision import CameraConfig, DetectionConfig, QualityConfig, RecognitionConfig
 
@@ -34,6 +35,22 @@ class Settings(Section):
     lockers: list[LockerConfig] = Field(default_factory=list)
     privacy: PrivacyConfig = _section()
     ui: UiConfig = _section()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _key_file_follows_data_dir(cls, data: Any) -> Any:
+        # The template key lives beside the database unless a path is given: a default fixed to
+        # ./data/template.key made a kiosk with another data_dir read (or create) the wrong key.
+        if not isinstance(data, dict):
+            return data
+        privacy = data.get("privacy")
+        if privacy is None:
+            privacy = {}
+        if not isinstance(privacy, dict) or privacy.get("template_key_file") not in (None, ""):
+            return data
+        data_dir = data.get("data_dir", "data")
+        key_file = os.path.join(os.fspath(data_dir), DEFAULT_KEY_FILE_NAME)
+        return {**data, "privacy": {**privacy, "template_key_file": key_file}}
 
     @model_validator(mode="after")
     def _unique_lockers(self) -> Settings:

@@ -25,8 +25,15 @@ class DatabaseConfig(Section):
     )
 
 
+DEFAULT_KEY_FILE_NAME = "template.key"
+
+
 class PrivacyConfig(Section):
-    """What biometric data is kept, where its key lives, and for how long."""
+    """What biometric data is kept, where its key lives, and for how long.
+
+    ``template_key_file`` defaults to ``<data_dir>/template.key`` (filled in by ``Settings``);
+    an explicit path wins.
+    """
 
     template_key_file: ResolvedPath = Field(default="data/template.key")  # type: ignore[assignment]
     store_face_images: bool = False

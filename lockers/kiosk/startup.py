@@ -59,8 +59,9 @@ def open_cipher(settings: Settings, database: Database) -> TemplateCipher:
     with database.transaction() as session:
         sample = rentals.any_template(session)
         blob = None if sample is None else (sample.ciphertext, sample.model_version, sample.kind)
-    key = load_or_create_key(settings.privacy.template_key_file, create=blob is None)
-    cipher = TemplateCipher(key)
+    key_file = settings.privacy.template_key_file
+    key = load_or_create_key(key_file, create=blob is None)
+    cipher = TemplateCipher(key, key_file=key_file)
     if blob is not None:
         cipher.decrypt(*blob)  # raises TemplateKeyError on the wrong key
     return cipher

@@ -93,15 +93,17 @@ def _create_key(path: Path) -> bytes:
 class TemplateCipher:
     """Encrypts and decrypts float32 embeddings (and opt-in image bytes) with one AES-GCM key."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, key_file: Path | None = None) -> None:
         if len(key) != KEY_BYTES:
             raise TemplateKeyError(f"template key must be {KEY_BYTES} bytes, got {len(key)}")
         self._aead = AESGCM(key)
+        # Named in the "cannot be decrypted" message: the usual cause is the wrong file.
+        self.key_file = key_file
 
     @classmethod
     def from_file(cls, path: Path, create: bool = True) -> TemplateCipher:
         """The cipher of the key at ``path`` (see :func:`load_or_create_key`)."""
-        return cls(load_or_create_key(path, create=create))
+        return cls(load_or_create_key(path, create=create), key_file=path)
 
     def encrypt(self, data: bytes, model_version: str, kind: str) -> bytes:
         nonce = secrets.token_bytes(NONCE_BYTES)
@@ -117,10 +119,12 @@ class TemplateCipher:
                 nonce, blob[len(MAGIC) + NONCE_BYTES :], _aad(model_version, kind)
             )
         except InvalidTag:
+            source = "the configured key" if self.key_file is None else f"the key {self.key_file}"
             raise TemplateKeyError(
-                "stored face templates cannot be decrypted with the configured key",
-                hint="privacy.template_key_file must be the key these templates were made with; "
-                "restore it from backup, or have staff reset the affected lockers",
+                f"stored face templates cannot be decrypted with {source}",
+                hint="privacy.template_key_file (default: <data_dir>/template.key) must be the "
+                "key these templates were made with; point it at that file, restore it from "
+                "backup, or have staff reset the affected lockers",
             ) from None
 
     def encrypt_embedding(self, vector: npt.NDArray[np.float32], model_version: str) -> bytes:

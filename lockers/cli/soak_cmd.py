@@ -1,0 +1,158 @@
+"""``lockers soak``: thousands of rentals through the real services with crashes and faults,
+invariants checked after every cycle; a table (or ``--json``) of what happened."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+
+def soak(
+    kiosks: int = typer.Option(2, min=1, help="kiosk processes sharing one database"),
+    backend: str = typer.Option(
+        "sqlite", help="sqlite (one file) or postgresql (the harness starts its own server)"
+    ),
+    database_url: str | None = typer.Option(
+        None, help="an empty PostgreSQL database of yours instead (no restart faults then)"
+    ),
+    cycles: int = typer.Option(200, min=1, help="stop after this many cycles (one op per kiosk)"),
+    minutes: float = typer.Option(2.0, min=0.01, help="stop after this long"),
+    registrations: int | None = typer.Option(
+        None, min=1, help="stop once every kiosk has this many registrations whose door opened"
+    ),
+    kills: int | None = typer.Option(
+        None, min=1, help="stop once this many SIGKILLs (and --board-faults) were injected"
+    ),
+    board_faults: int | None = typer.Option(
+        None, min=1, help="stop once this many board faults (and --kills) were injected"
+    ),
+    lockers: int = typer.Option(16, min=2, max=16, help="lockers (one emulated board per kiosk)"),
+    protocol: str = typer.Option("kerong", help="board protocol: kerong, modbus or xor"),
+    sigkill_rate: float = typer.Option(0.1, min=0, max=1, help="kiosk SIGKILLs per op"),
+    board_fault_rate: float = typer.Option(0.1, min=0, max=1, help="board faults per op"),
+    db_fault_rate: float = typer.Option(
+        0.01, min=0, max=1, help="PostgreSQL restarts / full disks per cycle"
+    ),
+    seed: int = typer.Option(1, help="random seed (the same seed replays the same choices)"),
+    work_dir: Path | None = typer.Option(
+        None, help="keep the run's database, configs and logs here (default: a temporary one)"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Soak the kiosk: register, retrieve, staff resets, out-of-service, expiry, failed
+    recognitions and duplicates, with SIGKILLs, board faults and database faults at the given
+    rates. Exits 1 when any invariant was violated."""
+    from lockers.errors import LockersError
+    from lockers.soak.options import SoakOptions
+    from lockers.soak.result import SoakResult
+    from lockers.soak.runner import run_soak
+
+    if backend not in ("sqlite", "postgresql"):
+        raise LockersError(f"--backend {backend!r} is unknown", hint="use sqlite or postgresql")
+    if protocol not in ("kerong", "modbus", "xor"):
+        raise LockersError(
+            f"--protocol {protocol!r} cannot be soaked",
+            hint="use kerong, modbus or xor (lcus boards have no door sensor)",
+        )
+    options = SoakOptions(
+        kiosks=kiosks,
+        backend=backend,  # type: ignore[arg-type]
+        database_url=database_url,
+        lockers=lockers,
+        protocol=protocol,  # type: ignore[arg-type]
+        max_cycles=cycles,
+        max_seconds=minutes * 60.0,
+        registrations=registrations,
+        target_sigkills=kills,
+        target_board_faults=board_faults,
+        seed=seed,
+        sigkill_rate=sigkill_rate,
+        board_fault_rate=board_fault_rate,
+        db_fault_rate=db_fault_rate,
+        work_dir=work_dir,
+    )
+    err = Console(stderr=True)
+    with Progress(
+        TextColumn("[bold]soak[/]"),
+        BarColumn(),
+        TextColumn("{task.fields[cycles]} cycles"),
+        TextColumn("{task.fields[figures]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=as_json or not err.is_terminal,
+    ) as progress:
+        task = progress.add_task("soak", total=1.0, cycles=0, figures="starting")
+
+        def on_cycle(result: SoakResult) -> None:
+            # The bar follows whichever bound will stop the run first.
+            done = max(result.cycles / cycles, result.elapsed_s / (minutes * 60.0))
+            if registrations and len(result.registrations) == kiosks:
+                done = max(done, min(result.registrations.values()) / registrations)
+            targets = [(result.sigkills, kills), (result.board_faults, board_faults)]
+            fractions = [count / target for count, target in targets if target]
+            if fractions:
+                done = max(done, min(fractions))
+            bad = sum(result.violations.values())
+            progress.update(
+                task,
+                completed=min(1.0, done),
+                cycles=result.cycles,
+                figures=f"{result.sigkills} kills, {result.board_faults} board faults, "
+                f"{bad} violations",
+            )
+
+        result = run_soak(options, on_cycle)
+    figures = result.to_dict()
+    if as_json:
+        typer.echo(json.dumps(figures, indent=2))
+    else:
+        _print(figures)
+    if not result.clean:
+        raise typer.Exit(1)
+
+
+def _print(figures: dict[str, Any]) -> None:
+    console = Console()
+    o = figures["options"]
+    console.print(
+        f"[bold]soak[/]: {o['kiosks']} kiosks on {o['backend']}, {o['lockers']} lockers "
+        f"({o['protocol']}), {figures['cycles']} cycles in {figures['elapsed_s']:.0f} s "
+        f"(stopped: {figures['stopped_because']})"
+    )
+    faults = Table("fault", "injected")
+    faults.add_row("[bold]SIGKILL (all)[/]", str(figures["sigkills"]))
+    faults.add_row("[bold]board (all)[/]", str(figures["board_faults"]))
+    for name, count in figures["faults"].items():
+        faults.add_row(name, str(count))
+    console.print(faults)
+    ops = Table("operation:outcome", "count")
+    for name, count in figures["ops"].items():
+        ops.add_row(name, str(count))
+    for kiosk, count in figures["registrations_opened"].items():
+        ops.add_row(f"registrations opened on {kiosk}", str(count))
+    ops.add_row("kiosk restarts (start-up check run)", str(figures["kiosk_restarts"]))
+    for name, count in figures["startup_findings"].items():
+        ops.add_row(f"start-up check found {name}", str(count))
+    console.print(ops)
+    invariants = Table("invariant", "violations")
+    for name, count in figures["violations"].items():
+        style = "green" if count == 0 else "bold red"
+        invariants.add_row(name, f"[{style}]{count}[/]")
+    console.print(invariants)
+    for line in figures["violation_examples"]:
+        console.print(f"[red]-[/] {line}")
+    for line in figures["skipped"]:
+        console.print(f"[yellow]skipped[/] {line}")
+    verdict = "[green]0 violations[/]" if figures["clean"] else "[bold red]VIOLATIONS[/]"
+    console.print(verdict)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("soak")(soak)

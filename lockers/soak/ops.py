@@ -1,0 +1,58 @@
+"""What the harness asks a kiosk to do (:class:`Op`) and what the kiosk says happened
+(:class:`OpReport`): plain picklable data passed over the pipe to a kiosk process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class OpKind(StrEnum):
+    REGISTER = "register"  # a new person, or (duplicate) someone who already rents a locker
+    RETRIEVE = "retrieve"  # a renter, a stranger, or a renter whose face is not recognised
+    STAFF_RESET = "staff_reset"  # staff open a flagged locker, empty it and reset it
+    STAFF_OUT_OF_SERVICE = "staff_out_of_service"
+    STAFF_BACK_IN_SERVICE = "staff_back_in_service"
+    EXPIRE = "expire"  # the kiosk's housekeeping: rentals past their retention expire
+
+
+@dataclass(frozen=True)
+class Op:
+    """One user or staff action on one kiosk.
+
+    ``sim_s``: the fake clock (seconds since the run's epoch) the services see;
+    ``noise``: capture noise (large = a face that is not recognised);
+    ``die_at``: a checkpoint name where the kiosk process SIGKILLs itself (``None``: never).
+    """
+
+    seq: int
+    kind: OpKind
+    sim_s: float
+    person: int | None = None
+    label: str | None = None
+    noise: float = 0.4
+    crowded_first: bool = False
+    die_at: str | None = None
+
+
+@dataclass
+class OpReport:
+    """The kiosk's account of one :class:`Op` (absent when the process was killed)."""
+
+    seq: int
+    outcome: str
+    label: str | None = None
+    rental_id: int | None = None
+    error: str = ""
+    error_kind: str = ""  # the error's class: StoreError means the database failed
+    steps: dict[str, float] = field(default_factory=dict)  # checkpoint -> time.monotonic()
+    expired: list[int] = field(default_factory=list)
+    board_events: list[str] = field(default_factory=list)  # forced_open / jammed alerts
+
+
+@dataclass(frozen=True)
+class StartupSummary:
+    """What the start-up check found when a kiosk (re)started."""
+
+    findings: tuple[str, ...]
+    expired: tuple[int, ...]

@@ -1,0 +1,242 @@
+"""One kiosk as the harness runs it: the real start-up check, services, flow and board driver.
+
+:class:`KioskWorker` executes :class:`~lockers.soak.ops.Op` s: register and retrieve go through
+the real :class:`~lockers.kiosk.flow.KioskFlow` (frames in, a service command out) and the real
+:class:`~lockers.kiosk.rental_service.RentalService`; staff actions through
+:class:`~lockers.kiosk.staff_service.StaffService`; the lock board is the real driver on the
+emulator's pty. :func:`serve` runs a worker in its own process, driven over a pipe, where the
+harness can SIGKILL it at any moment.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lockers.config import Settings, load_settings
+from lockers.errors import LockersError, StoreError
+from lockers.hardware.board import LockBoard
+from lockers.kiosk.flow import (
+    FlowSettings,
+    FrameObservation,
+    KioskFlow,
+    RegisterRequest,
+    RetrieveRequest,
+)
+from lockers.kiosk.rental_service import RentalService
+from lockers.kiosk.staff_service import StaffService
+from lockers.kiosk.startup import Store, start_store
+from lockers.soak.ops import Op, OpKind, OpReport, StartupSummary
+from lockers.soak.people import People
+
+MODEL_VERSION = "soak-synthetic@1"
+STAFF_NAME, STAFF_PIN = "soak-staff", "424242"
+EPOCH = datetime(2030, 1, 1, tzinfo=UTC)  # the fake clock's zero
+
+ServiceFactory = Callable[..., RentalService]
+"""Builds the rental service (tests pass a deliberately broken one); gets
+``RentalService.from_settings``' arguments."""
+
+
+def sim_time(sim_s: float) -> datetime:
+    return EPOCH + timedelta(seconds=sim_s)
+
+
+class KioskWorker:
+    """A started kiosk: store opened (start-up check run), board opened, services built.
+
+    Args:
+        config: the kiosk's config file (database, board port, lockers, kiosk id).
+        seed: the run's seed (the people's vectors).
+        emit: called with ``("step", name, time)`` at every service checkpoint, before the
+            step runs on (a killed process has already reported the steps it passed).
+        service_factory: builds the rental service (default the real one).
+    """
+
+    def __init__(
+        self,
+        config: Path,
+        seed: int,
+        emit: Callable[[tuple[Any, ...]], None] | None = None,
+        service_factory: ServiceFactory | None = None,
+    ) -> None:
+        from lockers.hardware.boards import open_board
+
+        self.settings: Settings = load_settings(config, env={})
+        self.people = People(seed)
+        self._emit = emit or (lambda _msg: None)
+        self._op: Op | None = None
+        self._steps: dict[str, float] = {}
+        self._sim_s = 0.0
+        self._sim_started = time.monotonic()
+        store, report = start_store(self.settings, repair=True)
+        self.store: Store = store
+        self.startup = StartupSummary(
+            tuple(f"{f.kind}" for f in report.findings), tuple(report.expired_rentals)
+        )
+        try:
+            self.board: LockBoard = open_board(self.settings.board, self.settings.lockers)
+        except BaseException:
+            store.close()
+            raise
+        factory = service_factory or RentalService.from_settings
+        self.rental = factory(
+            self.settings,
+            store.database,
+            self.board,
+            store.cipher,
+            clock=self._clock,
+            checkpoint=self._checkpoint,
+        )
+        self.staff = StaffService(
+            store.database,
+            self.board,
+            kiosk_id=self.settings.database.kiosk_id,
+            clock=self._clock,
+            checkpoint=self._checkpoint,
+        )
+        rec = self.settings.recognition
+        self._flow_settings = FlowSettings(
+            capture_frames=3,
+            capture_min_interval_s=0.0,
+            liveness=None,  # synthetic people cannot turn their heads; the gate is not soaked
+            retrieve_frames=rec.frames_window,
+        )
+
+    def close(self) -> None:
+        self.board.close()
+        self.store.close()
+
+    # -- time and checkpoints ---------------------------------------------------------------
+
+    def _clock(self) -> datetime:
+        return sim_time(self._sim_s + (time.monotonic() - self._sim_started))
+
+    def _checkpoint(self, step: str) -> None:
+        now = time.monotonic()
+        self._steps[step] = now
+        self._emit(("step", step, now))
+        if self._op is not None and self._op.die_at == step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    # -- one operation ----------------------------------------------------------------------
+
+    def run(self, op: Op) -> OpReport:
+        """Execute ``op``; a service or board error becomes the report's ``error``."""
+        self._op, self._steps = op, {}
+        self._sim_s, self._sim_started = op.sim_s, time.monotonic()
+        try:
+            report = self._dispatch(op)
+        except LockersError as exc:
+            kind = "StoreError" if isinstance(exc, StoreError) else type(exc).__name__
+            report = OpReport(op.seq, "error", error=exc.message, error_kind=kind)
+        finally:
+            self._op = None
+        report.steps = dict(self._steps)
+        report.board_events = [event.kind.value for event in self.board.poll_events()]
+        return report
+
+    def _dispatch(self, op: Op) -> OpReport:
+        if op.kind is OpKind.REGISTER:
+            return self._register(op)
+        if op.kind is OpKind.RETRIEVE:
+            return self._retrieve(op)
+        if op.kind is OpKind.EXPIRE:
+            return OpReport(op.seq, "ok", expired=self.rental.expire_overdue())
+        return self._staff(op)
+
+    def _observation(self, vector: np.ndarray, crowded: bool = False) -> FrameObservation:
+        return FrameObservation(
+            has_face=True,
+            crowded=crowded,
+            embedding=vector,
+            quality_score=0.9,
+            yaw_deg=0.0,
+            center=(320.0, 240.0),
+            width=160.0,
+        )
+
+    def _frames(self, flow: KioskFlow, op: Op, count: int) -> RegisterRequest | RetrieveRequest:
+        assert op.person is not None
+        captures = self.people.captures(op.person, count + 1, op.seq, op.noise)
+        now = 1.0
+        if op.crowded_first:  # a second face: the flow must throw this frame away
+            flow.frame(self._observation(captures[-1], crowded=True), now)
+        for vector in captures[:count]:
+            now += 0.2
+            command = flow.frame(self._observation(vector), now)
+            if command is not None:
+                return command
+        raise AssertionError(f"the flow asked for more than {count} frames")
+
+    def _register(self, op: Op) -> OpReport:
+        flow = KioskFlow(self._flow_settings)
+        flow.start_register(0.0)
+        flow.consent(True, 0.5)
+        request = self._frames(flow, op, self._flow_settings.capture_frames)
+        assert isinstance(request, RegisterRequest)
+        result = self.rental.register(
+            request.templates,
+            consent=True,
+            model_version=MODEL_VERSION,
+            quality=request.qualities,
+        )
+        flow.register_done(result, 5.0)
+        return OpReport(op.seq, result.outcome.value, result.locker_label, result.rental_id)
+
+    def _retrieve(self, op: Op) -> OpReport:
+        flow = KioskFlow(self._flow_settings)
+        flow.start_retrieve(0.0)
+        request = self._frames(flow, op, self._flow_settings.retrieve_frames)
+        assert isinstance(request, RetrieveRequest)
+        result = self.rental.retrieve(request.probes, model_version=MODEL_VERSION)
+        flow.retrieve_done(result, 5.0)
+        return OpReport(op.seq, result.outcome.value, result.locker_label, result.rental_id)
+
+    def _staff(self, op: Op) -> OpReport:
+        assert op.label is not None
+        who = self.staff.login(STAFF_NAME, STAFF_PIN)
+        try:
+            if op.kind is OpKind.STAFF_RESET:
+                opened = self.staff.force_open(who, op.label, "soak: staff empty the locker")
+                self.staff.reset(who, op.label, f"soak: emptied (door {opened.outcome})")
+                outcome = "reset"
+            elif op.kind is OpKind.STAFF_OUT_OF_SERVICE:
+                self.staff.set_out_of_service(who, op.label, "soak: maintenance")
+                outcome = "out_of_service"
+            else:
+                self.staff.back_in_service(who, op.label)
+                outcome = "back_in_service"
+        finally:
+            self.staff.logout(who)
+        return OpReport(op.seq, outcome, op.label)
+
+
+def serve(conn: Connection, config: str, seed: int) -> None:
+    """A kiosk process: start (``("ready", summary)`` or ``("failed", why)``), then run every
+    :class:`Op` received until ``None`` or the pipe closes."""
+    try:
+        worker = KioskWorker(Path(config), seed, emit=conn.send)
+    except LockersError as exc:
+        conn.send(("failed", exc.message))
+        return
+    conn.send(("ready", worker.startup))
+    try:
+        while True:
+            try:
+                op = conn.recv()
+            except EOFError:
+                break
+            if op is None:
+                break
+            conn.send(("done", worker.run(op)))
+    finally:
+        worker.close()

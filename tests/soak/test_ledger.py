@@ -1,0 +1,176 @@
+"""The ledger's replay of one cycle: physical lock pulses and kiosk answers in time order."""
+
+from __future__ import annotations
+
+from lockers.config import LockerConfig
+from lockers.soak.kiosks import Pulse
+from lockers.soak.ledger import Ledger, OpRecord
+from lockers.soak.ops import Op, OpKind, OpReport
+from lockers.soak.people import People
+
+LOCKERS = [LockerConfig(label=str(i), board=0, channel=i) for i in (1, 2)]
+
+
+def _record(
+    kiosk: int, kind: OpKind, person: int | None, start: float, end: float, **report: object
+) -> OpRecord:
+    steps = report.pop("steps", {})
+    done = OpReport(seq=0, **report)  # type: ignore[arg-type]
+    done.steps = steps  # type: ignore[assignment]
+    record = OpRecord(kiosk, f"soak-{kiosk}", Op(0, kind, 0.0, person=person), start, end, done)
+    record.steps = done.steps
+    return record
+
+
+def _ledger() -> Ledger:
+    return Ledger(LOCKERS, People(1))
+
+
+def test_a_lock_fired_while_its_kiosk_is_idle_is_unrequested() -> None:
+    ledger = _ledger()
+    ledger.apply(1, [], [Pulse(5.0, 0, 0, 1, True)])
+    assert ledger.counts["unrequested_opens"] == 1
+
+
+def test_register_then_retrieve_moves_belongings_in_and_out() -> None:
+    ledger = _ledger()
+    register = _record(
+        0,
+        OpKind.REGISTER,
+        7,
+        1.0,
+        2.0,
+        outcome="opened",
+        label="1",
+        rental_id=1,
+        steps={"register:claimed": 1.1, "register:pulsed": 1.3},
+    )
+    ledger.apply(1, [register], [Pulse(1.2, 0, 0, 1, True)])
+    assert ledger.contents == {"1": 7}
+    retrieve = _record(
+        1,
+        OpKind.RETRIEVE,
+        7,
+        3.0,
+        4.0,
+        outcome="opened",
+        label="1",
+        rental_id=1,
+        steps={"retrieve:ended": 3.5},
+    )
+    ledger.apply(2, [retrieve], [Pulse(3.2, 1, 0, 1, True)])
+    assert ledger.contents == {} and not ledger.violations
+
+
+def test_a_door_opened_for_a_stranger_is_a_wrong_locker_open() -> None:
+    ledger = _ledger()
+    ledger.contents["2"] = 3
+    stranger = _record(0, OpKind.RETRIEVE, 1 << 41, 1.0, 2.0, outcome="opened", label="2")
+    ledger.apply(1, [stranger], [Pulse(1.5, 0, 0, 2, True)])
+    assert ledger.counts["wrong_locker_opens"] == 1
+    assert ledger.contents == {"2": 3}  # the stranger did not get the belongings in the ledger
+
+
+def test_another_kiosk_reusing_a_locker_just_freed_is_not_a_double_booking() -> None:
+    """Kiosk 1's answer arrives first, but the rental it ends ended before kiosk 0 claimed."""
+    ledger = _ledger()
+    ledger.contents["1"], ledger.rentals["1"] = 5, (10, 5)
+    retrieve = _record(
+        1,
+        OpKind.RETRIEVE,
+        5,
+        1.0,
+        1.9,
+        outcome="opened",
+        label="1",
+        rental_id=10,
+        steps={"retrieve:ended": 1.3},
+    )
+    register = _record(
+        0,
+        OpKind.REGISTER,
+        6,
+        1.0,
+        1.8,
+        outcome="opened",
+        label="1",
+        rental_id=11,
+        steps={"register:claimed": 1.4},
+    )
+    pulses = [Pulse(1.5, 0, 0, 1, True), Pulse(1.2, 1, 0, 1, True)]
+    ledger.apply(1, [retrieve, register], pulses)
+    assert not ledger.violations, ledger.violations
+    assert ledger.contents == {"1": 6} and ledger.rentals == {"1": (11, 6)}
+
+
+def test_handing_out_a_locker_whose_rental_runs_is_a_double_booking() -> None:
+    ledger = _ledger()
+    ledger.contents["1"], ledger.rentals["1"] = 5, (10, 5)
+    register = _record(
+        0,
+        OpKind.REGISTER,
+        6,
+        1.0,
+        2.0,
+        outcome="opened",
+        label="1",
+        rental_id=11,
+        steps={"register:claimed": 1.1},
+    )
+    ledger.apply(1, [register], [Pulse(1.5, 0, 0, 1, True)])
+    assert ledger.counts["double_bookings"] == 1
+    assert ledger.counts["wrong_locker_opens"] == 1
+
+
+def test_a_locker_reset_by_staff_may_be_claimed_before_the_resets_answer() -> None:
+    """Staff on kiosk 1 empty and reset an expired renter's locker; kiosk 0 claims it right
+    after the reset commits, while kiosk 1 is still recording that it did."""
+    ledger = _ledger()
+    ledger.contents["1"] = 5  # expired: no rental, flagged
+    reset = _record(
+        1,
+        OpKind.STAFF_RESET,
+        None,
+        1.0,
+        2.0,
+        outcome="reset",
+        label="1",
+        steps={"force_open:committed": 1.1, "reset:committed": 1.6},
+    )
+    register = _record(
+        0,
+        OpKind.REGISTER,
+        6,
+        1.0,
+        1.9,
+        outcome="opened",
+        label="1",
+        rental_id=11,
+        steps={"register:claimed": 1.5},
+    )
+    pulses = [Pulse(1.2, 1, 0, 1, True), Pulse(1.55, 0, 0, 1, True)]
+    ledger.apply(1, [reset, register], pulses)
+    assert not ledger.violations, ledger.violations
+    assert ledger.contents == {"1": 6}
+
+
+def test_a_retrieve_killed_after_ending_the_rental_frees_the_locker_for_another_kiosk() -> None:
+    ledger = _ledger()
+    ledger.contents["1"], ledger.rentals["1"] = 5, (10, 5)
+    killed = OpRecord(1, "soak-1", Op(0, OpKind.RETRIEVE, 0.0, person=5), 1.0, 2.0, None)
+    killed.steps = {"retrieve:committed": 1.05, "retrieve:pulsed": 1.2, "retrieve:ended": 1.25}
+    register = _record(
+        0,
+        OpKind.REGISTER,
+        6,
+        1.0,
+        1.9,
+        outcome="opened",
+        label="1",
+        rental_id=11,
+        steps={"register:claimed": 1.4},
+    )
+    pulses = [Pulse(1.1, 1, 0, 1, True), Pulse(1.5, 0, 0, 1, True)]
+    ledger.apply(1, [killed, register], pulses)
+    assert not ledger.violations, ledger.violations
+    assert ledger.contents == {"1": 6}

@@ -1,0 +1,102 @@
+"""Short soaks with real kiosk processes: SIGKILLs (restart + start-up check), board faults,
+two kiosks on one SQLite file and on one PostgreSQL database; and the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+from lockers.soak.options import SoakOptions
+from lockers.soak.runner import run_soak
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
+from lockers_storekit import NO_POSTGRES, POSTGRES_URL
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _faulty(**overrides: object) -> SoakOptions:
+    options = SoakOptions(
+        kiosks=2,
+        max_cycles=40,
+        max_seconds=90,
+        sigkill_rate=0.3,
+        board_fault_rate=0.3,
+        db_fault_rate=0.2,
+        seed=11,
+    )
+    for name, value in overrides.items():
+        setattr(options, name, value)
+    return options
+
+
+def test_two_kiosk_processes_on_one_sqlite_file_survive_kills_and_faults() -> None:
+    result = run_soak(_faulty())
+    assert result.clean, result.examples
+    assert result.sigkills > 0 and result.restarts > 0
+    assert result.board_faults > 0
+    assert result.ops["register:opened"] > 0 and result.ops["retrieve:opened"] > 0
+    assert set(result.registrations) == {"soak-0", "soak-1"}
+    if os.geteuid() == 0:
+        assert result.faults["disk_full"] > 0
+    else:
+        assert any(line.startswith("disk_full: not root") for line in result.skipped)
+
+
+@pytest.fixture
+def own_postgres_database() -> Iterator[str]:
+    """A database of this test's own on the test server (other suites share lockers_test)."""
+    name = f"lockers_soak_{os.getpid()}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason=NO_POSTGRES)
+def test_two_kiosk_processes_on_one_postgresql_database(own_postgres_database: str) -> None:
+    url = own_postgres_database
+    result = run_soak(_faulty(backend="postgresql", database_url=url, max_cycles=30))
+    assert result.clean, result.examples
+    assert result.sigkills > 0 and result.board_faults > 0
+    assert any("postgres_restart: skipped" in line for line in result.skipped)
+
+
+def _lockers(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "lockers", "soak", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+
+
+def test_the_command_prints_json_figures() -> None:
+    done = _lockers("--cycles", "6", "--sigkill-rate", "0.3", "--db-fault-rate", "0", "--json")
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert figures["cycles"] == 6 and figures["clean"] is True
+    assert set(figures["violations"]) >= {"wrong_locker_opens", "double_bookings", "lost_rentals"}
+
+
+def test_the_command_refuses_an_unknown_backend() -> None:
+    done = _lockers("--backend", "mysql")
+    assert done.returncode == 2
+    assert "--backend 'mysql' is unknown" in done.stderr and "hint:" in done.stderr
