@@ -38,6 +38,11 @@ def bench(
     _print(result)
 
 
+def _ms(value: float | None) -> str:
+    # A stage with no samples (e.g. embed on a video without a usable face) prints "-".
+    return "-" if value is None else f"{value:.2f}"
+
+
 def _print(result: dict[str, Any]) -> None:
     console = Console()
     console.print(
@@ -45,20 +50,39 @@ def _print(result: dict[str, Any]) -> None:
         f"{result['frames_with_usable_face']} with a usable face; backend {result['backend']}, "
         f"{result['threads']} threads ({result['weights_note']})"
     )
+    refused = result.get("frames_refused") or {}
+    if refused:
+        console.print(
+            "frames without an embedding, by reason: "
+            + ", ".join(f"{reason} {count}" for reason, count in refused.items())
+        )
     table = Table("stage (ms)", "ours p50", "ours p95", "default p50", "default p95")
     default = result.get("default", {})
     for stage, figures in result["ours"].items():
         theirs = default.get(stage, {})
         table.add_row(
             stage,
-            f"{figures['p50']:.2f}",
-            f"{figures['p95']:.2f}",
-            f"{theirs['p50']:.2f}" if theirs else "",
-            f"{theirs['p95']:.2f}" if theirs else "",
+            _ms(figures.get("p50")),
+            _ms(figures.get("p95")),
+            _ms(theirs.get("p50")) if theirs else "",
+            _ms(theirs.get("p95")) if theirs else "",
         )
     console.print(table)
-    if "speedup_vs_default" in result:
+    if result.get("speedup_vs_default") is not None:
         console.print(f"end to end: {result['speedup_vs_default']}x faster than the default")
+    elif "speedup_note" in result:
+        console.print(f"speed-up: {result['speedup_note']}")
+    tracking = result.get("tracking")
+    if tracking:
+        full, tracked = tracking["full_detect"], tracking["tracked_detect"]
+        console.print(
+            f"detection: full {_ms(full['p50'])} ms ({full['n']} frames), "
+            f"tracked {_ms(tracked['p50'])} ms ({tracked['n']} frames)"
+        )
+    for name, figures in (result.get("embedder_options") or {}).items():
+        console.print(f"embedder {name}: {figures}")
+    if "flow" in result:
+        console.print(f"face shown -> unlock command: {result['flow']}")
     startup = result["startup"]
     console.print(f"start-up (fresh process): {startup}")
     console.print(f"peak RSS of this benchmark process: {result['peak_rss_mb_bench_process']} MB")

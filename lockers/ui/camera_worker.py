@@ -200,7 +200,7 @@ class CameraWorker(QObject):
         boxes: tuple[Box, ...] = ()
         subject_ok = False
         if self._analyse.is_set():
-            analysis = pipeline.analyse(image)
+            analysis = pipeline.analyse(image, frame_index=frame.index)
             observation = FrameObservation.from_analysis(analysis)
             boxes = tuple(face.box for face in analysis.detections.faces)
             subject_ok = analysis.usable

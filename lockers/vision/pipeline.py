@@ -18,6 +18,7 @@ from lockers.vision.detector import FaceDetector
 from lockers.vision.embedder import Embedder
 from lockers.vision.image_io import check_rgb
 from lockers.vision.quality import QualityReport, assess
+from lockers.vision.tracking import FaceTracker
 from lockers.vision.types import DetectedFace, Detections, StageTimes
 
 
@@ -34,6 +35,7 @@ class Analysis:
     aligned: npt.NDArray[np.uint8] | None = None
     embedding: npt.NDArray[np.float32] | None = None
     times: StageTimes = field(default_factory=StageTimes)
+    tracked: bool = False  # detected by refining the last frame's faces (no P-Net pyramid)
 
     @property
     def subject(self) -> DetectedFace | None:
@@ -70,6 +72,7 @@ class FacePipeline:
         self.quality = quality
         self.embedder = embedder
         self.input_mode: InputMode = input_mode
+        self.tracker = FaceTracker(detector, detector.config)
 
     @classmethod
     def from_settings(cls, settings: Settings, embedder: Embedder | None = None) -> FacePipeline:
@@ -89,16 +92,27 @@ class FacePipeline:
         *,
         embed: bool = True,
         content_box: tuple[int, int, int, int] | None = None,
+        frame_index: int | None = None,
     ) -> Analysis:
         """Analyse one RGB uint8 frame of shape ``(H, W, 3)``.
 
         A subject that fails the gate (or shares the frame with a second person) is reported
         with its reasons and is neither aligned nor embedded. ``content_box`` is
         :attr:`lockers.vision.camera.Frame.content_box` for letterboxed frames.
+
+        ``frame_index`` (:attr:`lockers.vision.camera.Frame.index`) marks a video frame: while
+        frames are consecutive, faces are tracked between full detections
+        (:class:`~lockers.vision.tracking.FaceTracker`). Without it every call is a full
+        detection, as for unrelated still images.
         """
         check_rgb(image)
         t0 = time.perf_counter()
-        detections = self.detector.detect(image)
+        if frame_index is None:
+            detections = self.detector.detect(image)
+            tracked = False
+        else:
+            detections = self.tracker.detect(image, frame_index)
+            tracked = self.tracker.last_step.mode == "tracked"
         t1 = time.perf_counter()
         report = assess(
             image,
@@ -122,7 +136,14 @@ class FacePipeline:
             align_ms=(t3 - t2) * 1e3,
             embed_ms=(t4 - t3) * 1e3,
         )
-        return Analysis(detections, report, aligned, embedding, times)
+        return Analysis(detections, report, aligned, embedding, times, tracked)
+
+    def embed_aligned(self, faces: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        """Embeddings of aligned faces ``(n, 160, 160, 3)`` in one batch (the frames a flow
+        chose after the fact, e.g. the best of a capture window)."""
+        if self.embedder is None:
+            raise RuntimeError("this pipeline has no embedder")
+        return self.embedder.embed(faces)
 
     def analyse_image(self, image: npt.NDArray[np.uint8]) -> Analysis:
         """Like :meth:`analyse`, for still images (enrolment photos, dataset preparation)."""
