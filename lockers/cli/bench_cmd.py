@@ -22,6 +22,9 @@ def bench(
     skip_default: bool = typer.Option(
         False, "--skip-default", help="do not time the plain facenet-pytorch pipeline"
     ),
+    skip_embedder_options: bool = typer.Option(
+        False, "--skip-embedder-options", help="do not time ONNX Runtime session options"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Time decode, detect, quality, align, embed, match (100 / 10k / 100k) and end to end.
@@ -30,7 +33,12 @@ def bench(
     """
     from lockers.vision.bench import SAMPLE_VIDEO, BenchOptions, run_bench
 
-    options = BenchOptions(source=source or SAMPLE_VIDEO, frames=frames, skip_default=skip_default)
+    options = BenchOptions(
+        source=source or SAMPLE_VIDEO,
+        frames=frames,
+        skip_default=skip_default,
+        embedder_options=not skip_embedder_options,
+    )
     result = run_bench(state(ctx).settings(), options)
     if as_json:
         typer.echo(json.dumps(result, indent=2))

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lockers.config import CameraConfig, Settings
-from lockers.vision.embedder import UNTRAINED_VERSION, load_embedder
+from lockers.config import CameraConfig, RecognitionConfig, Settings
+from lockers.vision.embedder import UNTRAINED_VERSION, Embedder, OnnxEmbedder, load_embedder
 from lockers.vision.matcher import FaceMatcher
 from lockers.vision.pipeline import Analysis, FacePipeline
 
@@ -37,6 +37,7 @@ class BenchOptions:
     frames: int = 60
     warmup: int = 5
     skip_default: bool = False
+    embedder_options: bool = True  # time ONNX Runtime session options (and OpenVINO) too
 
 
 def _stats(values: list[float]) -> dict[str, float | None]:
@@ -111,6 +112,7 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict[str, Any]:
     match_ms: dict[int, list[float]] = {n: [] for n in GALLERY_SIZES}
     faces_seen = 0
     refused: dict[str, int] = {}
+    aligned_faces: list[npt.NDArray[np.uint8]] = []
     for i, image in enumerate(frames):
         t0 = time.perf_counter()
         analysis = pipeline.analyse(image, frame_index=indices[i])
@@ -127,6 +129,8 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict[str, Any]:
         if analysis.subject is None:
             # A kiosk idles most of the day: what a frame without anyone in it costs.
             stages["idle_frame"].append(total)
+        if analysis.aligned is not None and len(aligned_faces) < 8:
+            aligned_faces.append(analysis.aligned)
         if probe is not None:
             faces_seen += 1
             stages["align"].append(times.align_ms)
@@ -183,6 +187,13 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict[str, Any]:
                 + ("both pipelines" if theirs is None and ours_e2e is None else
                    "ours" if ours_e2e is None else "the default pipeline")
             )
+    if options.embedder_options and aligned_faces and isinstance(embedder, OnnxEmbedder):
+        from lockers.vision.bench_embedder import bench_embedder_options
+
+        faces = np.stack(aligned_faces)
+        result["embedder_options"] = bench_embedder_options(
+            embedder.path, faces, _torch_reference(recognition, embedder, faces)
+        )
     result["peak_rss_mb_bench_process"] = _peak_rss_mb()
     return result
 
@@ -218,6 +229,21 @@ def _bench_default(
             stages["embed"].append((t2 - t1) * 1e3)
             stages["end_to_end"].append(total)
     return {k: _stats(v) for k, v in stages.items()}
+
+
+def _torch_reference(
+    recognition: RecognitionConfig, embedder: Embedder, faces: npt.NDArray[np.uint8]
+) -> npt.NDArray[np.float32]:
+    """torch fp32 embeddings of ``faces`` from the weights the embedder was made from."""
+    from lockers.vision.embedder import TorchEmbedder, build_network
+
+    state = None
+    if embedder.model_version != UNTRAINED_VERSION:
+        from lockers.vision.weights import resolve_weights
+
+        loaded = resolve_weights(recognition)
+        state = None if loaded is None else loaded.state_dict
+    return TorchEmbedder(build_network(state), "reference", recognition.threads).embed(faces)
 
 
 def refusal_reasons(analysis: Analysis) -> list[str]:
