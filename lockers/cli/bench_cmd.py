@@ -25,6 +25,12 @@ def bench(
     skip_embedder_options: bool = typer.Option(
         False, "--skip-embedder-options", help="do not time ONNX Runtime session options"
     ),
+    skip_flow: bool = typer.Option(
+        False, "--skip-flow", help="do not replay the video through the register/retrieve flow"
+    ),
+    camera_fps: float = typer.Option(
+        15.0, "--camera-fps", min=1.0, help="frame rate the flow replay assumes for the video"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Time decode, detect, quality, align, embed, match (100 / 10k / 100k) and end to end.
@@ -39,7 +45,16 @@ def bench(
         skip_default=skip_default,
         embedder_options=not skip_embedder_options,
     )
-    result = run_bench(state(ctx).settings(), options)
+    settings = state(ctx).settings()
+    result = run_bench(settings, options)
+    if not skip_flow:
+        from lockers.kiosk.bench_flow import run_flow_bench
+
+        flow = run_flow_bench(settings, options.source, camera_fps)
+        result["flow"] = flow
+        result["face_to_unlock_p50_ms"] = flow["retrieve_face_to_decision_ms"]["p50"]
+        result["face_to_unlock_p95_ms"] = flow["retrieve_face_to_decision_ms"]["p95"]
+        result["face_to_register_p50_ms"] = flow["register_face_to_request_ms"]["p50"]
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return

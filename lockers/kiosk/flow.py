@@ -88,6 +88,7 @@ class FrameObservation:
     yaw_deg: float | None = None
     center: tuple[float, float] | None = None
     width: float | None = None
+    frame_index: int | None = None  # the camera's frame count, to say which frames were embedded
 
     @property
     def usable(self) -> bool:
@@ -99,7 +100,9 @@ class FrameObservation:
         return FaceSample(self.yaw_deg, self.center, self.width)
 
     @classmethod
-    def from_analysis(cls, analysis: Analysis) -> FrameObservation:
+    def from_analysis(
+        cls, analysis: Analysis, frame_index: int | None = None
+    ) -> FrameObservation:
         """Reduce a pipeline :class:`~lockers.vision.pipeline.Analysis` to what the flow uses."""
         subject = analysis.subject
         pose = analysis.quality.pose
@@ -112,6 +115,7 @@ class FrameObservation:
             yaw_deg=None if pose is None else pose.yaw,
             center=None if subject is None else subject.center,
             width=None if subject is None else subject.width,
+            frame_index=frame_index,
         )
 
 
@@ -131,6 +135,11 @@ class FlowSettings:
     face_lost_reset_s: float = 2.0  # a face gone this long may come back as someone else
     liveness: LivenessConfig | None = field(default_factory=LivenessConfig)
     same_face_min_cosine: float = 0.5
+    # Retrieve decides as soon as k mutually consistent frames are in (k of n, n at most):
+    # frames are embedded until then and not after. Consecutive frames of one face agree far
+    # above this; a frame below it (another face, a bad crop) means waiting for more frames.
+    retrieve_agree_frames: int = 5
+    retrieve_consistent_cosine: float = 0.8
     confirm_timeout_s: float = 8.0
     retrieve_frames: int = 5
     retrieve_timeout_s: float = 15.0
@@ -150,6 +159,7 @@ class FlowSettings:
         rec = settings.recognition
         return cls(
             retrieve_frames=rec.frames_window,
+            retrieve_agree_frames=rec.frames_to_agree,
             idle_timeout_s=settings.ui.idle_timeout_s,
             liveness=LivenessConfig() if liveness else None,
         )
@@ -219,6 +229,8 @@ class KioskFlow:
         self._liveness: ActiveLiveness | None = None
         self._failures = 0
         self._blocked_until = 0.0
+        self._embedded: list[int | None] = []
+        self._frames: list[int | None] = []  # frame indices of the held templates or probes
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -229,6 +241,24 @@ class KioskFlow:
     @property
     def phase(self) -> Phase:
         return self._view.phase
+
+    def wants_embedding(self, now: float) -> bool:
+        """Whether the face of a frame arriving at ``now`` should be embedded at all (callers
+        pass it as ``FacePipeline.analyse(embed=...)``): while capturing, except within the
+        minimum interval after the last kept frame (it would be dropped); the confirming frame
+        after the turns; while scanning until the decision. Never during the turns, never after
+        a decision, never on the idle screens."""
+        phase = self.phase
+        if phase is Phase.CAPTURE:
+            return now - self._last_capture >= self.settings.capture_min_interval_s
+        if phase is Phase.LIVENESS:
+            return self._liveness is not None and self._liveness.finished
+        return phase is Phase.RETRIEVE_SCAN
+
+    @property
+    def embedded_frames(self) -> tuple[int | None, ...]:
+        """Frame indices whose embeddings the last request used (register or retrieve)."""
+        return tuple(self._embedded)
 
     @property
     def holds_face_data(self) -> bool:
@@ -253,6 +283,7 @@ class KioskFlow:
         self._templates.clear()
         self._qualities.clear()
         self._probes.clear()
+        self._frames.clear()
         self._liveness = None
 
     def home(self, now: float) -> FlowView:
@@ -349,10 +380,12 @@ class KioskFlow:
         elif now - self._face_seen > s.face_lost_reset_s and self._templates:
             self._templates.clear()  # whoever comes back may be someone else
             self._qualities.clear()
+            self._frames.clear()
         if obs.crowded:
             # The templates must all be one person's: start again once alone.
             self._templates.clear()
             self._qualities.clear()
+            self._frames.clear()
         if (
             obs.usable
             and obs.embedding is not None
@@ -360,6 +393,7 @@ class KioskFlow:
         ):
             self._templates.append(obs.embedding.astype(np.float32))
             self._qualities.append(obs.quality_score)
+            self._frames.append(obs.frame_index)
             self._last_capture = now
         self._view = replace(
             self._view, guidance=self._guidance(obs), captured=len(self._templates)
@@ -407,6 +441,7 @@ class KioskFlow:
             return None
         self._templates.append(obs.embedding.astype(np.float32))
         self._qualities.append(obs.quality_score)
+        self._frames.append(obs.frame_index)
         return self._register_request(now)
 
     def _register_request(self, now: float) -> RegisterRequest:
@@ -415,6 +450,7 @@ class KioskFlow:
             qualities=np.asarray(self._qualities, dtype=np.float32),
         )
         # The request now owns the data; the flow keeps none of it.
+        self._embedded = list(self._frames)
         self._discard()
         self._go(now, Phase.REGISTERING, retrieving=False)
         return request
@@ -426,15 +462,35 @@ class KioskFlow:
         if obs.crowded or (not obs.has_face and now - self._face_seen > s.face_lost_reset_s):
             # Never decide on a crowded frame, nor mix frames of two people.
             self._probes.clear()
+            self._frames.clear()
         elif obs.usable and obs.embedding is not None:
             self._probes.append(obs.embedding.astype(np.float32))
+            self._frames.append(obs.frame_index)
         self._view = replace(self._view, guidance=self._guidance(obs), captured=len(self._probes))
-        if len(self._probes) < s.retrieve_frames:
+        probes = self._decisive_probes()
+        if probes is None:
             return None
-        request = RetrieveRequest(np.stack(self._probes[-s.retrieve_frames :]).astype(np.float32))
+        request = RetrieveRequest(np.stack(probes).astype(np.float32))
+        self._embedded = self._frames[-len(probes) :]
         self._discard()
         self._go(now, Phase.RETRIEVING)
         return request
+
+    def _decisive_probes(self) -> list[npt.NDArray[np.float32]] | None:
+        """The probes to decide on now, or ``None`` to embed more frames.
+
+        ``k`` consistent frames (every pair at least ``retrieve_consistent_cosine``) decide
+        early, as the service's k-of-n vote would on them; otherwise the last ``n`` frames.
+        """
+        s = self.settings
+        k = min(s.retrieve_agree_frames, s.retrieve_frames)
+        if len(self._probes) >= k:
+            last = np.stack(self._probes[-k:])
+            if float(np.min(last @ last.T)) >= s.retrieve_consistent_cosine:
+                return self._probes[-k:]
+        if len(self._probes) >= s.retrieve_frames:
+            return self._probes[-s.retrieve_frames :]
+        return None
 
     # -- service results ---------------------------------------------------------------------
 

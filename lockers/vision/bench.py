@@ -52,7 +52,7 @@ def _stats(values: list[float]) -> dict[str, float | None]:
     }
 
 
-def _read_frames(
+def read_frames(
     source: Path, count: int
 ) -> tuple[list[npt.NDArray[np.uint8]], list[float], list[int]]:
     """Decode ``count`` frames letterboxed to 640x480 (looping a short source), with their
@@ -99,7 +99,7 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict[str, Any]:
     embedder = load_embedder(recognition)
     pipeline = FacePipeline.from_settings(settings, embedder)
     startup = measure_startup(settings)
-    frames, decode_ms, indices = _read_frames(options.source, options.frames + options.warmup)
+    frames, decode_ms, indices = read_frames(options.source, options.frames + options.warmup)
     if not frames:
         raise ValueError(f"{options.source} gave no frames")
     warmup = min(options.warmup, len(frames) - 1)
@@ -284,7 +284,7 @@ def _startup_probe(settings_json: str, t0: float) -> dict[str, Any]:
     recognition = settings.recognition.model_copy(update={"allow_untrained": True})
     pipeline = FacePipeline.from_settings(settings, load_embedder(recognition))
     t_ready = time.perf_counter()
-    frames, _, _ = _read_frames(SAMPLE_VIDEO, 1)
+    frames, _, _ = read_frames(SAMPLE_VIDEO, 1)
     analysis = pipeline.analyse(frames[0])
     t_first = time.perf_counter()
     return {
