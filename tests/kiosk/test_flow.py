@@ -380,3 +380,47 @@ def test_observation_from_a_real_analysis(fixtures_dir: object) -> None:
     obs = FrameObservation.from_analysis(pipeline.analyse(image))
     assert obs.has_face and obs.yaw_deg is not None and obs.width
     assert obs.usable == (obs.embedding is not None)
+
+
+def test_retrieve_stops_embedding_once_k_consistent_frames_decide() -> None:
+    from lockers.kiosk.flow import FlowSettings, FrameObservation, KioskFlow, Phase, RetrieveRequest
+
+    settings = FlowSettings(liveness=None, retrieve_frames=5, retrieve_agree_frames=3)
+    flow = KioskFlow(settings)
+    flow.start_retrieve(0.0)
+    face = np.zeros(512, np.float32)
+    face[0] = 1.0
+    requests = []
+    embedded = 0
+    for i in range(8):
+        now = 0.1 * (i + 1)
+        want = flow.wants_embedding(now)
+        embedding = face if want else None
+        embedded += embedding is not None
+        obs = FrameObservation(has_face=True, crowded=False, embedding=embedding,
+                               quality_score=0.9, yaw_deg=0.0, center=(320.0, 240.0),
+                               width=150.0, frame_index=i)
+        command = flow.frame(obs, now)
+        if command is not None:
+            requests.append(command)
+    assert len(requests) == 1 and isinstance(requests[0], RetrieveRequest)
+    assert len(requests[0].probes) == 3 and embedded == 3
+    assert flow.phase is Phase.RETRIEVING and not flow.wants_embedding(9.0)
+    assert flow.embedded_frames == (0, 1, 2)
+
+
+def test_inconsistent_frames_wait_for_all_n() -> None:
+    from lockers.kiosk.flow import FlowSettings, FrameObservation, KioskFlow, RetrieveRequest
+
+    flow = KioskFlow(FlowSettings(liveness=None, retrieve_frames=5, retrieve_agree_frames=3))
+    flow.start_retrieve(0.0)
+    rng = np.random.default_rng(0)
+    command = None
+    for i in range(5):
+        vec = rng.standard_normal(512).astype(np.float32)
+        obs = FrameObservation(has_face=True, crowded=False, embedding=vec / np.linalg.norm(vec),
+                               quality_score=0.9, frame_index=i)
+        command = flow.frame(obs, 0.1 * (i + 1))
+        if i < 4:
+            assert command is None
+    assert isinstance(command, RetrieveRequest) and len(command.probes) == 5
