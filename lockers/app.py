@@ -181,8 +181,10 @@ class ServicesBackend:
             templates, consent=True, model_version=model_version, quality=qualities
         )
 
-    def retrieve(self, probes: npt.NDArray[np.float32], model_version: str) -> RetrieveResult:
-        return self.rental.retrieve(probes, model_version=model_version)
+    def retrieve(
+        self, probes: npt.NDArray[np.float32], model_version: str, final: bool = True
+    ) -> RetrieveResult:
+        return self.rental.retrieve(probes, model_version=model_version, final=final)
 
     def health(self) -> ServiceHealth:
         from lockers.hardware.board import DoorState, LockAddress

@@ -23,6 +23,8 @@ class RetrieveOutcome(StrEnum):
     RATE_LIMITED = "rate_limited"  # too many failed attempts: wait retry_after_s
     DOOR_NOT_CONFIRMED = "door_not_confirmed"  # matched; rental kept, staff alerted
     NOT_OPENED = "not_opened"  # matched, but the board was never told: try again
+    # An early look (``final=False``) at fewer than n frames gave no accept: send more frames.
+    UNDECIDED = "undecided"
 
 
 @dataclass(frozen=True)

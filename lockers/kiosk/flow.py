@@ -77,7 +77,10 @@ class FrameObservation:
 
     ``issues``: the quality gate's issue codes (empty when the face passed);
     ``embedding``: ``(512,)`` float32 of norm 1 when the face passed and was embedded;
-    ``yaw_deg``/``center``/``width``: the subject's pose and box (``None`` without a subject).
+    ``yaw_deg``/``center``/``width``: the subject's pose and box (``None`` without a subject);
+    ``aligned``: the aligned ``(160, 160, 3)`` uint8 crop of a face that passed the gate. The
+    capture window keeps it (in memory only) to embed the best frames at its end; it is dropped
+    with every other face datum.
     """
 
     has_face: bool
@@ -89,10 +92,16 @@ class FrameObservation:
     center: tuple[float, float] | None = None
     width: float | None = None
     frame_index: int | None = None  # the camera's frame count, to say which frames were embedded
+    aligned: npt.NDArray[np.uint8] | None = field(default=None, repr=False)
 
     @property
     def usable(self) -> bool:
         return self.embedding is not None and not self.issues and not self.crowded
+
+    @property
+    def passed(self) -> bool:
+        """A single face that passed the quality gate (embedded or not)."""
+        return self.has_face and not self.issues and not self.crowded
 
     def sample(self) -> FaceSample | None:
         if not self.has_face or self.yaw_deg is None or self.center is None or self.width is None:
@@ -116,6 +125,7 @@ class FrameObservation:
             center=None if subject is None else subject.center,
             width=None if subject is None else subject.width,
             frame_index=frame_index,
+            aligned=analysis.aligned if analysis.usable else None,
         )
 
 
@@ -131,6 +141,11 @@ class FlowSettings:
 
     capture_frames: int = 5
     capture_min_interval_s: float = 0.15  # consecutive frames are near-duplicates
+    # Register enrols the capture_frames best-quality frames (at least capture_min_interval_s
+    # apart) of a window this long from the first good frame; only those are embedded, once,
+    # at the end of the window. The window holds at most capture_pool frames' aligned crops.
+    capture_window_s: float = 1.0
+    capture_pool: int = 48
     capture_timeout_s: float = 25.0
     face_lost_reset_s: float = 2.0  # a face gone this long may come back as someone else
     liveness: LivenessConfig | None = field(default_factory=LivenessConfig)
@@ -180,12 +195,39 @@ class RegisterRequest:
 
 @dataclass(frozen=True)
 class RetrieveRequest:
-    """Run :meth:`RentalService.retrieve` with these consecutive frames' embeddings."""
+    """Run :meth:`RentalService.retrieve` with these consecutive frames' embeddings.
+
+    ``final=False``: an early look at ``k`` consistent frames before all ``n`` are in; the
+    service opens only on an accept and otherwise answers ``UNDECIDED`` (not a failure), and
+    the flow goes on to ``n`` frames.
+    """
 
     probes: npt.NDArray[np.float32]  # (n, 512)
+    final: bool = True
 
 
-Command = RegisterRequest | RetrieveRequest
+@dataclass(frozen=True, eq=False)
+class EmbedRequest:
+    """Embed these aligned faces (the best frames of the capture window) off the UI thread
+    and hand the embeddings back with :meth:`KioskFlow.faces_embedded` (``job`` says which
+    request they answer; a late answer to an abandoned request is ignored)."""
+
+    job: int
+    faces: npt.NDArray[np.uint8] = field(repr=False)  # (m, 160, 160, 3)
+
+
+Command = RegisterRequest | RetrieveRequest | EmbedRequest
+
+
+@dataclass
+class _Candidate:
+    """A good frame of the capture window: its crop (or an embedding a caller already made)."""
+
+    quality: float
+    at: float
+    frame_index: int | None
+    aligned: npt.NDArray[np.uint8] | None
+    embedding: npt.NDArray[np.float32] | None
 
 
 @dataclass(frozen=True)
@@ -231,6 +273,11 @@ class KioskFlow:
         self._blocked_until = 0.0
         self._embedded: list[int | None] = []
         self._frames: list[int | None] = []  # frame indices of the held templates or probes
+        self._pool: list[_Candidate] = []  # the capture window's good frames
+        self._window_start: float | None = None
+        self._embed_job = 0
+        self._pending: list[_Candidate] | None = None  # chosen frames awaiting their embeddings
+        self._early_tried = False  # retrieve: the early k-frame look was already answered
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -244,15 +291,16 @@ class KioskFlow:
 
     def wants_embedding(self, now: float) -> bool:
         """Whether the face of a frame arriving at ``now`` should be embedded at all (callers
-        pass it as ``FacePipeline.analyse(embed=...)``): while capturing, except within the
-        minimum interval after the last kept frame (it would be dropped); the confirming frame
-        after the turns; while scanning until the decision. Never during the turns, never after
-        a decision, never on the idle screens."""
+        pass it as ``FacePipeline.analyse(embed=...)``): the confirming frame after the turns
+        (once the captured templates are in); while scanning until the decision. Never while
+        capturing (the window keeps crops and embeds its best frames at its end, see
+        :class:`EmbedRequest`), never during the turns, never after a decision, never on the
+        idle screens. Frames that fail the quality gate are never embedded by the pipeline."""
         phase = self.phase
-        if phase is Phase.CAPTURE:
-            return now - self._last_capture >= self.settings.capture_min_interval_s
         if phase is Phase.LIVENESS:
-            return self._liveness is not None and self._liveness.finished
+            return (
+                self._liveness is not None and self._liveness.finished and self._pending is None
+            )
         return phase is Phase.RETRIEVE_SCAN
 
     @property
@@ -262,8 +310,9 @@ class KioskFlow:
 
     @property
     def holds_face_data(self) -> bool:
-        """Whether any embedding of a user is held (for tests of the privacy rule)."""
-        return bool(self._templates or self._probes)
+        """Whether any embedding or face crop of a user is held (for tests of the privacy
+        rule)."""
+        return bool(self._templates or self._probes or self._pool or self._pending)
 
     # -- transitions -------------------------------------------------------------------------
 
@@ -284,7 +333,19 @@ class KioskFlow:
         self._qualities.clear()
         self._probes.clear()
         self._frames.clear()
+        self._pool.clear()
+        self._window_start = None
+        self._pending = None  # a late EmbedRequest answer finds no job and is ignored
+        self._early_tried = False
         self._liveness = None
+
+    def _reset_capture(self) -> None:
+        """Whatever was captured may be someone else's: start the window again."""
+        self._templates.clear()
+        self._qualities.clear()
+        self._frames.clear()
+        self._pool.clear()
+        self._window_start = None
 
     def home(self, now: float) -> FlowView:
         """Back to the home screen; every captured face datum is dropped."""
@@ -366,52 +427,112 @@ class KioskFlow:
             return self._scan(obs, now)
         return None
 
+    def _capture(self, obs: FrameObservation, now: float) -> Command | None:
+        s = self.settings
+        if self._pending is not None:
+            return None  # the window is closed; its best frames are being embedded
+        if obs.has_face:
+            self._face_seen = now
+        elif now - self._face_seen > s.face_lost_reset_s and self._pool:
+            self._reset_capture()  # whoever comes back may be someone else
+        if obs.crowded:
+            # The templates must all be one person's: start again once alone.
+            self._reset_capture()
+        if obs.passed and (obs.aligned is not None or obs.embedding is not None):
+            if self._window_start is None:
+                self._window_start = now
+            self._pool.append(
+                _Candidate(
+                    obs.quality_score,
+                    now,
+                    obs.frame_index,
+                    obs.aligned,
+                    None if obs.embedding is None else obs.embedding.astype(np.float32),
+                )
+            )
+            if len(self._pool) > s.capture_pool:
+                # Bounded memory: the worst frame of the window can never be chosen anyway
+                # while a better one (spacing aside) is held.
+                self._pool.remove(min(self._pool, key=lambda c: c.quality))
+            self._last_capture = now
+        chosen = self._best_of_window()
+        self._view = replace(self._view, guidance=self._guidance(obs), captured=len(chosen))
+        window_open = self._window_start is None or now - self._window_start < s.capture_window_s
+        if len(chosen) < s.capture_frames or window_open:
+            return None
+        return self._close_window(chosen, now)
+
     def _guidance(self, obs: FrameObservation) -> str | None:
         if obs.crowded:
             return Guidance.STEP_BACK.value
         if obs.issues:
             return obs.issues[0]
-        return Guidance.HOLD_STILL.value if obs.usable else None
+        return Guidance.HOLD_STILL.value if obs.passed else None
 
-    def _capture(self, obs: FrameObservation, now: float) -> Command | None:
+    def _best_of_window(self) -> list[_Candidate]:
+        """The ``capture_frames`` best-quality frames of the window, each at least
+        ``capture_min_interval_s`` from the others (neighbouring frames are near-duplicates),
+        in time order."""
         s = self.settings
-        if obs.has_face:
-            self._face_seen = now
-        elif now - self._face_seen > s.face_lost_reset_s and self._templates:
-            self._templates.clear()  # whoever comes back may be someone else
-            self._qualities.clear()
-            self._frames.clear()
-        if obs.crowded:
-            # The templates must all be one person's: start again once alone.
-            self._templates.clear()
-            self._qualities.clear()
-            self._frames.clear()
-        if (
-            obs.usable
-            and obs.embedding is not None
-            and now - self._last_capture >= s.capture_min_interval_s
-        ):
-            self._templates.append(obs.embedding.astype(np.float32))
-            self._qualities.append(obs.quality_score)
-            self._frames.append(obs.frame_index)
-            self._last_capture = now
-        self._view = replace(
-            self._view, guidance=self._guidance(obs), captured=len(self._templates)
-        )
-        if len(self._templates) < s.capture_frames:
-            return None
+        chosen: list[_Candidate] = []
+        for cand in sorted(self._pool, key=lambda c: (-c.quality, c.at)):
+            if all(abs(cand.at - c.at) >= s.capture_min_interval_s - 1e-9 for c in chosen):
+                chosen.append(cand)
+                if len(chosen) == s.capture_frames:
+                    break
+        return sorted(chosen, key=lambda c: c.at)
+
+    def _close_window(self, chosen: list[_Candidate], now: float) -> Command | None:
+        s = self.settings
+        self._pool.clear()  # the other crops are not needed: drop them now
+        self._window_start = None
+        self._qualities = [c.quality for c in chosen]
+        self._frames = [c.frame_index for c in chosen]
+        command: Command | None = None
+        if all(c.embedding is not None for c in chosen):
+            self._templates = [c.embedding for c in chosen if c.embedding is not None]
+        else:
+            self._embed_job += 1
+            self._pending = chosen
+            faces = np.stack(
+                [c.aligned for c in chosen if c.embedding is None and c.aligned is not None]
+            )
+            command = EmbedRequest(self._embed_job, faces)
         if s.liveness is None:
-            return self._register_request(now)
+            return command or self._register_request(now)
+        # The turns start now; the best frames are embedded meanwhile.
         self._liveness = ActiveLiveness(s.liveness, started_at=now, rng=self._rng)
         self._go(
             now,
             Phase.LIVENESS,
-            captured=len(self._templates),
+            captured=len(chosen),
             needed=s.capture_frames,
             liveness=self._liveness.state,
             retrieving=False,
         )
+        return command
+
+    def faces_embedded(
+        self, job: int, embeddings: npt.NDArray[np.float32], now: float
+    ) -> Command | None:
+        """The embeddings of :class:`EmbedRequest` ``job`` (same order as its faces)."""
+        pending = self._pending
+        if pending is None or job != self._embed_job:
+            return None  # abandoned (home, timeout, a new window): nothing to do
+        rows = iter(np.asarray(embeddings, dtype=np.float32))
+        self._templates = [
+            c.embedding if c.embedding is not None else next(rows) for c in pending
+        ]
+        self._pending = None
+        if self.phase is Phase.CAPTURE and self.settings.liveness is None:
+            return self._register_request(now)
         return None
+
+    def faces_failed(self, job: int, detail: str, now: float) -> FlowView:
+        """Embedding :class:`EmbedRequest` ``job`` failed (the model raised)."""
+        if self._pending is None or job != self._embed_job:
+            return self._view
+        return self._fail(now, Problem.SERVICE_ERROR, detail=detail)
 
     def _liveness_frame(self, obs: FrameObservation, now: float) -> Command | None:
         live = self._liveness
@@ -431,7 +552,7 @@ class KioskFlow:
         if obs.crowded:
             self._fail(now, Problem.LIVENESS_FAILED, detail="crowd")
             return None
-        if not obs.usable or obs.embedding is None:
+        if not obs.usable or obs.embedding is None or self._pending is not None:
             self._view = replace(self._view, guidance=self._guidance(obs) or "look_again")
             return None
         mean = np.mean(np.stack(self._templates), axis=0)
@@ -463,33 +584,41 @@ class KioskFlow:
             # Never decide on a crowded frame, nor mix frames of two people.
             self._probes.clear()
             self._frames.clear()
+            self._early_tried = False
         elif obs.usable and obs.embedding is not None:
             self._probes.append(obs.embedding.astype(np.float32))
             self._frames.append(obs.frame_index)
         self._view = replace(self._view, guidance=self._guidance(obs), captured=len(self._probes))
-        probes = self._decisive_probes()
-        if probes is None:
+        decision = self._decisive_probes()
+        if decision is None:
             return None
-        request = RetrieveRequest(np.stack(probes).astype(np.float32))
+        probes, final = decision
+        request = RetrieveRequest(np.stack(probes).astype(np.float32), final=final)
         self._embedded = self._frames[-len(probes) :]
-        self._discard()
+        if final:
+            self._discard()
+        else:
+            # An early look: the frames stay (in the flow only) in case more are needed.
+            self._early_tried = True
         self._go(now, Phase.RETRIEVING)
         return request
 
-    def _decisive_probes(self) -> list[npt.NDArray[np.float32]] | None:
-        """The probes to decide on now, or ``None`` to embed more frames.
+    def _decisive_probes(self) -> tuple[list[npt.NDArray[np.float32]], bool] | None:
+        """The probes to send now and whether they are final, or ``None`` to embed more.
 
-        ``k`` consistent frames (every pair at least ``retrieve_consistent_cosine``) decide
-        early, as the service's k-of-n vote would on them; otherwise the last ``n`` frames.
+        ``k`` consistent frames (every pair at least ``retrieve_consistent_cosine``) are sent
+        early, once (not final: the service opens only if they give an accept, as its k-of-n
+        vote would); otherwise, and after an early look that did not decide, the last ``n``
+        frames (final: the service says match or no match).
         """
         s = self.settings
         k = min(s.retrieve_agree_frames, s.retrieve_frames)
-        if len(self._probes) >= k:
+        if len(self._probes) >= s.retrieve_frames:
+            return self._probes[-s.retrieve_frames :], True
+        if not self._early_tried and len(self._probes) >= k:
             last = np.stack(self._probes[-k:])
             if float(np.min(last @ last.T)) >= s.retrieve_consistent_cosine:
-                return self._probes[-k:]
-        if len(self._probes) >= s.retrieve_frames:
-            return self._probes[-s.retrieve_frames :]
+                return self._probes[-k:], False
         return None
 
     # -- service results ---------------------------------------------------------------------
@@ -517,6 +646,15 @@ class KioskFlow:
         if self.phase is not Phase.RETRIEVING:
             return self._view
         outcome = result.outcome
+        if outcome is RetrieveOutcome.UNDECIDED:
+            # The early look did not give an accept: keep scanning (the frames are kept, the
+            # scan's timeout keeps running) until all n frames decide.
+            since = self._phase_since
+            self._go(now, Phase.RETRIEVE_SCAN, needed=self.settings.retrieve_frames,
+                     captured=len(self._probes))
+            self._phase_since = since
+            return self._view
+        self._discard()  # the early look's frames, when it decided
         if outcome is RetrieveOutcome.OPENED:
             self._failures, self._blocked_until = 0, 0.0
             return self._go(now, Phase.RETRIEVE_OPEN, locker_label=result.locker_label)

@@ -352,13 +352,18 @@ class RentalService:
 
     # -- retrieve ---------------------------------------------------------------------------
 
-    def retrieve(self, probes: npt.ArrayLike, *, model_version: str) -> RetrieveResult:
+    def retrieve(
+        self, probes: npt.ArrayLike, *, model_version: str, final: bool = True
+    ) -> RetrieveResult:
         """Open the locker of the face in ``probes`` and end its rental.
 
         Args:
             probes: embeddings of consecutive frames, shape ``(m, 512)`` float32; ``k`` of the
                 last ``n`` must agree on one rental (``m >= k``).
             model_version: only templates enrolled with this model are compared.
+            final: ``False`` for the kiosk's early look at fewer than ``n`` frames: without an
+                accept the answer is ``UNDECIDED`` (not a failed attempt, nothing audited, no
+                back-off) and the kiosk sends all ``n`` frames next.
 
         Raises:
             InvalidTemplates: wrong shape or values.
@@ -382,6 +387,8 @@ class RentalService:
             gallery = rentals.active_templates(session, self._cipher, model_version)
             identity, score = self._vote(gallery, vectors)
             rental = None if identity is None else rentals.get_rental(session, identity)
+            if (rental is None or rental.state != RentalState.ACTIVE) and not final:
+                return RetrieveResult(RetrieveOutcome.UNDECIDED, score=score)
             if rental is None or rental.state != RentalState.ACTIVE:
                 self._failures += 1
                 wait = self._backoff.wait_s(self._failures)

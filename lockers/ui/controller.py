@@ -20,6 +20,7 @@ from lockers.errors import LockersError
 from lockers.kiosk.dto import LockerView, RegisterResult, RetrieveResult, StaffSession
 from lockers.kiosk.flow import (
     Command,
+    EmbedRequest,
     FlowSettings,
     FlowView,
     KioskFlow,
@@ -162,6 +163,8 @@ class KioskController(QObject):
         self.worker.camera_online.connect(self._on_camera_online)
         self.worker.camera_offline.connect(self._on_camera_offline)
         self.worker.frame_ready.connect(self._on_frame)
+        self.worker.faces_embedded.connect(self._on_faces_embedded)
+        self.worker.embed_failed.connect(self._on_embed_failed)
         self._timer = QTimer(self)
         self._timer.setInterval(tick_ms)
         self._timer.timeout.connect(self._tick)
@@ -258,6 +261,8 @@ class KioskController(QObject):
         previous = getattr(self, "_last_view", None)
         self._last_view = view
         self.worker.set_analysing(view.phase in ANALYSING_PHASES)
+        # Frames the decision does not need are only detected and gated, never embedded.
+        self.worker.set_embedding(self.flow.wants_embedding(self._now()))
         if command is not None:
             self._run(command)
         if previous is None or previous.phase is not view.phase:
@@ -271,17 +276,25 @@ class KioskController(QObject):
     def _run(self, command: Command) -> None:
         model_version = self.status.model_version
         backend = self.backend
-        if isinstance(command, RegisterRequest):
+        if isinstance(command, EmbedRequest):
+            # The model lives in the camera worker's thread, never on the UI thread.
+            emit(self.log_line, f"capture: embedding the {len(command.faces)} best frames")
+            self.worker.embed_faces(command.job, command.faces)
+        elif isinstance(command, RegisterRequest):
             emit(self.log_line, f"register: {len(command.templates)} templates")
             templates, qualities = command.templates, command.qualities
             self._pending_flow_job = self.runner.submit(
                 "register", lambda: backend.register(templates, qualities, model_version)
             )
         elif isinstance(command, RetrieveRequest):
-            emit(self.log_line, f"retrieve: {len(command.probes)} frames")
+            final = command.final
+            emit(
+                self.log_line,
+                f"retrieve: {len(command.probes)} frames" + ("" if final else " (early look)"),
+            )
             probes = command.probes
             self._pending_flow_job = self.runner.submit(
-                "retrieve", lambda: backend.retrieve(probes, model_version)
+                "retrieve", lambda: backend.retrieve(probes, model_version, final)
             )
 
     @Slot(object)
@@ -293,6 +306,20 @@ class KioskController(QObject):
             return
         command = self.flow.frame(packet.observation, self._now())
         self._apply(self.flow.view, command)
+
+    @Slot(int, object)
+    def _on_faces_embedded(self, job: int, embeddings: object) -> None:
+        if self._shut:
+            return
+        command = self.flow.faces_embedded(job, embeddings, self._now())  # type: ignore[arg-type]
+        self._apply(self.flow.view, command)
+
+    @Slot(int, str)
+    def _on_embed_failed(self, job: int, message: str) -> None:
+        if self._shut:
+            return
+        emit(self.log_line, f"embedding failed: {message}")
+        self._apply(self.flow.faces_failed(job, message, self._now()))
 
     @Slot()
     def _tick(self) -> None:

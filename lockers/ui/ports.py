@@ -57,7 +57,12 @@ class KioskBackend(Protocol):
         """Consent was given on screen; allocate a locker and open it."""
         ...
 
-    def retrieve(self, probes: npt.NDArray[np.float32], model_version: str) -> RetrieveResult: ...
+    def retrieve(
+        self, probes: npt.NDArray[np.float32], model_version: str, final: bool = True
+    ) -> RetrieveResult:
+        """``final=False``: an early look at fewer than n frames (``UNDECIDED`` unless it
+        accepts)."""
+        ...
 
     def health(self) -> ServiceHealth: ...
 

@@ -67,6 +67,7 @@ def settings(**changes: object) -> FlowSettings:
         "retrieve_frames": 3,
         "liveness": None,
         "idle_timeout_s": 30.0,
+        "capture_window_s": 0.0,  # the first good frames close the window (as before)
     }
     values.update(changes)
     return FlowSettings(**values)  # type: ignore[arg-type]
