@@ -168,6 +168,8 @@ class FlowSettings:
     def __post_init__(self) -> None:
         if self.capture_frames < 1 or self.retrieve_frames < 1:
             raise ValueError("capture_frames and retrieve_frames must be at least 1")
+        if self.capture_pool < self.capture_frames:
+            raise ValueError("capture_pool must hold at least capture_frames frames")
 
     @classmethod
     def from_settings(cls, settings: Settings, *, liveness: bool = True) -> FlowSettings:
@@ -451,9 +453,10 @@ class KioskFlow:
                 )
             )
             if len(self._pool) > s.capture_pool:
-                # Bounded memory: the worst frame of the window can never be chosen anyway
-                # while a better one (spacing aside) is held.
-                self._pool.remove(min(self._pool, key=lambda c: c.quality))
+                # Bounded memory: drop the worst frame that is not among the chosen ones.
+                keep = {id(c) for c in self._best_of_window()}
+                spare = [c for c in self._pool if id(c) not in keep]
+                self._pool.remove(min(spare, key=lambda c: c.quality))
             self._last_capture = now
         chosen = self._best_of_window()
         self._view = replace(self._view, guidance=self._guidance(obs), captured=len(chosen))

@@ -256,3 +256,17 @@ def test_face_images_only_when_staff_enable_them(
     svc.retrieve(face(1), model_version=MODEL)
     with store.database.transaction() as session:
         assert rentals.count_templates(session) == 0
+
+
+def test_an_early_look_opens_only_on_an_accept_and_costs_no_attempt(
+    settings: Settings, store: Store
+) -> None:
+    svc = service(settings, store, ScriptedBoard())
+    reg = svc.register(face(1), consent=True, model_version=MODEL)
+    stranger = svc.retrieve(face(200, k=2), model_version=MODEL, final=False)
+    assert stranger.outcome is RetrieveOutcome.UNDECIDED and stranger.retry_after_s == 0
+    # Not a failed attempt: nothing audited, no back-off, the rental untouched.
+    assert ("retrieve", "no_match") not in actions(store)
+    assert states(store)[reg.locker_label or ""] == "occupied"
+    owner = svc.retrieve(face(1, k=2), model_version=MODEL, final=False)
+    assert (owner.outcome, owner.locker_label) == (RetrieveOutcome.OPENED, reg.locker_label)
