@@ -143,7 +143,8 @@ class FlowSettings:
     capture_min_interval_s: float = 0.15  # consecutive frames are near-duplicates
     # Register enrols the capture_frames best-quality frames (at least capture_min_interval_s
     # apart) of a window this long from the first good frame; only those are embedded, once,
-    # at the end of the window. The window holds at most capture_pool frames' aligned crops.
+    # at the end of the window. The window holds at most capture_pool frames' aligned crops
+    # (at least capture_frames + 1).
     capture_window_s: float = 1.0
     capture_pool: int = 48
     capture_timeout_s: float = 25.0
@@ -168,8 +169,6 @@ class FlowSettings:
     def __post_init__(self) -> None:
         if self.capture_frames < 1 or self.retrieve_frames < 1:
             raise ValueError("capture_frames and retrieve_frames must be at least 1")
-        if self.capture_pool < self.capture_frames:
-            raise ValueError("capture_pool must hold at least capture_frames frames")
 
     @classmethod
     def from_settings(cls, settings: Settings, *, liveness: bool = True) -> FlowSettings:
@@ -452,7 +451,7 @@ class KioskFlow:
                     None if obs.embedding is None else obs.embedding.astype(np.float32),
                 )
             )
-            if len(self._pool) > s.capture_pool:
+            if len(self._pool) > max(s.capture_pool, s.capture_frames):
                 # Bounded memory: drop the worst frame that is not among the chosen ones.
                 keep = {id(c) for c in self._best_of_window()}
                 spare = [c for c in self._pool if id(c) not in keep]
