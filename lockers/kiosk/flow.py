@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from lockers.kiosk.capture_window import Candidate, CaptureWindow
 from lockers.kiosk.dto import RegisterOutcome, RegisterResult, RetrieveOutcome, RetrieveResult
 from lockers.vision.liveness import (
     ActiveLiveness,
@@ -220,17 +221,6 @@ class EmbedRequest:
 Command = RegisterRequest | RetrieveRequest | EmbedRequest
 
 
-@dataclass
-class _Candidate:
-    """A good frame of the capture window: its crop (or an embedding a caller already made)."""
-
-    quality: float
-    at: float
-    frame_index: int | None
-    aligned: npt.NDArray[np.uint8] | None
-    embedding: npt.NDArray[np.float32] | None
-
-
 @dataclass(frozen=True)
 class FlowView:
     """An immutable snapshot for the screens.
@@ -274,10 +264,14 @@ class KioskFlow:
         self._blocked_until = 0.0
         self._embedded: list[int | None] = []
         self._frames: list[int | None] = []  # frame indices of the held templates or probes
-        self._pool: list[_Candidate] = []  # the capture window's good frames
-        self._window_start: float | None = None
+        self._window = CaptureWindow(
+            settings.capture_frames,
+            settings.capture_min_interval_s,
+            settings.capture_window_s,
+            settings.capture_pool,
+        )
         self._embed_job = 0
-        self._pending: list[_Candidate] | None = None  # chosen frames awaiting their embeddings
+        self._pending: list[Candidate] | None = None  # chosen frames awaiting their embeddings
         self._early_tried = False  # retrieve: the early k-frame look was already answered
 
     # -- reading -----------------------------------------------------------------------------
@@ -313,7 +307,7 @@ class KioskFlow:
     def holds_face_data(self) -> bool:
         """Whether any embedding or face crop of a user is held (for tests of the privacy
         rule)."""
-        return bool(self._templates or self._probes or self._pool or self._pending)
+        return bool(self._templates or self._probes or self._window or self._pending)
 
     # -- transitions -------------------------------------------------------------------------
 
@@ -334,8 +328,7 @@ class KioskFlow:
         self._qualities.clear()
         self._probes.clear()
         self._frames.clear()
-        self._pool.clear()
-        self._window_start = None
+        self._window.clear()
         self._pending = None  # a late EmbedRequest answer finds no job and is ignored
         self._early_tried = False
         self._liveness = None
@@ -345,8 +338,7 @@ class KioskFlow:
         self._templates.clear()
         self._qualities.clear()
         self._frames.clear()
-        self._pool.clear()
-        self._window_start = None
+        self._window.clear()
 
     def home(self, now: float) -> FlowView:
         """Back to the home screen; every captured face datum is dropped."""
@@ -434,35 +426,22 @@ class KioskFlow:
             return None  # the window is closed; its best frames are being embedded
         if obs.has_face:
             self._face_seen = now
-        elif now - self._face_seen > s.face_lost_reset_s and self._pool:
+        elif now - self._face_seen > s.face_lost_reset_s and self._window:
             self._reset_capture()  # whoever comes back may be someone else
         if obs.crowded:
             # The templates must all be one person's: start again once alone.
             self._reset_capture()
         if obs.passed and (obs.aligned is not None or obs.embedding is not None):
-            if self._window_start is None:
-                self._window_start = now
-            self._pool.append(
-                _Candidate(
-                    obs.quality_score,
-                    now,
-                    obs.frame_index,
-                    obs.aligned,
-                    None if obs.embedding is None else obs.embedding.astype(np.float32),
-                )
-            )
-            if len(self._pool) > max(s.capture_pool, s.capture_frames):
-                # Bounded memory: drop the worst frame that is not among the chosen ones.
-                keep = {id(c) for c in self._best_of_window()}
-                spare = [c for c in self._pool if id(c) not in keep]
-                self._pool.remove(min(spare, key=lambda c: c.quality))
+            embedding = None if obs.embedding is None else obs.embedding.astype(np.float32)
+            self._window.add(Candidate(obs.quality_score, now, obs.frame_index, obs.aligned,
+                                       embedding))
             self._last_capture = now
-        chosen = self._best_of_window()
-        self._view = replace(self._view, guidance=self._guidance(obs), captured=len(chosen))
-        window_open = self._window_start is None or now - self._window_start < s.capture_window_s
-        if len(chosen) < s.capture_frames or window_open:
+        self._view = replace(
+            self._view, guidance=self._guidance(obs), captured=len(self._window.best())
+        )
+        if not self._window.closed(now):
             return None
-        return self._close_window(chosen, now)
+        return self._close_window(self._window.best(), now)
 
     def _guidance(self, obs: FrameObservation) -> str | None:
         if obs.crowded:
@@ -471,23 +450,9 @@ class KioskFlow:
             return obs.issues[0]
         return Guidance.HOLD_STILL.value if obs.passed else None
 
-    def _best_of_window(self) -> list[_Candidate]:
-        """The ``capture_frames`` best-quality frames of the window, each at least
-        ``capture_min_interval_s`` from the others (neighbouring frames are near-duplicates),
-        in time order."""
+    def _close_window(self, chosen: list[Candidate], now: float) -> Command | None:
         s = self.settings
-        chosen: list[_Candidate] = []
-        for cand in sorted(self._pool, key=lambda c: (-c.quality, c.at)):
-            if all(abs(cand.at - c.at) >= s.capture_min_interval_s - 1e-9 for c in chosen):
-                chosen.append(cand)
-                if len(chosen) == s.capture_frames:
-                    break
-        return sorted(chosen, key=lambda c: c.at)
-
-    def _close_window(self, chosen: list[_Candidate], now: float) -> Command | None:
-        s = self.settings
-        self._pool.clear()  # the other crops are not needed: drop them now
-        self._window_start = None
+        self._window.clear()  # the other crops are not needed: drop them now
         self._qualities = [c.quality for c in chosen]
         self._frames = [c.frame_index for c in chosen]
         command: Command | None = None

@@ -478,7 +478,7 @@ def test_the_capture_window_waits_for_enough_spaced_good_frames_and_bounds_its_c
     for i in range(6):  # 0.05 s apart: only 2 frames 0.15 s apart so far
         command = flow.frame(crop_frame(0.5 + 0.01 * i, i), 1.0 + 0.05 * i)
         assert command is None
-        assert len(flow._pool) <= 4  # the memory bound
+        assert len(flow._window) <= 4  # the memory bound
     assert flow.view.captured == 2
     command = flow.frame(crop_frame(0.9, 6), 1.4)
     assert command is not None and len(command.faces) == 3  # type: ignore[union-attr]
