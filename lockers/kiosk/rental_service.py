@@ -35,6 +35,7 @@ from lockers.kiosk.dto import (
     RetrieveResult,
 )
 from lockers.kiosk.errors import ConsentRequired, InvalidTemplates
+from lockers.kiosk.gallery import GalleryCache
 from lockers.kiosk.unlocking import Checkpoint, no_checkpoint, pulse
 from lockers.store import audit, lockers_repo, rentals, unlocks
 from lockers.store.crypto import TemplateCipher
@@ -128,6 +129,7 @@ class RentalService:
         self._checkpoint = checkpoint
         self._failures = 0
         self._blocked_until: datetime | None = None
+        self._gallery = GalleryCache(cipher, rule.threshold, rule.margin)
 
     @classmethod
     def from_settings(
@@ -334,10 +336,9 @@ class RentalService:
     def _find_duplicate(
         self, session: Session, vectors: npt.NDArray[np.float32], model_version: str
     ) -> Rental | None:
-        gallery = rentals.active_templates(session, self._cipher, model_version)
-        if not gallery:
+        matcher = self._gallery.matcher(session, model_version)
+        if len(matcher) == 0:
             return None
-        matcher = self._matcher(gallery)
         votes: dict[int, int] = {}
         for row in vectors:
             match = matcher.identify(row)
@@ -384,8 +385,7 @@ class RentalService:
                 )
             return RetrieveResult(RetrieveOutcome.RATE_LIMITED, retry_after_s=wait)
         with self._db.transaction() as session:
-            gallery = rentals.active_templates(session, self._cipher, model_version)
-            identity, score = self._vote(gallery, vectors)
+            identity, score = self._vote(self._gallery.matcher(session, model_version), vectors)
             rental = None if identity is None else rentals.get_rental(session, identity)
             if (rental is None or rental.state != RentalState.ACTIVE) and not final:
                 return RetrieveResult(RetrieveOutcome.UNDECIDED, score=score)
@@ -454,6 +454,7 @@ class RentalService:
                         reason="retrieved by face",
                         free_locker=True,
                     )
+                    self._gallery.forget(rental_id)
                     self._checkpoint("retrieve:ended")
                 outcome, audit_outcome = RetrieveOutcome.OPENED, "opened_rental_ended"
             elif result.outcome is UnlockOutcome.NOT_SENT:
@@ -479,12 +480,11 @@ class RentalService:
         return RetrieveResult(outcome, label, rental_id, score, detail=result.detail)
 
     def _vote(
-        self, gallery: dict[int, npt.NDArray[np.float32]], probes: npt.NDArray[np.float32]
+        self, matcher: FaceMatcher, probes: npt.NDArray[np.float32]
     ) -> tuple[int | None, float]:
         """The rental ``k`` of the last ``n`` probes agree on, and its best accepted score."""
-        if not gallery:
+        if len(matcher) == 0:
             return None, -1.0
-        matcher = self._matcher(gallery)
         voter = KOfNVoter(self._rule.k, self._rule.n)
         best_scores: dict[int, float] = {}
         top_score = -1.0
@@ -499,15 +499,6 @@ class RentalService:
             if isinstance(agreed, int):
                 return agreed, best_scores[agreed]
         return None, top_score
-
-    def _matcher(self, gallery: dict[int, npt.NDArray[np.float32]]) -> FaceMatcher:
-        matcher = FaceMatcher(self._rule.threshold, self._rule.margin, dim=EMBEDDING_DIM)
-        if gallery:
-            # One step: adding rental by rental copies the matrix each time (quadratic: about
-            # a minute per retrieve at 10k active rentals).
-            owners = [rid for rid, templates in gallery.items() for _ in range(len(templates))]
-            matcher.add_many(owners, np.concatenate(list(gallery.values())))
-        return matcher
 
     # -- housekeeping ----------------------------------------------------------------------
 
