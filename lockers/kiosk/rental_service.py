@@ -157,6 +157,12 @@ class RentalService:
             **options,  # type: ignore[arg-type]
         )
 
+    def prepare(self, model_version: str) -> int:
+        """Load the active rentals' templates into memory now (a kiosk calls it at start-up,
+        so that the first customer does not wait for it); returns how many rentals."""
+        with self._db.transaction() as session:
+            return len(self._gallery.matcher(session, model_version).identities)
+
     # -- register ---------------------------------------------------------------------------
 
     def register(
