@@ -186,6 +186,9 @@ class ServicesBackend:
     ) -> RetrieveResult:
         return self.rental.retrieve(probes, model_version=model_version, final=final)
 
+    def prepare(self, model_version: str) -> int:
+        return self.rental.prepare(model_version)
+
     def health(self) -> ServiceHealth:
         from lockers.hardware.board import DoorState, LockAddress
         from lockers.kiosk.staff_service import list_lockers

@@ -380,6 +380,13 @@ class KioskController(QObject):
                 )
                 self._apply(self.flow.retrieve_done(result.value, now))
                 self._poll_health()
+        elif result.kind == "prepare":
+            # Not fatal: the first retrieve loads the templates itself (and reports failures).
+            if not result.ok:
+                failure = _message(result.error)
+                emit(self.log_line, f"loading the active templates failed: {failure}")
+            else:
+                emit(self.log_line, f"active rentals in memory: {result.value}")
         elif result.kind.startswith("staff"):
             self._on_staff_job(result)
 
@@ -420,6 +427,9 @@ class KioskController(QObject):
             f"model ready: {info.model_version} ({info.backend}, {info.load_s:.1f} s)",
         )
         self._set_status(model="ready", model_version=info.model_version, model_detail="")
+        # The active rentals' templates, decrypted once now rather than for the first customer.
+        backend, version = self.backend, info.model_version
+        self.runner.submit("prepare", lambda: backend.prepare(version))
 
     @Slot(str, str)
     def _on_model_failed(self, message: str, hint: str) -> None:

@@ -64,6 +64,11 @@ class KioskBackend(Protocol):
         accepts)."""
         ...
 
+    def prepare(self, model_version: str) -> int:
+        """Load what matching needs (the active rentals' templates) before the first customer;
+        returns how many rentals."""
+        ...
+
     def health(self) -> ServiceHealth: ...
 
     def staff_login(self, name: str, pin: str) -> StaffSession:
