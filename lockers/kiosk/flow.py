@@ -1,15 +1,18 @@
 """The kiosk's register and retrieve state machine, without Qt, threads or a clock of its own.
 
-Register: consent → capture good frames → active liveness (+ the same face again) → the service
-allocates and opens a locker → "locker N is open, close the door" → done.
-Retrieve: look at the camera → ``n`` good, uncrowded frames → the service decides (k-of-n with
-the margin rule) → "locker N is opening" → done; "not recognised" offers a retry (with a growing
-wait after repeated failures) and a staff call.
+Register: consent → a capture window of good frames (the best few are embedded at its end, see
+:class:`~lockers.kiosk.capture_window.CaptureWindow`) → active liveness (+ the same face again)
+→ the service allocates and opens a locker → "locker N is open, close the door" → done.
+Retrieve: look at the camera → good, uncrowded frames, embedded until the decision (``k``
+consistent ones are an early look that opens only on an accept; otherwise ``n``) → the service
+decides (k-of-n with the margin rule) → "locker N is opening" → done; "not recognised" offers a
+retry (with a growing wait after repeated failures) and a staff call.
 
 Every method takes ``now`` (monotonic seconds) from the caller, so tests drive time by hand.
 Methods that need the services return a command (:class:`RegisterRequest`,
-:class:`RetrieveRequest`); the caller runs it (off the UI thread) and feeds the result back with
-:meth:`KioskFlow.register_done` / :meth:`KioskFlow.retrieve_done`. Face data (embeddings) lives
+:class:`RetrieveRequest`, :class:`EmbedRequest`); the caller runs it (off the UI thread) and
+feeds the result back with :meth:`KioskFlow.register_done` / :meth:`KioskFlow.retrieve_done` /
+:meth:`KioskFlow.faces_embedded`. Face data (embeddings) lives
 only inside the flow until it is handed to the service, and is dropped on every way home.
 """
 
