@@ -233,9 +233,16 @@ class ServicesBackend:
         )
 
     def retrieve(
-        self, probes: npt.NDArray[np.float32], model_version: str, pad: PadVerdict | None = None
+        self,
+        probes: npt.NDArray[np.float32],
+        model_version: str,
+        pad: PadVerdict | None = None,
+        final: bool = True,
     ) -> RetrieveResult:
-        return self.rental.retrieve(probes, model_version=model_version, pad=pad)
+        return self.rental.retrieve(probes, model_version=model_version, pad=pad, final=final)
+
+    def prepare(self, model_version: str) -> int:
+        return self.rental.prepare(model_version)
 
     def health(self) -> ServiceHealth:
         from lockers.hardware.board import DoorState, LockAddress

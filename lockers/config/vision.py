@@ -52,6 +52,12 @@ class DetectionConfig(Section):
     # relative to the subject's face width; far-away passers-by are ignored.
     crowd_min_relative_size: float = Field(0.5, gt=0, le=1.0)
     threads: int = Field(0, ge=0, le=64, description="0 = the recognition thread count")
+    # Video: once a face is found, later frames run only R-Net/O-Net around the last boxes; the
+    # full P-Net pyramid runs again every `redetect_every_frames` frames (so a second person
+    # walking in is seen), and whenever the track's confidence drops or the face moves away.
+    track: bool = True
+    redetect_every_frames: int = Field(8, ge=1, le=1000, description="full detection interval")
+    track_min_prob: float = Field(0.9, gt=0, lt=1.0, description="below this, detect again")
 
     @model_validator(mode="after")
     def _thresholds_in_range(self) -> DetectionConfig:

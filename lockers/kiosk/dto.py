@@ -26,6 +26,8 @@ class RetrieveOutcome(StrEnum):
     DOOR_NOT_CONFIRMED = "door_not_confirmed"  # matched; rental kept, staff alerted
     NOT_OPENED = "not_opened"  # matched, but the board was never told: try again
     PRESENTATION_ATTACK = "presentation_attack"  # a photo or a screen: never opened
+    # An early look (``final=False``) at fewer than n frames gave no accept: send more frames.
+    UNDECIDED = "undecided"
 
 
 @dataclass(frozen=True)

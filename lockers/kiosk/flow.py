@@ -1,15 +1,18 @@
 """The kiosk's register and retrieve state machine, without Qt, threads or a clock of its own.
 
-Register: consent → capture good frames → active liveness (+ the same face again) → the service
-allocates and opens a locker → "locker N is open, close the door" → done.
-Retrieve: look at the camera → ``n`` good, uncrowded frames → the service decides (k-of-n with
-the margin rule) → "locker N is opening" → done; "not recognised" offers a retry (with a growing
-wait after repeated failures) and a staff call.
+Register: consent → a capture window of good frames (the best few are embedded at its end, see
+:class:`~lockers.kiosk.capture_window.CaptureWindow`) → active liveness (+ the same face again)
+→ the service allocates and opens a locker → "locker N is open, close the door" → done.
+Retrieve: look at the camera → good, uncrowded frames, embedded until the decision (``k``
+consistent ones are an early look that opens only on an accept; otherwise ``n``) → the service
+decides (k-of-n with the margin rule) → "locker N is opening" → done; "not recognised" offers a
+retry (with a growing wait after repeated failures) and a staff call.
 
 Every method takes ``now`` (monotonic seconds) from the caller, so tests drive time by hand.
 Methods that need the services return a command (:class:`RegisterRequest`,
-:class:`RetrieveRequest`); the caller runs it (off the UI thread) and feeds the result back with
-:meth:`KioskFlow.register_done` / :meth:`KioskFlow.retrieve_done`. Face data (embeddings) lives
+:class:`RetrieveRequest`, :class:`EmbedRequest`); the caller runs it (off the UI thread) and
+feeds the result back with :meth:`KioskFlow.register_done` / :meth:`KioskFlow.retrieve_done` /
+:meth:`KioskFlow.faces_embedded`. Face data (embeddings) lives
 only inside the flow until it is handed to the service, and is dropped on every way home.
 """
 
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from lockers.kiosk.capture_window import Candidate, CaptureWindow
 from lockers.kiosk.dto import RegisterOutcome, RegisterResult, RetrieveOutcome, RetrieveResult
 from lockers.vision.liveness import (
     ActiveLiveness,
@@ -84,6 +88,9 @@ class FrameObservation:
     ``embedding``: ``(512,)`` float32 of norm 1 when the face passed and was embedded;
     ``yaw_deg``/``center``/``width``: the subject's pose and box (``None`` without a subject);
     ``pad``: the passive anti-spoofing models' output for the subject (``None`` when off).
+    ``aligned``: the aligned ``(160, 160, 3)`` uint8 crop of a face that passed the gate. The
+    capture window keeps it (in memory only) to embed the best frames at its end; it is dropped
+    with every other face datum.
     """
 
     has_face: bool
@@ -96,10 +103,17 @@ class FrameObservation:
     width: float | None = None
     pad: PadScore | None = None
     pitch_deg: float = 0.0
+    frame_index: int | None = None  # the camera's frame count, to say which frames were embedded
+    aligned: npt.NDArray[np.uint8] | None = field(default=None, repr=False)
 
     @property
     def usable(self) -> bool:
         return self.embedding is not None and not self.issues and not self.crowded
+
+    @property
+    def passed(self) -> bool:
+        """A single face that passed the quality gate (embedded or not)."""
+        return self.has_face and not self.issues and not self.crowded
 
     def sample(self) -> FaceSample | None:
         if not self.has_face or self.yaw_deg is None or self.center is None or self.width is None:
@@ -107,7 +121,9 @@ class FrameObservation:
         return FaceSample(self.yaw_deg, self.center, self.width, self.pitch_deg)
 
     @classmethod
-    def from_analysis(cls, analysis: Analysis) -> FrameObservation:
+    def from_analysis(
+        cls, analysis: Analysis, frame_index: int | None = None
+    ) -> FrameObservation:
         """Reduce a pipeline :class:`~lockers.vision.pipeline.Analysis` to what the flow uses."""
         subject = analysis.subject
         pose = analysis.quality.pose
@@ -122,6 +138,8 @@ class FrameObservation:
             width=None if subject is None else subject.width,
             pad=analysis.pad,
             pitch_deg=0.0 if pose is None else pose.pitch,
+            frame_index=frame_index,
+            aligned=analysis.aligned if analysis.usable else None,
         )
 
 
@@ -140,10 +158,22 @@ class FlowSettings:
 
     capture_frames: int = 5
     capture_min_interval_s: float = 0.15  # consecutive frames are near-duplicates
+    # Register enrols the capture_frames best-quality frames (at least capture_min_interval_s
+    # apart) of a window this long from the first good frame; only those are embedded, once,
+    # at the end of the window. The window holds at most capture_pool frames' aligned crops
+    # (at least capture_frames + 1).
+    capture_window_s: float = 1.0
+    capture_pool: int = 48
     capture_timeout_s: float = 25.0
     face_lost_reset_s: float = 2.0  # a face gone this long may come back as someone else
     liveness: LivenessConfig | None = field(default_factory=LivenessConfig)
     same_face_min_cosine: float = 0.5
+    challenge_embed_interval_s: float = 0.5
+    # Retrieve decides as soon as k mutually consistent frames are in (k of n, n at most):
+    # frames are embedded until then and not after. Consecutive frames of one face agree far
+    # above this; a frame below it (another face, a bad crop) means waiting for more frames.
+    retrieve_agree_frames: int = 5
+    retrieve_consistent_cosine: float = 0.8
     confirm_timeout_s: float = 8.0
     retrieve_frames: int = 5
     retrieve_timeout_s: float = 15.0
@@ -178,6 +208,7 @@ class FlowSettings:
         )
         return cls(
             retrieve_frames=rec.frames_window,
+            retrieve_agree_frames=rec.frames_to_agree,
             idle_timeout_s=settings.ui.idle_timeout_s,
             liveness=challenge if liveness else None,
             same_face_min_cosine=live.same_face_min_cosine,
@@ -201,13 +232,29 @@ class RegisterRequest:
 
 @dataclass(frozen=True)
 class RetrieveRequest:
-    """Run :meth:`RentalService.retrieve` with these consecutive frames' embeddings."""
+    """Run :meth:`RentalService.retrieve` with these consecutive frames' embeddings.
+
+    ``final=False``: an early look at ``k`` consistent frames before all ``n`` are in; the
+    service opens only on an accept and otherwise answers ``UNDECIDED`` (not a failure), and
+    the flow goes on to ``n`` frames.
+    """
 
     probes: npt.NDArray[np.float32]  # (n, 512)
     pad: PadVerdict | None = None  # the passive check's verdict; None = check off
+    final: bool = True
 
 
-Command = RegisterRequest | RetrieveRequest
+@dataclass(frozen=True, eq=False)
+class EmbedRequest:
+    """Embed these aligned faces (the best frames of the capture window) off the UI thread
+    and hand the embeddings back with :meth:`KioskFlow.faces_embedded` (``job`` says which
+    request they answer; a late answer to an abandoned request is ignored)."""
+
+    job: int
+    faces: npt.NDArray[np.uint8] = field(repr=False)  # (m, 160, 160, 3)
+
+
+Command = RegisterRequest | RetrieveRequest | EmbedRequest
 
 
 @dataclass(frozen=True)
@@ -254,8 +301,20 @@ class KioskFlow:
         self._liveness: ActiveLiveness | None = None
         # The first usable embedding seen during the challenge (identity continuity).
         self._challenge_first: npt.NDArray[np.float32] | None = None
+        self._challenge_embedded_at = -float("inf")
         self._failures = 0
         self._blocked_until = 0.0
+        self._embedded: list[int | None] = []
+        self._frames: list[int | None] = []  # frame indices of the held templates or probes
+        self._window = CaptureWindow(
+            settings.capture_frames,
+            settings.capture_min_interval_s,
+            settings.capture_window_s,
+            settings.capture_pool,
+        )
+        self._embed_job = 0
+        self._pending: list[Candidate] | None = None  # chosen frames awaiting their embeddings
+        self._early_tried = False  # retrieve: the early k-frame look was already answered
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -267,10 +326,40 @@ class KioskFlow:
     def phase(self) -> Phase:
         return self._view.phase
 
+    def wants_embedding(self, now: float) -> bool:
+        """Whether the face of a frame arriving at ``now`` should be embedded at all (callers
+        pass it as ``FacePipeline.analyse(embed=...)``): the confirming frame after the turns
+        (once the captured templates are in); while scanning until the decision. Never while
+        capturing (the window keeps crops and embeds its best frames at its end, see
+        :class:`EmbedRequest`); during the turns only a frontal frame now and then (identity
+        continuity); never after a decision, never on the idle screens. Frames that fail the
+        quality gate are never embedded by the pipeline."""
+        phase = self.phase
+        if phase is Phase.LIVENESS:
+            live = self._liveness
+            if live is None:
+                return False
+            if live.finished:
+                return self._pending is None
+            # During the turns, frontal frames bind the challenge to the enrolled face: the
+            # first one, then one every challenge_embed_interval_s (a swap is caught in time
+            # without embedding every frame).
+            return (
+                self._challenge_first is None
+                or now - self._challenge_embedded_at >= self.settings.challenge_embed_interval_s
+            )
+        return phase is Phase.RETRIEVE_SCAN
+
+    @property
+    def embedded_frames(self) -> tuple[int | None, ...]:
+        """Frame indices whose embeddings the last request used (register or retrieve)."""
+        return tuple(self._embedded)
+
     @property
     def holds_face_data(self) -> bool:
-        """Whether any embedding of a user is held (for tests of the privacy rule)."""
-        return bool(self._templates or self._probes)
+        """Whether any embedding or face crop of a user is held (for tests of the privacy
+        rule)."""
+        return bool(self._templates or self._probes or self._window or self._pending)
 
     # -- transitions -------------------------------------------------------------------------
 
@@ -291,8 +380,21 @@ class KioskFlow:
         self._qualities.clear()
         self._probes.clear()
         self._pad_scores.clear()
+        self._frames.clear()
+        self._window.clear()
+        self._pending = None  # a late EmbedRequest answer finds no job and is ignored
+        self._early_tried = False
         self._liveness = None
         self._challenge_first = None
+        self._challenge_embedded_at = -float("inf")
+
+    def _reset_capture(self) -> None:
+        """Whatever was captured may be someone else's: start the window again."""
+        self._templates.clear()
+        self._qualities.clear()
+        self._pad_scores.clear()
+        self._frames.clear()
+        self._window.clear()
 
     def home(self, now: float) -> FlowView:
         """Back to the home screen; every captured face datum is dropped."""
@@ -374,52 +476,88 @@ class KioskFlow:
             return self._scan(obs, now)
         return None
 
+    def _capture(self, obs: FrameObservation, now: float) -> Command | None:
+        s = self.settings
+        if self._pending is not None:
+            return None  # the window is closed; its best frames are being embedded
+        if obs.has_face:
+            self._face_seen = now
+        elif now - self._face_seen > s.face_lost_reset_s and self._window:
+            self._reset_capture()  # whoever comes back may be someone else
+        if obs.crowded:
+            # The templates must all be one person's: start again once alone.
+            self._reset_capture()
+        if obs.passed and (obs.aligned is not None or obs.embedding is not None):
+            embedding = None if obs.embedding is None else obs.embedding.astype(np.float32)
+            self._window.add(
+                Candidate(obs.quality_score, now, obs.frame_index, obs.aligned, embedding, obs.pad)
+            )
+            self._last_capture = now
+        self._view = replace(
+            self._view, guidance=self._guidance(obs), captured=len(self._window.best())
+        )
+        if not self._window.closed(now):
+            return None
+        return self._close_window(self._window.best(), now)
+
     def _guidance(self, obs: FrameObservation) -> str | None:
         if obs.crowded:
             return Guidance.STEP_BACK.value
         if obs.issues:
             return obs.issues[0]
-        return Guidance.HOLD_STILL.value if obs.usable else None
+        return Guidance.HOLD_STILL.value if obs.passed else None
 
-    def _capture(self, obs: FrameObservation, now: float) -> Command | None:
+    def _close_window(self, chosen: list[Candidate], now: float) -> Command | None:
         s = self.settings
-        if obs.has_face:
-            self._face_seen = now
-        elif now - self._face_seen > s.face_lost_reset_s and self._templates:
-            self._templates.clear()  # whoever comes back may be someone else
-            self._qualities.clear()
-            self._pad_scores.clear()
-        if obs.crowded:
-            # The templates must all be one person's: start again once alone.
-            self._templates.clear()
-            self._qualities.clear()
-            self._pad_scores.clear()
-        if (
-            obs.usable
-            and obs.embedding is not None
-            and now - self._last_capture >= s.capture_min_interval_s
-        ):
-            self._templates.append(obs.embedding.astype(np.float32))
-            self._qualities.append(obs.quality_score)
-            self._pad_scores.append(obs.pad)
-            self._last_capture = now
-        self._view = replace(
-            self._view, guidance=self._guidance(obs), captured=len(self._templates)
-        )
-        if len(self._templates) < s.capture_frames:
-            return None
+        self._window.clear()  # the other crops are not needed: drop them now
+        self._qualities = [c.quality for c in chosen]
+        self._frames = [c.frame_index for c in chosen]
+        self._pad_scores = [c.pad for c in chosen]
+        command: Command | None = None
+        if all(c.embedding is not None for c in chosen):
+            self._templates = [c.embedding for c in chosen if c.embedding is not None]
+        else:
+            self._embed_job += 1
+            self._pending = chosen
+            faces = np.stack(
+                [c.aligned for c in chosen if c.embedding is None and c.aligned is not None]
+            )
+            command = EmbedRequest(self._embed_job, faces)
         if s.liveness is None:
-            return self._register_request(now)
+            return command or self._register_request(now)
+        # The turns start now; the best frames are embedded meanwhile.
         self._liveness = ActiveLiveness(s.liveness, started_at=now, rng=self._rng)
         self._go(
             now,
             Phase.LIVENESS,
-            captured=len(self._templates),
+            captured=len(chosen),
             needed=s.capture_frames,
             liveness=self._liveness.state,
             retrieving=False,
         )
+        return command
+
+    def faces_embedded(
+        self, job: int, embeddings: npt.NDArray[np.float32], now: float
+    ) -> Command | None:
+        """The embeddings of :class:`EmbedRequest` ``job`` (same order as its faces)."""
+        pending = self._pending
+        if pending is None or job != self._embed_job:
+            return None  # abandoned (home, timeout, a new window): nothing to do
+        rows = iter(np.asarray(embeddings, dtype=np.float32))
+        self._templates = [
+            c.embedding if c.embedding is not None else next(rows) for c in pending
+        ]
+        self._pending = None
+        if self.phase is Phase.CAPTURE and self.settings.liveness is None:
+            return self._register_request(now)
         return None
+
+    def faces_failed(self, job: int, detail: str, now: float) -> FlowView:
+        """Embedding :class:`EmbedRequest` ``job`` failed (the model raised)."""
+        if self._pending is None or job != self._embed_job:
+            return self._view
+        return self._fail(now, Problem.SERVICE_ERROR, detail=detail)
 
     def _liveness_frame(self, obs: FrameObservation, now: float) -> Command | None:
         live = self._liveness
@@ -429,10 +567,13 @@ class KioskFlow:
                 self._pad_scores.append(obs.pad)
                 if obs.usable and obs.embedding is not None:
                     # Every frontal frame of the challenge must be the enrolled face: someone
-                    # else (or another photo) stepping in between the moves fails here.
-                    if not self._same_face(obs.embedding):
+                    # else (or another photo) stepping in between the moves fails here. The
+                    # captured templates may still be on their way (EmbedRequest); the first
+                    # challenge frame is then checked against them after the turns.
+                    if self._templates and not self._same_face(obs.embedding):
                         self._fail(now, Problem.LIVENESS_FAILED, detail="face_changed")
                         return None
+                    self._challenge_embedded_at = now
                     if self._challenge_first is None:
                         self._challenge_first = obs.embedding.astype(np.float32)
             state = live.observe(obs.sample(), now, crowded=obs.crowded)
@@ -449,19 +590,20 @@ class KioskFlow:
         if obs.crowded:
             self._fail(now, Problem.LIVENESS_FAILED, detail="crowd")
             return None
-        if not obs.usable or obs.embedding is None:
+        if not obs.usable or obs.embedding is None or self._pending is not None:
             self._view = replace(self._view, guidance=self._guidance(obs) or "look_again")
             return None
         first = self._challenge_first
         continuous = first is not None and (
             float(obs.embedding @ first) >= self.settings.same_face_min_cosine
         )
-        if not self._same_face(obs.embedding) or not continuous:
+        if not continuous or not self._same_face(obs.embedding) or not self._same_face(first):
             self._fail(now, Problem.LIVENESS_FAILED, detail="face_changed")
             return None
         self._templates.append(obs.embedding.astype(np.float32))
         self._qualities.append(obs.quality_score)
         self._pad_scores.append(obs.pad)
+        self._frames.append(obs.frame_index)
         return self._register_request(now)
 
     def _same_face(self, embedding: npt.NDArray[np.float32]) -> bool:
@@ -488,6 +630,7 @@ class KioskFlow:
             pad=self._pad_verdict(self._pad_scores),
         )
         # The request now owns the data; the flow keeps none of it.
+        self._embedded = list(self._frames)
         self._discard()
         self._go(now, Phase.REGISTERING, retrieving=False)
         return request
@@ -500,19 +643,48 @@ class KioskFlow:
             # Never decide on a crowded frame, nor mix frames of two people.
             self._probes.clear()
             self._pad_scores.clear()
+            self._frames.clear()
+            self._early_tried = False
         elif obs.usable and obs.embedding is not None:
             self._probes.append(obs.embedding.astype(np.float32))
             self._pad_scores.append(obs.pad)
+            self._frames.append(obs.frame_index)
         self._view = replace(self._view, guidance=self._guidance(obs), captured=len(self._probes))
-        if len(self._probes) < s.retrieve_frames:
+        decision = self._decisive_probes()
+        if decision is None:
             return None
+        probes, final = decision
         request = RetrieveRequest(
-            np.stack(self._probes[-s.retrieve_frames :]).astype(np.float32),
-            pad=self._pad_verdict(self._pad_scores[-s.retrieve_frames :]),
+            np.stack(probes).astype(np.float32),
+            pad=self._pad_verdict(self._pad_scores[-len(probes) :]),
+            final=final,
         )
-        self._discard()
+        self._embedded = self._frames[-len(probes) :]
+        if final:
+            self._discard()
+        else:
+            # An early look: the frames stay (in the flow only) in case more are needed.
+            self._early_tried = True
         self._go(now, Phase.RETRIEVING)
         return request
+
+    def _decisive_probes(self) -> tuple[list[npt.NDArray[np.float32]], bool] | None:
+        """The probes to send now and whether they are final, or ``None`` to embed more.
+
+        ``k`` consistent frames (every pair at least ``retrieve_consistent_cosine``) are sent
+        early, once (not final: the service opens only if they give an accept, as its k-of-n
+        vote would); otherwise, and after an early look that did not decide, the last ``n``
+        frames (final: the service says match or no match).
+        """
+        s = self.settings
+        k = min(s.retrieve_agree_frames, s.retrieve_frames)
+        if len(self._probes) >= s.retrieve_frames:
+            return self._probes[-s.retrieve_frames :], True
+        if not self._early_tried and len(self._probes) >= k:
+            last = np.stack(self._probes[-k:])
+            if float(np.min(last @ last.T)) >= s.retrieve_consistent_cosine:
+                return self._probes[-k:], False
+        return None
 
     # -- service results ---------------------------------------------------------------------
 
@@ -540,6 +712,15 @@ class KioskFlow:
         if self.phase is not Phase.RETRIEVING:
             return self._view
         outcome = result.outcome
+        if outcome is RetrieveOutcome.UNDECIDED:
+            # The early look did not give an accept: keep scanning (the frames are kept, the
+            # scan's timeout keeps running) until all n frames decide.
+            since = self._phase_since
+            self._go(now, Phase.RETRIEVE_SCAN, needed=self.settings.retrieve_frames,
+                     captured=len(self._probes))
+            self._phase_since = since
+            return self._view
+        self._discard()  # the early look's frames, when it decided
         if outcome is RetrieveOutcome.OPENED:
             self._failures, self._blocked_until = 0, 0.0
             return self._go(now, Phase.RETRIEVE_OPEN, locker_label=result.locker_label)

@@ -39,6 +39,7 @@ from lockers.kiosk.dto import (
     RetrieveResult,
 )
 from lockers.kiosk.errors import ConsentRequired, InvalidTemplates
+from lockers.kiosk.gallery import GalleryCache
 from lockers.kiosk.unlocking import Checkpoint, no_checkpoint, pulse
 from lockers.store import audit, lockers_repo, rentals, unlocks
 from lockers.store.crypto import TemplateCipher
@@ -133,6 +134,7 @@ class RentalService:
         self._checkpoint = checkpoint
         self._failures = 0
         self._blocked_until: datetime | None = None
+        self._gallery = GalleryCache(cipher, rule.threshold, rule.margin)
 
     @classmethod
     def from_settings(
@@ -159,6 +161,12 @@ class RentalService:
             RecognitionRule.from_settings(settings),
             **options,  # type: ignore[arg-type]
         )
+
+    def prepare(self, model_version: str) -> int:
+        """Load the active rentals' templates into memory now (a kiosk calls it at start-up,
+        so that the first customer does not wait for it); returns how many rentals."""
+        with self._db.transaction() as session:
+            return len(self._gallery.matcher(session, model_version).identities)
 
     # -- register ---------------------------------------------------------------------------
 
@@ -345,10 +353,9 @@ class RentalService:
     def _find_duplicate(
         self, session: Session, vectors: npt.NDArray[np.float32], model_version: str
     ) -> Rental | None:
-        gallery = rentals.active_templates(session, self._cipher, model_version)
-        if not gallery:
+        matcher = self._gallery.matcher(session, model_version)
+        if len(matcher) == 0:
             return None
-        matcher = self._matcher(gallery)
         votes: dict[int, int] = {}
         for row in vectors:
             match = matcher.identify(row)
@@ -364,7 +371,12 @@ class RentalService:
     # -- retrieve ---------------------------------------------------------------------------
 
     def retrieve(
-        self, probes: npt.ArrayLike, *, model_version: str, pad: PadVerdict | None = None
+        self,
+        probes: npt.ArrayLike,
+        *,
+        model_version: str,
+        pad: PadVerdict | None = None,
+        final: bool = True,
     ) -> RetrieveResult:
         """Open the locker of the face in ``probes`` and end its rental.
 
@@ -375,6 +387,9 @@ class RentalService:
             pad: the passive anti-spoofing verdict over the probe frames (``None``: check off);
                 a verdict that is not live never opens (``PRESENTATION_ATTACK``; it counts as a
                 failed attempt for the back-off), whatever the face matches.
+            final: ``False`` for the kiosk's early look at fewer than ``n`` frames: without an
+                accept the answer is ``UNDECIDED`` (not a failed attempt, nothing audited, no
+                back-off) and the kiosk sends all ``n`` frames next.
 
         Raises:
             InvalidTemplates: wrong shape or values.
@@ -406,9 +421,10 @@ class RentalService:
                 detail=str(pad.attack),
             )
         with self._db.transaction() as session:
-            gallery = rentals.active_templates(session, self._cipher, model_version)
-            identity, score = self._vote(gallery, vectors)
+            identity, score = self._vote(self._gallery.matcher(session, model_version), vectors)
             rental = None if identity is None else rentals.get_rental(session, identity)
+            if (rental is None or rental.state != RentalState.ACTIVE) and not final:
+                return RetrieveResult(RetrieveOutcome.UNDECIDED, score=score)
             if rental is None or rental.state != RentalState.ACTIVE:
                 self._failures += 1
                 wait = self._backoff.wait_s(self._failures)
@@ -474,6 +490,7 @@ class RentalService:
                         reason="retrieved by face",
                         free_locker=True,
                     )
+                    self._gallery.forget(rental_id)
                     self._checkpoint("retrieve:ended")
                 outcome, audit_outcome = RetrieveOutcome.OPENED, "opened_rental_ended"
             elif result.outcome is UnlockOutcome.NOT_SENT:
@@ -525,12 +542,11 @@ class RentalService:
             )
 
     def _vote(
-        self, gallery: dict[int, npt.NDArray[np.float32]], probes: npt.NDArray[np.float32]
+        self, matcher: FaceMatcher, probes: npt.NDArray[np.float32]
     ) -> tuple[int | None, float]:
         """The rental ``k`` of the last ``n`` probes agree on, and its best accepted score."""
-        if not gallery:
+        if len(matcher) == 0:
             return None, -1.0
-        matcher = self._matcher(gallery)
         voter = KOfNVoter(self._rule.k, self._rule.n)
         best_scores: dict[int, float] = {}
         top_score = -1.0
@@ -545,12 +561,6 @@ class RentalService:
             if isinstance(agreed, int):
                 return agreed, best_scores[agreed]
         return None, top_score
-
-    def _matcher(self, gallery: dict[int, npt.NDArray[np.float32]]) -> FaceMatcher:
-        matcher = FaceMatcher(self._rule.threshold, self._rule.margin, dim=EMBEDDING_DIM)
-        for rental_id, templates in gallery.items():
-            matcher.add(rental_id, templates)
-        return matcher
 
     # -- housekeeping ----------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ the same transaction, so biometric data never outlives the rental it belongs to.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -83,9 +84,13 @@ def add_face_image(session: Session, rental: Rental, image: bytes, cipher: Templ
 
 
 def active_templates(
-    session: Session, cipher: TemplateCipher, model_version: str
+    session: Session,
+    cipher: TemplateCipher,
+    model_version: str,
+    only: Collection[int] | None = None,
 ) -> dict[int, npt.NDArray[np.float32]]:
-    """Decrypted embeddings of every active rental enrolled with ``model_version``.
+    """Decrypted embeddings of every active rental enrolled with ``model_version`` (or only of
+    the rentals ``only`` names).
 
     Returns ``{rental_id: (k, d) float32}``. Templates of other model versions are never
     compared (those rentals need staff or re-enrolment).
@@ -93,7 +98,7 @@ def active_templates(
     Raises:
         TemplateKeyError: the configured key does not decrypt them.
     """
-    rows = session.execute(
+    query = (
         select(FaceTemplate.rental_id, FaceTemplate.ciphertext)
         .join(Rental, Rental.id == FaceTemplate.rental_id)
         .where(
@@ -103,10 +108,28 @@ def active_templates(
         )
         .order_by(FaceTemplate.id)
     )
+    if only is not None:
+        query = query.where(FaceTemplate.rental_id.in_(list(only)))
+    rows = session.execute(query)
     grouped: dict[int, list[npt.NDArray[np.float32]]] = defaultdict(list)
     for rental_id, blob in rows:
         grouped[rental_id].append(cipher.decrypt_embedding(blob, model_version))
     return {rental_id: np.stack(vectors) for rental_id, vectors in grouped.items()}
+
+
+def active_rental_ids(session: Session, model_version: str) -> set[int]:
+    """Ids of the active rentals with templates of ``model_version`` (no decryption)."""
+    found = session.scalars(
+        select(FaceTemplate.rental_id)
+        .join(Rental, Rental.id == FaceTemplate.rental_id)
+        .where(
+            Rental.state == RentalState.ACTIVE,
+            FaceTemplate.kind == "embedding",
+            FaceTemplate.model_version == model_version,
+        )
+        .distinct()
+    )
+    return set(found)
 
 
 def delete_templates(session: Session, rental_id: int) -> int:

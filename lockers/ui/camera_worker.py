@@ -10,6 +10,7 @@ interrupts the source; :class:`CameraThread` then quits and joins the thread.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -71,6 +72,8 @@ class CameraWorker(QObject):
     camera_online = Signal(str)  # source name
     camera_offline = Signal(str)  # message
     frame_ready = Signal(object)  # FramePacket
+    faces_embedded = Signal(int, object)  # job, (m, 512) float32
+    embed_failed = Signal(int, str)  # job, message
     finished = Signal()
 
     def __init__(
@@ -86,6 +89,9 @@ class CameraWorker(QObject):
         self._retry_s = retry_s
         self._stop = threading.Event()
         self._analyse = threading.Event()
+        self._embed = threading.Event()
+        self._jobs: queue.SimpleQueue[tuple[int, npt.NDArray[np.uint8]]] = queue.SimpleQueue()
+        self.embedded_frames = 0  # frames whose face the loop embedded (tests, the log)
         self._source: FrameSource | None = None
         self._source_lock = threading.Lock()
 
@@ -97,6 +103,20 @@ class CameraWorker(QObject):
             self._analyse.set()
         else:
             self._analyse.clear()
+
+    def set_embedding(self, on: bool) -> None:
+        """Embed the faces of analysed frames that pass the quality gate (the flow's
+        :meth:`~lockers.kiosk.flow.KioskFlow.wants_embedding`), or only detect, gate and align
+        them. Frames that fail the gate are never embedded."""
+        if on:
+            self._embed.set()
+        else:
+            self._embed.clear()
+
+    def embed_faces(self, job: int, faces: npt.NDArray[np.uint8]) -> None:
+        """Embed aligned ``faces`` in the worker thread (before its next frame); the answer is
+        ``faces_embedded(job, embeddings)`` or ``embed_failed(job, message)``."""
+        self._jobs.put((job, faces))
 
     def stop(self) -> None:
         self._stop.set()
@@ -170,6 +190,7 @@ class CameraWorker(QObject):
         source = self._open()
         online = True
         while source is not None and not self._stop.is_set():
+            self._run_jobs(pipeline)
             try:
                 frame = source.read()
             except CameraOffline as exc:
@@ -193,6 +214,22 @@ class CameraWorker(QObject):
                 emit(self.camera_online, source.name)
             emit(self.frame_ready, self._packet(pipeline, frame))
 
+    def _run_jobs(self, pipeline: FacePipeline) -> None:
+        while True:
+            try:
+                job, faces = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                embeddings = pipeline.embed_aligned(faces)
+            except Exception as exc:  # never across the thread boundary
+                log.exception("embedding the capture window's faces failed")
+                emit(self.embed_failed, job, f"the face model failed: {exc}")
+                continue
+            finally:
+                del faces  # the crops go with the job
+            emit(self.faces_embedded, job, embeddings)
+
     def _packet(self, pipeline: FacePipeline, frame: Frame) -> FramePacket:
         image = frame.image
         image.setflags(write=False)
@@ -200,8 +237,10 @@ class CameraWorker(QObject):
         boxes: tuple[Box, ...] = ()
         subject_ok = False
         if self._analyse.is_set():
-            analysis = pipeline.analyse(image)
-            observation = FrameObservation.from_analysis(analysis)
+            embed = self._embed.is_set()
+            analysis = pipeline.analyse(image, embed=embed, frame_index=frame.index)
+            self.embedded_frames += analysis.embedding is not None
+            observation = FrameObservation.from_analysis(analysis, frame.index)
             boxes = tuple(face.box for face in analysis.detections.faces)
             subject_ok = analysis.usable
         return FramePacket(

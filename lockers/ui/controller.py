@@ -26,6 +26,7 @@ from lockers.kiosk.dto import (
 )
 from lockers.kiosk.flow import (
     Command,
+    EmbedRequest,
     FlowSettings,
     FlowView,
     KioskFlow,
@@ -177,6 +178,8 @@ class KioskController(QObject):
         self.worker.camera_online.connect(self._on_camera_online)
         self.worker.camera_offline.connect(self._on_camera_offline)
         self.worker.frame_ready.connect(self._on_frame)
+        self.worker.faces_embedded.connect(self._on_faces_embedded)
+        self.worker.embed_failed.connect(self._on_embed_failed)
         self._timer = QTimer(self)
         self._timer.setInterval(tick_ms)
         self._timer.timeout.connect(self._tick)
@@ -274,6 +277,8 @@ class KioskController(QObject):
         previous = getattr(self, "_last_view", None)
         self._last_view = view
         self.worker.set_analysing(view.phase in ANALYSING_PHASES)
+        # Frames the decision does not need are only detected and gated, never embedded.
+        self.worker.set_embedding(self.flow.wants_embedding(self._now()))
         if command is not None:
             self._run(command)
         if previous is None or previous.phase is not view.phase:
@@ -287,17 +292,25 @@ class KioskController(QObject):
     def _run(self, command: Command) -> None:
         model_version = self.status.model_version
         backend = self.backend
-        if isinstance(command, RegisterRequest):
+        if isinstance(command, EmbedRequest):
+            # The model lives in the camera worker's thread, never on the UI thread.
+            emit(self.log_line, f"capture: embedding the {len(command.faces)} best frames")
+            self.worker.embed_faces(command.job, command.faces)
+        elif isinstance(command, RegisterRequest):
             emit(self.log_line, f"register: {len(command.templates)} templates")
             templates, qualities, pad = command.templates, command.qualities, command.pad
             self._pending_flow_job = self.runner.submit(
                 "register", lambda: backend.register(templates, qualities, model_version, pad=pad)
             )
         elif isinstance(command, RetrieveRequest):
-            emit(self.log_line, f"retrieve: {len(command.probes)} frames")
+            final = command.final
+            emit(
+                self.log_line,
+                f"retrieve: {len(command.probes)} frames" + ("" if final else " (early look)"),
+            )
             probes, pad = command.probes, command.pad
             self._pending_flow_job = self.runner.submit(
-                "retrieve", lambda: backend.retrieve(probes, model_version, pad=pad)
+                "retrieve", lambda: backend.retrieve(probes, model_version, pad=pad, final=final)
             )
 
     @Slot(object)
@@ -309,6 +322,20 @@ class KioskController(QObject):
             return
         command = self.flow.frame(packet.observation, self._now())
         self._apply(self.flow.view, command)
+
+    @Slot(int, object)
+    def _on_faces_embedded(self, job: int, embeddings: object) -> None:
+        if self._shut:
+            return
+        command = self.flow.faces_embedded(job, embeddings, self._now())  # type: ignore[arg-type]
+        self._apply(self.flow.view, command)
+
+    @Slot(int, str)
+    def _on_embed_failed(self, job: int, message: str) -> None:
+        if self._shut:
+            return
+        emit(self.log_line, f"embedding failed: {message}")
+        self._apply(self.flow.faces_failed(job, message, self._now()))
 
     @Slot()
     def _tick(self) -> None:
@@ -369,6 +396,13 @@ class KioskController(QObject):
                 )
                 self._apply(self.flow.retrieve_done(result.value, now))
                 self._poll_health()
+        elif result.kind == "prepare":
+            # Not fatal: the first retrieve loads the templates itself (and reports failures).
+            if not result.ok:
+                failure = _message(result.error)
+                emit(self.log_line, f"loading the active templates failed: {failure}")
+            else:
+                emit(self.log_line, f"active rentals in memory: {result.value}")
         elif result.kind.startswith("staff"):
             self._on_staff_job(result)
 
@@ -409,6 +443,9 @@ class KioskController(QObject):
             f"model ready: {info.model_version} ({info.backend}, {info.load_s:.1f} s)",
         )
         self._set_status(model="ready", model_version=info.model_version, model_detail="")
+        # The active rentals' templates, decrypted once now rather than for the first customer.
+        backend, version = self.backend, info.model_version
+        self.runner.submit("prepare", lambda: backend.prepare(version))
 
     @Slot(str, str)
     def _on_model_failed(self, message: str, hint: str) -> None:

@@ -62,8 +62,20 @@ class KioskBackend(Protocol):
         ...
 
     def retrieve(
-        self, probes: npt.NDArray[np.float32], model_version: str, pad: PadVerdict | None = None
-    ) -> RetrieveResult: ...
+        self,
+        probes: npt.NDArray[np.float32],
+        model_version: str,
+        pad: PadVerdict | None = None,
+        final: bool = True,
+    ) -> RetrieveResult:
+        """``final=False``: an early look at fewer than n frames (``UNDECIDED`` unless it
+        accepts)."""
+        ...
+
+    def prepare(self, model_version: str) -> int:
+        """Load what matching needs (the active rentals' templates) before the first customer;
+        returns how many rentals."""
+        ...
 
     def health(self) -> ServiceHealth: ...
 

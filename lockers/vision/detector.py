@@ -73,21 +73,55 @@ class FaceDetector:
         Raises:
             ValueError: ``image`` is not an ``(H, W, 3)`` uint8 array.
         """
-        import cv2
-
         check_rgb(image)
         height, width = image.shape[:2]
-        scale = self._scale_for(width, height)
-        small = image
-        if scale < 1.0:
-            size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-            scale = size[0] / width
+        small, scale = self._downscaled(image)
         if min(small.shape[:2]) < _PNET_MIN_PX:
             return Detections(frame_size=(width, height))
         boxes, probs, points = self._run(small, max(_PNET_MIN_PX, self.config.min_face_px * scale))
+        return self._detections(boxes, probs, points, scale, (width, height))
+
+    @property
+    def can_refine(self) -> bool:
+        """Whether :meth:`refine` is available (the ONNX cascade; facenet-pytorch has no such
+        entry point)."""
+        return self._onnx is not None
+
+    def refine(
+        self, image: npt.NDArray[np.uint8], candidates: npt.NDArray[np.float32]
+    ) -> Detections:
+        """R-Net and O-Net only, on candidate boxes ``(k, 4)`` in frame pixels (the tracker's
+        path): the faces they confirm, ordered as :meth:`detect` orders them."""
+        from lockers.vision.mtcnn_onnx import CascadeSettings
+
+        if self._onnx is None:
+            raise RuntimeError("refine needs the onnx detection back-end")
+        height, width = image.shape[:2]
+        small, scale = self._downscaled(image)
+        settings = CascadeSettings(
+            max(_PNET_MIN_PX, self.config.min_face_px * scale),
+            self.config.thresholds,
+            self.config.scale_factor,
+        )
+        scaled = np.asarray(candidates, np.float32) * scale
+        boxes, points = self._onnx.refine(small, scaled, settings)
+        return self._detections(boxes[:, :4], boxes[:, 4], points, scale, (width, height))
+
+    def _downscaled(self, image: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], float]:
+        import cv2
+
+        height, width = image.shape[:2]
+        scale = self._scale_for(width, height)
+        if scale >= 1.0:
+            return image, 1.0
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA), size[0] / width
+
+    def _detections(
+        self, boxes: Any, probs: Any, points: Any, scale: float, frame_size: tuple[int, int]
+    ) -> Detections:
         if boxes is None or len(boxes) == 0:
-            return Detections(frame_size=(width, height))
+            return Detections(frame_size=frame_size)
         faces = [
             DetectedFace(
                 box=tuple(float(v) / scale for v in box),  # type: ignore[arg-type]
@@ -97,7 +131,7 @@ class FaceDetector:
             for box, prob, pts in zip(boxes, probs, points, strict=True)
             if box[2] > box[0] and box[3] > box[1]
         ]
-        return select_subject(faces, (width, height), self.config.crowd_min_relative_size)
+        return select_subject(faces, frame_size, self.config.crowd_min_relative_size)
 
     def _run(
         self, image: npt.NDArray[np.uint8], min_face_px: float

@@ -20,6 +20,7 @@ from lockers.vision.embedder import Embedder
 from lockers.vision.image_io import check_rgb
 from lockers.vision.pad import PadScore
 from lockers.vision.quality import QualityReport, assess
+from lockers.vision.tracking import FaceTracker
 from lockers.vision.types import DetectedFace, Detections, StageTimes
 
 
@@ -38,6 +39,7 @@ class Analysis:
     embedding: npt.NDArray[np.float32] | None = None
     times: StageTimes = field(default_factory=StageTimes)
     pad: PadScore | None = None
+    tracked: bool = False  # detected by refining the last frame's faces (no P-Net pyramid)
 
     @property
     def subject(self) -> DetectedFace | None:
@@ -78,6 +80,7 @@ class FacePipeline:
         self.quality = quality
         self.embedder = embedder
         self.input_mode: InputMode = input_mode
+        self.tracker = FaceTracker(detector, detector.config)
 
     @classmethod
     def from_settings(cls, settings: Settings, embedder: Embedder | None = None) -> FacePipeline:
@@ -97,16 +100,27 @@ class FacePipeline:
         *,
         embed: bool = True,
         content_box: tuple[int, int, int, int] | None = None,
+        frame_index: int | None = None,
     ) -> Analysis:
         """Analyse one RGB uint8 frame of shape ``(H, W, 3)``.
 
         A subject that fails the gate (or shares the frame with a second person) is reported
         with its reasons and is neither aligned nor embedded. ``content_box`` is
         :attr:`lockers.vision.camera.Frame.content_box` for letterboxed frames.
+
+        ``frame_index`` (:attr:`lockers.vision.camera.Frame.index`) marks a video frame: while
+        frames are consecutive, faces are tracked between full detections
+        (:class:`~lockers.vision.tracking.FaceTracker`). Without it every call is a full
+        detection, as for unrelated still images.
         """
         check_rgb(image)
         t0 = time.perf_counter()
-        detections = self.detector.detect(image)
+        if frame_index is None:
+            detections = self.detector.detect(image)
+            tracked = False
+        else:
+            detections = self.tracker.detect(image, frame_index)
+            tracked = self.tracker.last_step.mode == "tracked"
         t1 = time.perf_counter()
         report = assess(
             image,
@@ -134,7 +148,14 @@ class FacePipeline:
         subject = detections.subject
         if self.pad is not None and subject is not None and not detections.multiple_faces:
             pad = self.pad.score(image, subject.box)
-        return Analysis(detections, report, aligned, embedding, times, pad)
+        return Analysis(detections, report, aligned, embedding, times, pad, tracked)
+
+    def embed_aligned(self, faces: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        """Embeddings of aligned faces ``(n, 160, 160, 3)`` in one batch (the frames a flow
+        chose after the fact, e.g. the best of a capture window)."""
+        if self.embedder is None:
+            raise RuntimeError("this pipeline has no embedder")
+        return self.embedder.embed(faces)
 
     def analyse_image(self, image: npt.NDArray[np.uint8]) -> Analysis:
         """Like :meth:`analyse`, for still images (enrolment photos, dataset preparation)."""

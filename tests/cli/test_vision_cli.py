@@ -89,7 +89,11 @@ def test_compare_and_embed_with_the_development_flag(config_file: Path, tmp_path
 
 
 def test_bench_prints_the_promised_figures(config_file: Path) -> None:
-    result = lockers(config_file, "bench", "--frames", "3", "--json", timeout=600)
+    # The slow parts that have their own tests (session options, a 10k store) are cut short.
+    result = lockers(
+        config_file, "bench", "--frames", "3", "--skip-embedder-options", "--gallery", "50",
+        "--flow-repeats", "1", "--json", timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     for key in ("end_to_end_p50_ms", "default_end_to_end_p50_ms", "speedup_vs_default"):
@@ -98,3 +102,7 @@ def test_bench_prints_the_promised_figures(config_file: Path) -> None:
                   "match_100000", "end_to_end"):
         assert set(figures["ours"][stage]) == {"p50", "p95", "n"}
     assert figures["startup"]["ready_s"] > 0 and figures["startup"]["peak_rss_mb"] > 0
+    # Face shown -> unlock command through the real flow, service and emulated board.
+    assert figures["face_to_unlock_p50_ms"] > 0
+    assert figures["flow"]["retrieve_face_to_unlock_ms"]["n"] == 1
+    assert figures["flow"]["gallery_active_rentals"] == 50

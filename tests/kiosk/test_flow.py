@@ -67,6 +67,7 @@ def settings(**changes: object) -> FlowSettings:
         "retrieve_frames": 3,
         "liveness": None,
         "idle_timeout_s": 30.0,
+        "capture_window_s": 0.0,  # the first good frames close the window (as before)
     }
     values.update(changes)
     return FlowSettings(**values)  # type: ignore[arg-type]
@@ -531,3 +532,193 @@ def test_the_kiosk_config_builds_the_harder_challenge() -> None:
     off = FlowSettings.from_settings(Settings(liveness={"passive": "off", "turns": 4}))
     assert off.passive_threshold is None and off.liveness is not None
     assert off.liveness.turns == 4
+
+
+def test_retrieve_stops_embedding_once_k_consistent_frames_decide() -> None:
+    from lockers.kiosk.flow import FlowSettings, FrameObservation, KioskFlow, Phase, RetrieveRequest
+
+    settings = FlowSettings(liveness=None, retrieve_frames=5, retrieve_agree_frames=3)
+    flow = KioskFlow(settings)
+    flow.start_retrieve(0.0)
+    face = np.zeros(512, np.float32)
+    face[0] = 1.0
+    requests = []
+    embedded = 0
+    for i in range(8):
+        now = 0.1 * (i + 1)
+        want = flow.wants_embedding(now)
+        embedding = face if want else None
+        embedded += embedding is not None
+        obs = FrameObservation(has_face=True, crowded=False, embedding=embedding,
+                               quality_score=0.9, yaw_deg=0.0, center=(320.0, 240.0),
+                               width=150.0, frame_index=i)
+        command = flow.frame(obs, now)
+        if command is not None:
+            requests.append(command)
+    assert len(requests) == 1 and isinstance(requests[0], RetrieveRequest)
+    assert len(requests[0].probes) == 3 and embedded == 3
+    assert flow.phase is Phase.RETRIEVING and not flow.wants_embedding(9.0)
+    assert flow.embedded_frames == (0, 1, 2)
+
+
+def test_inconsistent_frames_wait_for_all_n() -> None:
+    from lockers.kiosk.flow import FlowSettings, FrameObservation, KioskFlow, RetrieveRequest
+
+    flow = KioskFlow(FlowSettings(liveness=None, retrieve_frames=5, retrieve_agree_frames=3))
+    flow.start_retrieve(0.0)
+    rng = np.random.default_rng(0)
+    command = None
+    for i in range(5):
+        vec = rng.standard_normal(512).astype(np.float32)
+        obs = FrameObservation(has_face=True, crowded=False, embedding=vec / np.linalg.norm(vec),
+                               quality_score=0.9, frame_index=i)
+        command = flow.frame(obs, 0.1 * (i + 1))
+        if i < 4:
+            assert command is None
+    assert isinstance(command, RetrieveRequest) and len(command.probes) == 5
+
+
+def crop_frame(quality: float, index: int, yaw: float = 0.0) -> FrameObservation:
+    """A good frame as the camera worker hands it over while capturing: a crop, no embedding."""
+    crop = np.full((160, 160, 3), index % 256, dtype=np.uint8)
+    return FrameObservation(
+        has_face=True, crowded=False, quality_score=quality, yaw_deg=yaw,
+        center=(320.0, 240.0), width=160.0, frame_index=index, aligned=crop,
+    )
+
+
+def test_register_embeds_the_best_frames_of_the_capture_window_once_at_its_end() -> None:
+    from lockers.kiosk.flow import EmbedRequest
+
+    s = settings(capture_frames=3, capture_window_s=1.0, capture_min_interval_s=0.15)
+    flow = KioskFlow(s)
+    flow.start_register(0.0)
+    flow.consent(True, 0.0)
+    assert not flow.wants_embedding(0.1)  # capture keeps crops, embeds nothing per frame
+    qualities = [0.5, 0.9, 0.6, 0.95, 0.4, 0.7, 0.8, 0.3, 0.85, 0.2, 0.65, 0.55]
+    command = None
+    for i, quality in enumerate(qualities):  # 0.1 s apart: 1.1 s of good frames
+        command = flow.frame(crop_frame(quality, i), 0.1 * (i + 1))
+        assert not flow.wants_embedding(0.1 * (i + 1))
+        if command is not None:
+            break
+    assert isinstance(command, EmbedRequest)
+    assert i == 10  # the window (1 s from the first good frame) closed, not the first 3 frames
+    # The three best, at least 0.15 s apart: frames 3 (0.95), 1 (0.9) and 8 (0.85).
+    assert len(command.faces) == 3
+    assert [int(face[0, 0, 0]) for face in command.faces] == [1, 3, 8]
+    assert flow.phase is Phase.CAPTURE and flow.holds_face_data
+    assert flow.frame(crop_frame(0.99, 11), 1.2) is None  # closed: later frames change nothing
+    embeddings = np.stack([PERSON_A, PERSON_A, PERSON_A])
+    assert flow.faces_embedded(command.job + 1, embeddings, 1.3) is None  # not that job
+    request = flow.faces_embedded(command.job, embeddings, 1.3)
+    assert isinstance(request, RegisterRequest)
+    assert request.templates.shape == (3, 512)
+    assert request.qualities.tolist() == pytest.approx([0.9, 0.95, 0.85])
+    assert flow.embedded_frames == (1, 3, 8)
+    assert not flow.holds_face_data
+
+
+def test_the_capture_window_waits_for_enough_spaced_good_frames_and_bounds_its_crops() -> None:
+    s = settings(capture_frames=3, capture_window_s=0.2, capture_min_interval_s=0.15,
+                 capture_pool=4)
+    flow = KioskFlow(s)
+    flow.start_register(0.0)
+    flow.consent(True, 0.0)
+    command = None
+    for i in range(6):  # 0.05 s apart: only 2 frames 0.15 s apart so far
+        command = flow.frame(crop_frame(0.5 + 0.01 * i, i), 1.0 + 0.05 * i)
+        assert command is None
+        assert len(flow._window) <= 4  # the memory bound
+    assert flow.view.captured == 2
+    command = flow.frame(crop_frame(0.9, 6), 1.4)
+    assert command is not None and len(command.faces) == 3  # type: ignore[union-attr]
+
+
+def test_leaving_during_the_window_or_while_embedding_drops_every_crop() -> None:
+    flow = KioskFlow(settings(capture_frames=2, capture_window_s=0.3))
+    flow.start_register(0.0)
+    flow.consent(True, 0.0)
+    flow.frame(crop_frame(0.8, 0), 0.1)
+    assert flow.holds_face_data
+    flow.frame(CROWD, 0.2)  # two people: the window starts again
+    assert not flow.holds_face_data and flow.view.captured == 0
+    command = None
+    for i in range(1, 8):
+        command = flow.frame(crop_frame(0.8, i), 0.2 + 0.2 * i) or command
+    assert command is not None
+    flow.home(2.0)
+    assert not flow.holds_face_data
+    late = flow.faces_embedded(command.job, np.stack([PERSON_A, PERSON_A]), 2.1)  # type: ignore[union-attr]
+    assert late is None and flow.phase is Phase.HOME
+
+
+def test_with_liveness_the_turns_start_while_the_best_frames_are_embedded() -> None:
+    from lockers.kiosk.flow import EmbedRequest
+
+    s = settings(capture_frames=2, capture_window_s=0.3, liveness=LivenessConfig())
+    flow = KioskFlow(s, rng=random.Random(0))
+    flow.start_register(0.0)
+    flow.consent(True, 0.0)
+    command = None
+    for i in range(6):
+        command = flow.frame(crop_frame(0.8, i), 0.2 * (i + 1)) or command
+    assert isinstance(command, EmbedRequest) and flow.phase is Phase.LIVENESS
+    # The turns need poses; only a frontal frame now and then is embedded, to bind the
+    # challenge to the enrolled face.
+    assert flow.wants_embedding(1.5)
+    flow.frame(good(), 1.5)
+    assert not flow.wants_embedding(1.6) and flow.wants_embedding(2.0)
+    assert flow.faces_embedded(command.job, np.stack([PERSON_A, PERSON_A]), 1.5) is None
+    assert flow.phase is Phase.LIVENESS and flow.holds_face_data
+
+
+def test_embedding_failure_at_the_end_of_the_window_calls_staff() -> None:
+    flow = KioskFlow(settings(capture_frames=1, capture_window_s=0.0))
+    flow.start_register(0.0)
+    flow.consent(True, 0.0)
+    command = flow.frame(crop_frame(0.8, 0), 0.1)
+    assert command is not None
+    view = flow.faces_failed(command.job, "the face model failed", 0.2)  # type: ignore[union-attr]
+    assert view.problem is Problem.SERVICE_ERROR and not flow.holds_face_data
+
+
+def consistent_scan(flow: KioskFlow, frames: range, embedding: npt.NDArray[np.float32]) -> list:
+    commands = []
+    for i in frames:
+        now = 0.1 * (i + 1)
+        obs = FrameObservation(
+            has_face=True, crowded=False,
+            embedding=embedding if flow.wants_embedding(now) else None,
+            quality_score=0.9, frame_index=i,
+        )
+        command = flow.frame(obs, now)
+        if command is not None:
+            commands.append(command)
+    return commands
+
+
+def test_an_early_look_that_does_not_match_goes_on_to_n_frames_before_no_match() -> None:
+    flow = KioskFlow(FlowSettings(liveness=None, retrieve_frames=5, retrieve_agree_frames=3))
+    flow.start_retrieve(0.0)
+    first = consistent_scan(flow, range(3), PERSON_B)
+    assert len(first) == 1 and not first[0].final and len(first[0].probes) == 3
+    assert flow.phase is Phase.RETRIEVING and flow.holds_face_data
+    view = flow.retrieve_done(RetrieveResult(RetrieveOutcome.UNDECIDED, score=0.3), 0.4)
+    assert view.phase is Phase.RETRIEVE_SCAN and view.captured == 3
+    assert flow.wants_embedding(0.5)  # more frames are needed
+    second = consistent_scan(flow, range(3, 6), PERSON_B)
+    assert len(second) == 1 and second[0].final and len(second[0].probes) == 5
+    assert flow.embedded_frames == (0, 1, 2, 3, 4) and not flow.holds_face_data
+    view = flow.retrieve_done(RetrieveResult(RetrieveOutcome.NO_MATCH, score=0.3), 0.7)
+    assert view.phase is Phase.NOT_RECOGNISED
+
+
+def test_an_early_look_that_accepts_opens_at_k_frames() -> None:
+    flow = KioskFlow(FlowSettings(liveness=None, retrieve_frames=5, retrieve_agree_frames=3))
+    flow.start_retrieve(0.0)
+    commands = consistent_scan(flow, range(8), PERSON_A)
+    assert len(commands) == 1 and not commands[0].final
+    view = flow.retrieve_done(RetrieveResult(RetrieveOutcome.OPENED, "4", 9, 0.9), 0.9)
+    assert view.phase is Phase.RETRIEVE_OPEN and not flow.holds_face_data
+    assert flow.embedded_frames == (0, 1, 2)

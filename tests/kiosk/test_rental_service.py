@@ -325,3 +325,32 @@ def test_passive_check_off_is_audited(settings: Settings, store: Store) -> None:
     service(settings, store, ScriptedBoard()).record_passive_check_off()
     [row] = _audit_rows(store)
     assert row[:2] == ("liveness", "passive_off") and "liveness.passive: off" in (row[3] or "")
+
+
+def test_an_early_look_opens_only_on_an_accept_and_costs_no_attempt(
+    settings: Settings, store: Store
+) -> None:
+    svc = service(settings, store, ScriptedBoard())
+    reg = svc.register(face(1), consent=True, model_version=MODEL)
+    stranger = svc.retrieve(face(200, k=2), model_version=MODEL, final=False)
+    assert stranger.outcome is RetrieveOutcome.UNDECIDED and stranger.retry_after_s == 0
+    # Not a failed attempt: nothing audited, no back-off, the rental untouched.
+    assert ("retrieve", "no_match") not in actions(store)
+    assert states(store)[reg.locker_label or ""] == "occupied"
+    owner = svc.retrieve(face(1, k=2), model_version=MODEL, final=False)
+    assert (owner.outcome, owner.locker_label) == (RetrieveOutcome.OPENED, reg.locker_label)
+
+
+def test_the_in_memory_gallery_follows_rentals_made_and_ended_by_other_kiosks(
+    settings: Settings, store: Store
+) -> None:
+    here = service(settings, store, ScriptedBoard(), kiosk_id="kiosk-a")
+    there = service(settings, store, ScriptedBoard(), kiosk_id="kiosk-b")
+    assert here.retrieve(face(5), model_version=MODEL).outcome is RetrieveOutcome.NO_MATCH
+    made = there.register(face(5), consent=True, model_version=MODEL)  # after here's cache
+    got = here.retrieve(face(5), model_version=MODEL)
+    assert (got.outcome, got.rental_id) == (RetrieveOutcome.OPENED, made.rental_id)
+    # Ended here: the other kiosk no longer matches it, nor counts it as a duplicate.
+    assert there.retrieve(face(5), model_version=MODEL).outcome is RetrieveOutcome.NO_MATCH
+    again = there.register(face(5), consent=True, model_version=MODEL)
+    assert again.outcome is RegisterOutcome.OPENED and again.rental_id != made.rental_id

@@ -1,0 +1,61 @@
+"""The active rentals' templates, decrypted once and kept in step with the database.
+
+Reading and decrypting every template on each retrieve costs about 1.5 s at 10k active rentals
+(50k AES-GCM blobs); a customer waits for it twice when the early look does not decide. The
+cache asks the database only which rentals are active (ids: milliseconds), decrypts the
+templates of rentals it has not seen, and forgets the ones that ended, whichever kiosk ended
+them, before every match. The decrypted vectors live only in this process's memory, as they
+did during each match before.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lockers.store import rentals
+from lockers.store.crypto import TemplateCipher
+from lockers.store.db import Session
+from lockers.vision.matcher import FaceMatcher
+
+EMBEDDING_DIM = 512
+# Past this many unseen rentals one query for all is cheaper than a long IN list (and stays
+# under SQLite's bound-parameter limit).
+LOAD_ALL_ABOVE = 500
+
+
+class GalleryCache:
+    """A :class:`FaceMatcher` over the active rentals of one model version."""
+
+    def __init__(self, cipher: TemplateCipher, threshold: float, margin: float) -> None:
+        self._cipher = cipher
+        self._threshold = threshold
+        self._margin = margin
+        self._model_version: str | None = None
+        self._matcher = self._empty()
+        self._known: set[int] = set()  # active rentals already looked at
+
+    def _empty(self) -> FaceMatcher:
+        return FaceMatcher(self._threshold, self._margin, dim=EMBEDDING_DIM)
+
+    def matcher(self, session: Session, model_version: str) -> FaceMatcher:
+        """The matcher, brought up to date with the active rentals in ``session``."""
+        if model_version != self._model_version:
+            self._model_version, self._matcher, self._known = model_version, self._empty(), set()
+        active = rentals.active_rental_ids(session, model_version)
+        for rental_id in self._known - active:
+            self._matcher.remove(rental_id)
+        new = active - self._known
+        if new:
+            only = None if len(new) > LOAD_ALL_ABOVE else new
+            loaded = rentals.active_templates(session, self._cipher, model_version, only=only)
+            fresh = {rid: rows for rid, rows in loaded.items() if rid in new}
+            if fresh:
+                owners = [rid for rid, rows in fresh.items() for _ in range(len(rows))]
+                self._matcher.add_many(owners, np.concatenate(list(fresh.values())))
+        self._known = active
+        return self._matcher
+
+    def forget(self, rental_id: int) -> None:
+        """Drop an ended rental's templates now (the next sync would too)."""
+        self._matcher.remove(rental_id)
+        self._known.discard(rental_id)
