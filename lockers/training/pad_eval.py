@@ -2,17 +2,27 @@
 
 ISO/IEC 30107-3 terms: APCER = attack presentations accepted as bona fide / attack
 presentations (per attack type); BPCER = bona fide presentations refused / bona fide
-presentations. Each image (or video frame) is one presentation, scored alone: the kiosk fuses
-several frames, so per-frame figures are the harder test. A presentation in which the detector
-finds no face never reaches the check (the kiosk would not go on either); those are counted and
-reported, never silently dropped. Frames with more than one person (the shared video is a busy
-hallway) are scored on their subject, the largest and most central face, and counted. With a
-quality gate, only presentations the kiosk would enrol or match are scored (the rest are
-counted as ``gated``): the figure closest to what the kiosk decides on.
+presentations. Two levels are reported from the same scores:
+
+- **per frame**: each image or video frame scored alone (the harder test);
+- **per presentation**, as the kiosk decides: the kiosk fuses the mean score over the frames of
+  one capture (retrieve: its k-of-n window of frames that passed the quality gate). A video (or
+  an attack made from a video's frames, one sequence per attack variant) is cut into windows of
+  ``window`` consecutive scored frames; a still photo is one presentation of one frame; an
+  attack made from a still photo is one presentation whose frames are its variants.
+
+A presentation in which the detector finds no face never reaches the check (the kiosk would not
+go on either); those are counted and reported, never silently dropped. With the quality gate
+(on by default in ``lockers evaluate-pad``) only frames the kiosk would enrol or match are
+scored, as in the kiosk: a frame with a second face, a small, blurred, dark or turned face is
+counted as ``gated``. Frames with more than one person are otherwise scored on their subject
+(the largest and most central face) and counted as ``crowded``.
 """
 
 from __future__ import annotations
 
+import csv
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,15 +38,43 @@ from lockers.vision.detector import FaceDetector
 from lockers.vision.quality import assess
 
 BINS = 10
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+_VARIANT = re.compile(r"^(?P<stem>.+)-(?P<variant>\d+)\.[A-Za-z]+$")
+_VIDEO_FRAME = re.compile(r"^(?P<video>.+)-(?P<index>\d+)$")
 
 
 class PadEvaluationError(LockersError):
     """evaluate-pad or pad-attacks were given nothing usable."""
 
 
+@dataclass(frozen=True)
+class FrameScore:
+    """One image or video frame of a source and what became of it.
+
+    ``sequence``: the frames that belong together (a video, one attack variant of a video, the
+    variants of one still-photo attack, or a single photo); ``windowed``: a video sequence, cut
+    into windows of consecutive frames; ``unit``: what the calibration split keeps together
+    (a person's folder; for videos the window). ``score`` is None when the frame was not scored
+    (``status`` "no_face" or "gated").
+    """
+
+    name: str
+    sequence: str
+    windowed: bool
+    unit: str
+    order: int
+    score: float | None
+    status: str = "scored"
+
+
 @dataclass
 class SourceScores:
-    """The fused "real" score of every presentation of one source (a folder or a video)."""
+    """The fused "real" score of every presentation of one source (a folder or a video).
+
+    At the frame level (``level == "frame"``) each score is one frame; :meth:`presentations`
+    gives the same source at the presentation level. ``units`` (parallel to ``scores`` when
+    known) name what the calibration split keeps together.
+    """
 
     name: str
     bona_fide: bool
@@ -44,6 +82,10 @@ class SourceScores:
     no_face: int = 0
     crowded: int = 0
     gated: int = 0
+    frames: list[FrameScore] = field(default_factory=list)
+    units: list[str] = field(default_factory=list)
+    level: str = "frame"
+    frame_counts: list[int] = field(default_factory=list)
 
     def errors(self, threshold: float) -> int:
         """Attacks accepted (score >= threshold) or real faces refused (score < threshold)."""
@@ -59,6 +101,106 @@ class SourceScores:
         counts, _ = np.histogram(self.scores, bins=BINS, range=(0.0, 1.0))
         return [int(c) for c in counts]
 
+    def presentations(self, window: int) -> SourceScores:
+        """This source per presentation: the mean score over the scored frames of each.
+
+        A video sequence's scored frames are cut, in order, into windows of ``window`` frames
+        (as the kiosk's k-of-n window fills with frames that passed the gate; a shorter last
+        window is kept: a presentation that ended early). Any other sequence is one
+        presentation. A still sequence without a scored frame counts as ``gated`` (a face was
+        found but gated) or ``no_face``.
+        """
+        if window < 1:
+            raise ValueError("window must be at least 1")
+        by_sequence: dict[str, list[FrameScore]] = {}
+        for frame in self.frames:
+            by_sequence.setdefault(frame.sequence, []).append(frame)
+        out = SourceScores(self.name, self.bona_fide, level="presentation")
+        for frames in by_sequence.values():
+            frames = sorted(frames, key=lambda f: f.order)
+            scored = [f for f in frames if f.score is not None]
+            if not frames[0].windowed:
+                if scored:
+                    out._add([f.score for f in scored if f.score is not None], frames[0].unit)
+                elif any(f.status == "gated" for f in frames):
+                    out.gated += 1
+                else:
+                    out.no_face += 1
+                continue
+            for start in range(0, len(scored), window):
+                chunk = scored[start : start + window]
+                out._add([f.score for f in chunk if f.score is not None], chunk[0].unit)
+        return out
+
+    def _add(self, frame_scores: list[float], unit: str) -> None:
+        self.scores.append(float(np.mean(frame_scores)))
+        self.units.append(unit)
+        self.frame_counts.append(len(frame_scores))
+
+    def split(self) -> tuple[SourceScores, SourceScores]:
+        """Two halves that share no unit (person or video window), in order: the first units
+        until at least half of the scores are in, and the rest."""
+        known = len(self.units) == len(self.scores)
+        units = self.units if known else [str(i) for i in range(len(self.scores))]
+        order = list(dict.fromkeys(units))
+        first: set[str] = set()
+        count = 0
+        for unit in order:
+            if count * 2 >= len(self.scores):
+                break
+            first.add(unit)
+            count += units.count(unit)
+        a = SourceScores(f"{self.name} (1st half)", self.bona_fide, level=self.level)
+        b = SourceScores(f"{self.name} (2nd half)", self.bona_fide, level=self.level)
+        for score, unit in zip(self.scores, units, strict=True):
+            half = a if unit in first else b
+            half.scores.append(score)
+            half.units.append(unit)
+        return a, b
+
+
+def _attack_sources(path: Path) -> dict[str, str]:
+    """For a folder made by ``lockers pad-attacks``: its files (relative to ``path``) → the real
+    image or video frame each attack was made from (from ``attacks.csv`` beside or in it)."""
+    root = path if path.is_dir() else path.parent
+    for csv_dir in (root, root.parent):
+        table = csv_dir / "attacks.csv"
+        if not table.is_file():
+            continue
+        out: dict[str, str] = {}
+        with open(table, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                file, source = row.get("file"), row.get("source")
+                if not file or not source:
+                    continue
+                candidate = csv_dir / file
+                if candidate.parent == root or root in candidate.parents:
+                    out[candidate.relative_to(root).as_posix()] = source
+        return out
+    return {}
+
+
+def _sequence(name: str, attack_sources: dict[str, str]) -> tuple[str, bool, str, int]:
+    """(sequence, windowed, unit, order) of one item named as ``real_sources`` names it."""
+    is_image = name.lower().endswith(IMAGE_SUFFIXES)
+    source = attack_sources.get(name) if is_image else None
+    if source is not None:
+        variant = _VARIANT.match(Path(name).name)
+        v = variant["variant"] if variant else "0"
+        unit = source.split("/", 1)[0] if "/" in source else source
+        if source.lower().endswith(IMAGE_SUFFIXES):  # the variants of one still photo
+            return f"attack of {source}", False, unit, int(v)
+        frame = _VIDEO_FRAME.match(source)
+        if frame:  # one attack variant replayed over a video's frames
+            return f"{frame['video']} variant {v}", True, source, int(frame["index"])
+        return f"attack of {source}", False, unit, int(v)
+    if is_image:
+        return name, False, name.split("/", 1)[0], 0
+    frame = _VIDEO_FRAME.match(name)
+    if frame:
+        return frame["video"], True, name, int(frame["index"])
+    return name, False, name, 0
+
 
 def score_source(
     path: Path,
@@ -70,19 +212,33 @@ def score_source(
     gate: QualityConfig | None = None,
 ) -> SourceScores:
     """Detect the subject of every image / video frame under ``path`` and score it (only those
-    that pass ``gate``, when given; a second face does not count against the gate here)."""
+    that pass ``gate``, when given: as in the kiosk, a second face in the frame fails it).
+
+    Files made by ``lockers pad-attacks`` are grouped into presentations with their
+    ``attacks.csv`` (see :meth:`SourceScores.presentations`)."""
     result = SourceScores(path.name or str(path), bona_fide)
-    for _name, image in real_sources(path, video_every=video_every):
+    attack_sources = {} if bona_fide else _attack_sources(path)
+    for name, image in real_sources(path, video_every=video_every):
+        sequence, windowed, unit, order = _sequence(name, attack_sources)
         detections = detector.detect(image)
         subject = detections.subject
+        score: float | None = None
         if subject is None:
+            status = "no_face"
             result.no_face += 1
-            continue
-        result.crowded += int(detections.multiple_faces)
-        if gate is not None and not assess(image, subject, gate).ok:
+        elif gate is not None and not assess(
+            image, subject, gate, multiple_faces=detections.multiple_faces
+        ).ok:
+            status = "gated"
             result.gated += 1
-            continue
-        result.scores.append(pad.score(image, subject.box).real)
+        else:
+            status = "scored"
+            score = pad.score(image, subject.box).real
+            result.scores.append(score)
+            result.units.append(unit)
+        if subject is not None:
+            result.crowded += int(detections.multiple_faces)
+        result.frames.append(FrameScore(name, sequence, windowed, unit, order, score, status))
     return result
 
 
@@ -113,6 +269,8 @@ class PadReport:
         return max(rates) if rates else float("nan")
 
     def to_json(self) -> dict[str, object]:
+        at_target = self.threshold_at_target
+
         def source(s: SourceScores) -> dict[str, object]:
             return {
                 "name": s.name,
@@ -125,9 +283,12 @@ class PadReport:
                 "errors": s.errors(self.threshold),
                 "histogram": s.histogram(),
                 "mean_score": float(np.mean(s.scores)) if s.scores else None,
+                "rate_at_target": None if at_target is None else s.rate(at_target),
+                "frames_per_presentation": (
+                    round(float(np.mean(s.frame_counts)), 2) if s.frame_counts else 1.0
+                ),
             }
 
-        at_target = self.threshold_at_target
         return {
             "threshold": self.threshold,
             "bpcer": self.bpcer(),
@@ -164,6 +325,54 @@ def build_report(
     return PadReport(
         threshold, tuple(sources), target_bpcer, threshold_for_bpcer(real, target_bpcer)
     )
+
+
+@dataclass(frozen=True)
+class HeldOutCheck:
+    """A threshold chosen on one half of the real material, figures on the other half.
+
+    Each real source is split in two halves that share no person folder or video window
+    (:meth:`SourceScores.split`); the threshold meeting the BPCER target is chosen on the first
+    halves only, and BPCER is measured on the second halves. Attacks never choose the threshold,
+    so every attack is measured at it.
+    """
+
+    threshold: float | None
+    target_bpcer: float
+    calibration: tuple[SourceScores, ...]
+    test: tuple[SourceScores, ...]
+    attacks: tuple[SourceScores, ...]
+
+    def bpcer(self) -> float:
+        return float("nan") if self.threshold is None else _pooled(self.test, self.threshold)
+
+    def apcer(self) -> dict[str, float]:
+        if self.threshold is None:
+            return {}
+        return {s.name: s.rate(self.threshold) for s in self.attacks if s.scores}
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "threshold": self.threshold,
+            "target_bpcer": self.target_bpcer,
+            "calibration_presentations": sum(len(s.scores) for s in self.calibration),
+            "test_presentations": sum(len(s.scores) for s in self.test),
+            "bpcer_test": self.bpcer(),
+            "bpcer_test_per_source": {
+                s.name: None if self.threshold is None else s.rate(self.threshold)
+                for s in self.test
+            },
+            "apcer": self.apcer(),
+        }
+
+
+def held_out_check(report: PadReport) -> HeldOutCheck:
+    """:class:`HeldOutCheck` of ``report``'s sources at its BPCER target."""
+    halves = [s.split() for s in report.real]
+    calibration = tuple(a for a, _ in halves)
+    test = tuple(b for _, b in halves)
+    threshold = threshold_for_bpcer(calibration, report.target_bpcer)
+    return HeldOutCheck(threshold, report.target_bpcer, calibration, test, tuple(report.attacks))
 
 
 def plot_histograms(report: PadReport, path: Path) -> Path:
