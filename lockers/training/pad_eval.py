@@ -226,9 +226,10 @@ def score_source(
         if subject is None:
             status = "no_face"
             result.no_face += 1
-        elif gate is not None and not assess(
-            image, subject, gate, multiple_faces=detections.multiple_faces
-        ).ok:
+        elif (
+            gate is not None
+            and not assess(image, subject, gate, multiple_faces=detections.multiple_faces).ok
+        ):
             status = "gated"
             result.gated += 1
         else:
@@ -392,8 +393,11 @@ def plot_histograms(report: PadReport, path: Path) -> Path:
         report.threshold, color="black", linestyle="--", label=f"threshold {report.threshold:.2f}"
     )
     ax.set_xlabel('fused "real" score (mean of both models)')
-    ax.set_ylabel("presentations")
-    ax.set_title(f"passive PAD: BPCER {report.bpcer():.1%}, worst APCER {report.apcer():.1%}")
+    per = "frames" if all(s.level == "frame" for s in report.sources) else "presentations"
+    ax.set_ylabel(per)
+    ax.set_title(
+        f"passive PAD per {per[:-1]}: BPCER {report.bpcer():.1%}, worst APCER {report.apcer():.1%}"
+    )
     ax.legend(fontsize="small")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
