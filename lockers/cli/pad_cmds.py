@@ -53,6 +53,12 @@ def evaluate_pad_cmd(
         help="score only frames that pass the kiosk's quality gate (config: quality), as the "
         "kiosk does; --no-quality-gate scores every frame with a face",
     ),
+    crowd_gate: bool = typer.Option(
+        False,
+        "--crowd-gate",
+        help="with the gate, also refuse frames with a second face, as the kiosk does (off: "
+        "the models see only the subject's crop; the shared video is a busy hallway)",
+    ),
     window: int | None = typer.Option(
         None,
         "--window",
@@ -106,6 +112,7 @@ def evaluate_pad_cmd(
                 pad=pad,
                 video_every=video_every,
                 gate=settings.quality if quality_gate else None,
+                gate_crowd=crowd_gate,
             )
         )
     if not any(s.scores for s in sources):
@@ -129,6 +136,7 @@ def evaluate_pad_cmd(
     document = report.to_json() | {
         "models": pad.model_version,
         "quality_gate": quality_gate,
+        "crowd_gate": quality_gate and crowd_gate,
         "video_every": video_every,
         "held_out": held_out.to_json(),
         "per_presentation": per_presentation.to_json()

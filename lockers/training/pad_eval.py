@@ -14,9 +14,10 @@ presentations. Two levels are reported from the same scores:
 A presentation in which the detector finds no face never reaches the check (the kiosk would not
 go on either); those are counted and reported, never silently dropped. With the quality gate
 (on by default in ``lockers evaluate-pad``) only frames the kiosk would enrol or match are
-scored, as in the kiosk: a frame with a second face, a small, blurred, dark or turned face is
-counted as ``gated``. Frames with more than one person are otherwise scored on their subject
-(the largest and most central face) and counted as ``crowded``.
+scored, as in the kiosk: a frame with a small, blurred, dark or turned face is counted as
+``gated`` (a second face only when asked: see :func:`score_source`). Frames with
+more than one person are otherwise scored on their subject (the largest and most central face)
+and counted as ``crowded``.
 """
 
 from __future__ import annotations
@@ -210,9 +211,15 @@ def score_source(
     pad: PresentationAttackDetector,
     video_every: int = 5,
     gate: QualityConfig | None = None,
+    gate_crowd: bool = False,
 ) -> SourceScores:
     """Detect the subject of every image / video frame under ``path`` and score it (only those
-    that pass ``gate``, when given: as in the kiosk, a second face in the frame fails it).
+    that pass ``gate``, when given).
+
+    The gate judges the subject (size, confidence, sharpness, light, pose); with
+    ``gate_crowd`` a second face in the frame fails it too, exactly as at the kiosk ("one at a
+    time"). That is off by default: the crop the models see holds only the subject, and every
+    frame of the shared hallway video has a second person in it.
 
     Files made by ``lockers pad-attacks`` are grouped into presentations with their
     ``attacks.csv`` (see :meth:`SourceScores.presentations`)."""
@@ -223,13 +230,11 @@ def score_source(
         detections = detector.detect(image)
         subject = detections.subject
         score: float | None = None
+        crowd = gate_crowd and detections.multiple_faces
         if subject is None:
             status = "no_face"
             result.no_face += 1
-        elif (
-            gate is not None
-            and not assess(image, subject, gate, multiple_faces=detections.multiple_faces).ok
-        ):
+        elif gate is not None and not assess(image, subject, gate, multiple_faces=crowd).ok:
             status = "gated"
             result.gated += 1
         else:
