@@ -136,3 +136,103 @@ def test_score_source_counts_images_without_a_face(
     pad = load_anti_spoof(Settings(liveness={"anti_spoof_dir": str(anti_spoof_dir)}).liveness)
     got = score_source(tmp_path, bona_fide=True, detector=detector, pad=pad)
     assert got.no_face == 1 and got.scores == []
+
+
+def _frames(
+    source: SourceScores, rows: list[tuple[str, bool, str, int, float | None, str]]
+) -> None:
+    from lockers.training.pad_eval import FrameScore
+
+    for i, (sequence, windowed, unit, order, score, status) in enumerate(rows):
+        source.frames.append(FrameScore(f"f{i}", sequence, windowed, unit, order, score, status))
+        if score is not None:
+            source.scores.append(score)
+            source.units.append(unit)
+
+
+def test_presentations_fuse_video_windows_and_the_variants_of_a_still() -> None:
+    attack = SourceScores("print", False)
+    # A video attack, one variant: 7 frames, one gated; windows of 3 scored frames in frame
+    # order (given shuffled): (0.1, 0.2, 0.9) | (0.1, 0.3, 0.5).
+    video = [(0, 0.1), (3, 0.1), (1, 0.2), (2, 0.9), (4, None), (5, 0.3), (6, 0.5)]
+    _frames(
+        attack,
+        [
+            ("v variant 0", True, f"v-{o}", o, s, "gated" if s is None else "scored")
+            for o, s in video
+        ],
+    )
+    # A still photo's three variants: one presentation; a second still with none scored.
+    _frames(attack, [("a.jpg", False, "a", v, s, "scored") for v, s in enumerate([0.2, 0.4, 0.9])])
+    _frames(
+        attack, [("b.jpg", False, "b", 0, None, "gated"), ("b.jpg", False, "b", 1, None, "no_face")]
+    )
+    got = attack.presentations(window=3)
+    assert got.level == "presentation" and got.gated == 1 and got.no_face == 0
+    assert got.scores == pytest.approx([0.4, 0.3, 0.5])
+    assert got.frame_counts == [3, 3, 3] and got.units == ["v-0", "v-3", "a"]
+    assert got.rate(0.5) == pytest.approx(1 / 3)  # only the still reaches 0.5
+    # Fusing helps against the one frame that fooled the model: per frame 2 of 9 reach 0.69.
+    assert attack.errors(0.69) == 2 and got.errors(0.69) == 0
+    with pytest.raises(ValueError):
+        attack.presentations(window=0)
+
+
+def test_the_held_out_threshold_is_chosen_on_the_first_half_only() -> None:
+    from lockers.training.pad_eval import held_out_check
+
+    real = SourceScores("portraits", True)
+    # person1 and person2 form the first half (4 of 7 scores), person3 and person4 the second.
+    rows = [
+        ("p1", 0.9),
+        ("p1", 0.95),
+        ("p2", 0.3),
+        ("p2", 0.8),
+        ("p3", 0.6),
+        ("p4", 0.99),
+        ("p4", 0.7),
+    ]
+    for unit, score in rows:
+        real.scores.append(score)
+        real.units.append(unit)
+    a, b = real.split()
+    assert a.units == ["p1", "p1", "p2", "p2"] and b.units == ["p3", "p4", "p4"]
+    attack = SourceScores("screen", False, [0.1, 0.75, 0.85])
+    check = held_out_check(build_report([real, attack], threshold=0.69, target_bpcer=0.25))
+    # 25% of 4 allows refusing 1 first-half face (0.3): the threshold is the next one, 0.8.
+    assert check.threshold == 0.8
+    assert check.bpcer() == pytest.approx(2 / 3)  # 0.6 and 0.7 of the second half refused
+    assert check.apcer() == {"screen": pytest.approx(1 / 3)}
+    document = check.to_json()
+    assert document["calibration_presentations"] == 4 and document["test_presentations"] == 3
+
+
+def test_generated_attacks_are_grouped_by_their_source(tmp_path: Path) -> None:
+    """pad-attacks files: a still's variants form one sequence; a video's frames one sequence
+    per variant, in frame order; real files are grouped by name."""
+    from lockers.training.pad_eval import _attack_sources, _sequence
+
+    (tmp_path / "print").mkdir()
+    (tmp_path / "attacks.csv").write_text(
+        "file,kind,source,seed,tilt,coverage,detail\n"
+        "print/person01_1-0.jpg,print,person01/1.jpg,0,0,0,x\n"
+        "print/person01_1-2.jpg,print,person01/1.jpg,2,0,0,x\n"
+        "print/faces-0012-1.jpg,print,faces-0012,3,0,0,x\n"
+        "screen/faces-0012-1.jpg,screen,faces-0012,4,0,0,x\n",
+        encoding="utf-8",
+    )
+    sources = _attack_sources(tmp_path / "print")
+    assert sources == {
+        "person01_1-0.jpg": "person01/1.jpg",
+        "person01_1-2.jpg": "person01/1.jpg",
+        "faces-0012-1.jpg": "faces-0012",
+    }
+    assert _sequence("person01_1-2.jpg", sources) == (
+        "attack of person01/1.jpg",
+        False,
+        "person01",
+        2,
+    )
+    assert _sequence("faces-0012-1.jpg", sources) == ("faces variant 1", True, "faces-0012", 12)
+    assert _sequence("person03/2.jpg", {}) == ("person03/2.jpg", False, "person03", 0)
+    assert _sequence("faces-0007", {}) == ("faces", True, "faces-0007", 7)
