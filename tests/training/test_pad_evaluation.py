@@ -122,9 +122,23 @@ def test_evaluate_pad_command(
     report = json.loads(out)
     assert report["threshold"] == THRESHOLD and report["models"].startswith("minifasnetv2-")
     by_name = {s["name"]: s for s in report["sources"]}
-    assert by_name["real"]["presentations"] == 3 and by_name["screen"]["presentations"] == 3
+    # The quality gate (on by default, as at the kiosk) may hold back a blurred screen frame:
+    # counted, never dropped.
+    screen = by_name["screen"]
+    assert by_name["real"]["presentations"] == 3 and screen["presentations"] + screen["gated"] == 3
     assert by_name["screen"]["apcer"] == 0.0
     assert (Path("pad-report") / "pad-scores.png").stat().st_size > 1000
+    # As the kiosk decides: the quality gate is on by default; per presentation too (with no
+    # attacks.csv beside them, each file is a presentation of its own).
+    assert report["quality_gate"] is True and report["crowd_gate"] is False
+    per = report["per_presentation"]
+    assert per["window"] == 5
+    assert [s["presentations"] + s["gated"] for s in per["sources"]] == [3, 3]
+    assert per["sources"][1]["apcer"] == 0.0
+    held_out = report["held_out"]
+    assert held_out["calibration_presentations"] + held_out["test_presentations"] == 3
+    assert held_out["threshold"] is not None and held_out["apcer"] == {"screen": 0.0}
+    assert (Path("pad-report") / "pad-presentations.png").stat().st_size > 1000
 
 
 def test_score_source_counts_images_without_a_face(
