@@ -293,6 +293,15 @@ class PadReport:
                 "frames_per_presentation": (
                     round(float(np.mean(s.frame_counts)), 2) if s.frame_counts else 1.0
                 ),
+                # Which image or frame scored what: to look at the ones that fail.
+                "frames": [
+                    {
+                        "name": f.name,
+                        "status": f.status,
+                        "score": None if f.score is None else round(f.score, 4),
+                    }
+                    for f in s.frames
+                ],
             }
 
         return {
