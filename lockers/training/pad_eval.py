@@ -285,11 +285,11 @@ class PadReport:
                 "no_face": s.no_face,
                 "crowded": s.crowded,
                 "gated": s.gated,
-                ("bpcer" if s.bona_fide else "apcer"): s.rate(self.threshold),
+                ("bpcer" if s.bona_fide else "apcer"): _number(s.rate(self.threshold)),
                 "errors": s.errors(self.threshold),
                 "histogram": s.histogram(),
                 "mean_score": float(np.mean(s.scores)) if s.scores else None,
-                "rate_at_target": None if at_target is None else s.rate(at_target),
+                "rate_at_target": None if at_target is None else _number(s.rate(at_target)),
                 "frames_per_presentation": (
                     round(float(np.mean(s.frame_counts)), 2) if s.frame_counts else 1.0
                 ),
@@ -306,15 +306,20 @@ class PadReport:
 
         return {
             "threshold": self.threshold,
-            "bpcer": self.bpcer(),
-            "apcer_max": self.apcer(),
+            "bpcer": _number(self.bpcer()),
+            "apcer_max": _number(self.apcer()),
             "target_bpcer": self.target_bpcer,
             "threshold_at_target": at_target,
-            "apcer_at_target": None if at_target is None else self.apcer(at_target),
-            "bpcer_at_target": None if at_target is None else self.bpcer(at_target),
+            "apcer_at_target": None if at_target is None else _number(self.apcer(at_target)),
+            "bpcer_at_target": None if at_target is None else _number(self.bpcer(at_target)),
             "histogram_bins": [round(i / BINS, 2) for i in range(BINS + 1)],
             "sources": [source(s) for s in self.sources],
         }
+
+
+def _number(value: float) -> float | None:
+    """``value`` for JSON: a rate over nothing (NaN) is ``null``, which JSON can hold."""
+    return None if np.isnan(value) else value
 
 
 def _pooled(sources: Iterable[SourceScores], threshold: float) -> float:
@@ -372,9 +377,9 @@ class HeldOutCheck:
             "target_bpcer": self.target_bpcer,
             "calibration_presentations": sum(len(s.scores) for s in self.calibration),
             "test_presentations": sum(len(s.scores) for s in self.test),
-            "bpcer_test": self.bpcer(),
+            "bpcer_test": _number(self.bpcer()),
             "bpcer_test_per_source": {
-                s.name: None if self.threshold is None else s.rate(self.threshold)
+                s.name: None if self.threshold is None else _number(s.rate(self.threshold))
                 for s in self.test
             },
             "apcer": self.apcer(),
