@@ -250,3 +250,36 @@ def test_generated_attacks_are_grouped_by_their_source(tmp_path: Path) -> None:
     assert _sequence("faces-0012-1.jpg", sources) == ("faces variant 1", True, "faces-0012", 12)
     assert _sequence("person03/2.jpg", {}) == ("person03/2.jpg", False, "person03", 0)
     assert _sequence("faces-0007", {}) == ("faces", True, "faces-0007", 7)
+
+
+def test_pad_attacks_output_is_scored_per_presentation(
+    shared_faces: Path, anti_spoof_dir: Path, detector: FaceDetector, tmp_path: Path
+) -> None:
+    """Real files from ``generate`` and the real models: the variants of a still photo form one
+    presentation, found through attacks.csv."""
+    from lockers.training.pad_attacks import generate
+
+    photos = tmp_path / "photos"
+    (photos / "person02").mkdir(parents=True)
+    for name in ("1.jpg", "2.jpg"):
+        (photos / "person02" / name).write_bytes(
+            (shared_faces / "identities" / "person02" / name).read_bytes()
+        )
+
+    def find_face(image: np.ndarray) -> tuple[float, float, float, float] | None:
+        subject = detector.detect(image).subject
+        return None if subject is None else subject.box
+
+    generate([photos], tmp_path / "attacks", find_face=find_face, variants=2, kinds=("screen",))
+    pad = load_anti_spoof(Settings(liveness={"anti_spoof_dir": str(anti_spoof_dir)}).liveness)
+    frames = score_source(
+        tmp_path / "attacks" / "screen", bona_fide=False, detector=detector, pad=pad
+    )
+    assert len(frames.frames) == 4
+    got = frames.presentations(window=5)
+    assert len(got.scores) + got.gated + got.no_face == 2
+    assert sorted({f.sequence for f in frames.frames}) == [
+        "attack of person02/1.jpg",
+        "attack of person02/2.jpg",
+    ]
+    assert got.rate(THRESHOLD) == 0.0
