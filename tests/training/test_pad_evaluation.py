@@ -283,3 +283,21 @@ def test_pad_attacks_output_is_scored_per_presentation(
         "attack of person02/2.jpg",
     ]
     assert got.rate(THRESHOLD) == 0.0
+
+
+def test_the_gate_holds_back_what_the_kiosk_would_not_score(
+    shared_faces: Path, anti_spoof_dir: Path, detector: FaceDetector, tmp_path: Path
+) -> None:
+    """The quality gate judges the subject; ``gate_crowd`` adds the kiosk's "one at a time"."""
+    couple = tmp_path / "couple.jpg"  # two people, the subject passes the gate on its own
+    couple.write_bytes((shared_faces / "scenes" / "couple.jpg").read_bytes())
+    gate = Settings().quality
+    pad = load_anti_spoof(Settings(liveness={"anti_spoof_dir": str(anti_spoof_dir)}).liveness)
+    scored = score_source(couple, bona_fide=True, detector=detector, pad=pad, gate=gate)
+    assert len(scored.scores) == 1 and scored.crowded == 1 and scored.gated == 0
+    crowd = score_source(
+        couple, bona_fide=True, detector=detector, pad=pad, gate=gate, gate_crowd=True
+    )
+    assert crowd.scores == [] and crowd.gated == 1
+    assert [f.status for f in crowd.frames] == ["gated"]
+    assert crowd.presentations(window=5).gated == 1
