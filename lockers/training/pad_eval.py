@@ -23,6 +23,7 @@ and counted as ``crowded``.
 from __future__ import annotations
 
 import csv
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -109,7 +110,8 @@ class SourceScores:
         (as the kiosk's k-of-n window fills with frames that passed the gate; a shorter last
         window is kept: a presentation that ended early). Any other sequence is one
         presentation. A still sequence without a scored frame counts as ``gated`` (a face was
-        found but gated) or ``no_face``.
+        found but gated) or ``no_face``; a video's unscored frames count as that many windows
+        (rounded up).
         """
         if window < 1:
             raise ValueError("window must be at least 1")
@@ -131,6 +133,9 @@ class SourceScores:
             for start in range(0, len(scored), window):
                 chunk = scored[start : start + window]
                 out._add([f.score for f in chunk if f.score is not None], chunk[0].unit)
+            # The video's frames that never reached the check, in windows' worth.
+            out.gated += math.ceil(sum(f.status == "gated" for f in frames) / window)
+            out.no_face += math.ceil(sum(f.status == "no_face" for f in frames) / window)
         return out
 
     def _add(self, frame_scores: list[float], unit: str) -> None:

@@ -182,7 +182,8 @@ def test_presentations_fuse_video_windows_and_the_variants_of_a_still() -> None:
         attack, [("b.jpg", False, "b", 0, None, "gated"), ("b.jpg", False, "b", 1, None, "no_face")]
     )
     got = attack.presentations(window=3)
-    assert got.level == "presentation" and got.gated == 1 and got.no_face == 0
+    # Gated: the still without a scored frame, and the video's gated frame (a window's worth).
+    assert got.level == "presentation" and got.gated == 2 and got.no_face == 0
     assert got.scores == pytest.approx([0.4, 0.3, 0.5])
     assert got.frame_counts == [3, 3, 3] and got.units == ["v-0", "v-3", "a"]
     assert got.rate(0.5) == pytest.approx(1 / 3)  # only the still reaches 0.5
