@@ -193,6 +193,20 @@ def _print_report(console: Console, report: object, held_out: object, level: str
             rate_at,
             " ".join(f"{c:>3d}" for c in s.histogram()),
         )
+        parts = s.by_origin()
+        for part in parts if len(parts) > 1 else []:
+            table.add_row(
+                f"  {part.name}",
+                kind,
+                str(len(part.scores)),
+                "",
+                "",
+                "",
+                str(part.errors(t)),
+                f"{what} {part.rate(t):.1%}",
+                f"{part.rate(at):.1%}" if at is not None else "-",
+                " ".join(f"{c:>3d}" for c in part.histogram()),
+            )
     console.print(table)
     console.print(f"histogram bins: {BINS} of width {1 / BINS:.1f} from 0 (attack) to 1 (real)")
     console.print(f"BPCER (all real) {report.bpcer():.1%}; worst APCER {report.apcer():.1%}")

@@ -68,6 +68,14 @@ class FrameScore:
     score: float | None
     status: str = "scored"
 
+    @property
+    def origin(self) -> str:
+        """Where the frame (or the picture an attack shows) came from: a video's name, or
+        "photos" for still images."""
+        if not self.windowed:
+            return "photos"
+        return self.sequence.split(" variant ", 1)[0]
+
 
 @dataclass
 class SourceScores:
@@ -88,6 +96,7 @@ class SourceScores:
     units: list[str] = field(default_factory=list)
     level: str = "frame"
     frame_counts: list[int] = field(default_factory=list)
+    origins: list[str] = field(default_factory=list)
 
     def errors(self, threshold: float) -> int:
         """Attacks accepted (score >= threshold) or real faces refused (score < threshold)."""
@@ -124,7 +133,7 @@ class SourceScores:
             scored = [f for f in frames if f.score is not None]
             if not frames[0].windowed:
                 if scored:
-                    out._add([f.score for f in scored if f.score is not None], frames[0].unit)
+                    out._add([f.score for f in scored if f.score is not None], frames[0])
                 elif any(f.status == "gated" for f in frames):
                     out.gated += 1
                 else:
@@ -132,16 +141,31 @@ class SourceScores:
                 continue
             for start in range(0, len(scored), window):
                 chunk = scored[start : start + window]
-                out._add([f.score for f in chunk if f.score is not None], chunk[0].unit)
+                out._add([f.score for f in chunk if f.score is not None], chunk[0])
             # The video's frames that never reached the check, in windows' worth.
             out.gated += math.ceil(sum(f.status == "gated" for f in frames) / window)
             out.no_face += math.ceil(sum(f.status == "no_face" for f in frames) / window)
         return out
 
-    def _add(self, frame_scores: list[float], unit: str) -> None:
+    def _add(self, frame_scores: list[float], first: FrameScore) -> None:
         self.scores.append(float(np.mean(frame_scores)))
-        self.units.append(unit)
+        self.units.append(first.unit)
+        self.origins.append(first.origin)
         self.frame_counts.append(len(frame_scores))
+
+    def by_origin(self) -> list[SourceScores]:
+        """The scores split by where they came from (an attack folder holds attacks made from
+        photos and from video frames), in order; one entry when there is one origin."""
+        if len(self.origins) != len(self.scores):
+            return [self]
+        out: dict[str, SourceScores] = {}
+        for score, origin in zip(self.scores, self.origins, strict=True):
+            part = out.setdefault(
+                origin, SourceScores(f"{self.name} from {origin}", self.bona_fide, level=self.level)
+            )
+            part.scores.append(score)
+            part.origins.append(origin)
+        return list(out.values())
 
     def split(self) -> tuple[SourceScores, SourceScores]:
         """Two halves that share no unit (person or video window), in order: the first units
@@ -247,9 +271,12 @@ def score_source(
             score = pad.score(image, subject.box).real
             result.scores.append(score)
             result.units.append(unit)
+        frame = FrameScore(name, sequence, windowed, unit, order, score, status)
+        if score is not None:
+            result.origins.append(frame.origin)
         if subject is not None:
             result.crowded += int(detections.multiple_faces)
-        result.frames.append(FrameScore(name, sequence, windowed, unit, order, score, status))
+        result.frames.append(frame)
     return result
 
 
@@ -298,6 +325,17 @@ class PadReport:
                 "frames_per_presentation": (
                     round(float(np.mean(s.frame_counts)), 2) if s.frame_counts else 1.0
                 ),
+                "by_origin": {
+                    part.name: {
+                        "presentations": len(part.scores),
+                        "errors": part.errors(self.threshold),
+                        "rate": _number(part.rate(self.threshold)),
+                        "rate_at_target": None
+                        if at_target is None
+                        else _number(part.rate(at_target)),
+                    }
+                    for part in s.by_origin()
+                },
                 # Which image or frame scored what: to look at the ones that fail.
                 "frames": [
                     {

@@ -187,6 +187,9 @@ def test_presentations_fuse_video_windows_and_the_variants_of_a_still() -> None:
     assert got.scores == pytest.approx([0.4, 0.3, 0.5])
     assert got.frame_counts == [3, 3, 3] and got.units == ["v-0", "v-3", "a"]
     assert got.rate(0.5) == pytest.approx(1 / 3)  # only the still reaches 0.5
+    # Per origin: the attacks made from the video and those made from photos.
+    parts = {part.name: part.scores for part in got.by_origin()}
+    assert parts == {"print from v": pytest.approx([0.4, 0.3]), "print from photos": [0.5]}
     # Fusing helps against the one frame that fooled the model: per frame 2 of 9 reach 0.69.
     assert attack.errors(0.69) == 2 and got.errors(0.69) == 0
     with pytest.raises(ValueError):
