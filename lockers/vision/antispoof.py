@@ -55,8 +55,11 @@ class PresentationAttackDetector(Protocol):
 
 
 def crop_face(image: npt.NDArray[np.uint8], box: Box, scale: float) -> npt.NDArray[np.uint8]:
-    """The square-ish region of ``box`` grown ``scale`` times about its centre, shifted (not
-    padded) to stay inside the frame, shrunk when the frame is too small, resized to 80x80.
+    """The region of ``box`` grown ``scale`` times about its centre (width and height each, so
+    it keeps the box's aspect: not squared), shifted (not padded) to stay inside the frame, the
+    scale lowered when the frame is too small, resized to 80x80: the published models'
+    training crop (checked against the upstream description; the one difference left is the
+    face detector: upstream boxes come from a RetinaFace-style detector, ours from MTCNN).
 
     Returns the crop in BGR channel order: the published models were trained on OpenCV images.
     """

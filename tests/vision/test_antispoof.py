@@ -239,3 +239,31 @@ def _liveness_settings(directory: Path, tmp_path: Path) -> Settings:
         liveness={"anti_spoof_dir": str(directory)},
         recognition={"weights": str(tmp_path / "models" / "w.pt")},
     )
+
+
+@pytest.mark.parametrize(
+    ("box", "scale", "expected"),
+    [
+        # (x1, y1, x2, y2), scale -> the frame region (left, top, right, bottom) the models see
+        ((100.0, 80.0, 140.0, 130.0), 2.7, (66, 37, 174, 172)),  # grown about the box centre
+        ((200.0, 150.0, 240.0, 190.0), 4.0, (95, 39, 255, 199)),  # shifted inside, same size
+        ((0.0, 0.0, 100.0, 150.0), 4.0, (0, 0, 133, 199)),  # scale shrunk to fit the frame
+    ],
+)
+def test_crop_follows_the_published_preprocessing(
+    box: tuple[float, float, float, float], scale: float, expected: tuple[int, int, int, int]
+) -> None:
+    """The published models were trained on the face box grown ``scale`` times about its
+    centre (width and height each: not squared), moved back inside the frame rather than
+    padded, the scale lowered when the frame is too small, resized to 80x80, BGR, 0..255."""
+    h, w = 200, 256
+    image = np.zeros((h, w, 3), np.uint8)
+    image[..., 0] = np.arange(w, dtype=np.uint8)[None, :]  # red = x
+    image[..., 1] = np.arange(h, dtype=np.uint8)[:, None]  # green = y
+    crop = pad.crop_face(image, box, scale).astype(int)
+    left, top, right, bottom = expected
+    assert abs(crop[40, 0, 2] - left) <= 2 and abs(crop[40, -1, 2] - right) <= 2
+    assert abs(crop[0, 40, 1] - top) <= 2 and abs(crop[-1, 40, 1] - bottom) <= 2
+    assert crop[..., 0].max() == 0  # blue (RGB channel 2) is empty: BGR order
+    batch = pad.to_input(crop.astype(np.uint8)[None])
+    assert batch.shape == (1, 3, 80, 80) and batch.max() > 100  # raw pixel values, not 0..1
