@@ -141,8 +141,8 @@ def _print(result: dict[str, Any]) -> None:
 
 def _bench_pad(settings: Any, source: Path) -> dict[str, Any]:
     """The PAD cost per frame (:mod:`lockers.vision.pad_bench`) on 30 frames of ``source``."""
-    from lockers.vision.bench import _read_frames
+    from lockers.vision.bench import read_frames
     from lockers.vision.pad_bench import bench_pad
 
-    frames, _ = _read_frames(source, 30)
+    frames, _, _ = read_frames(source, 30)
     return bench_pad(settings, frames)

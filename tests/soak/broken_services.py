@@ -44,11 +44,11 @@ class _NextDoorBoard(LockBoard):
 class WrongLockerService(RentalService):
     """Retrieve opens the neighbour's locker (and says it opened the right one)."""
 
-    def retrieve(self, probes: npt.ArrayLike, *, model_version: str) -> RetrieveResult:
+    def retrieve(self, probes: npt.ArrayLike, **options: Any) -> RetrieveResult:
         real = self._board
         self._board = _NextDoorBoard(real, channels=16)
         try:
-            return super().retrieve(probes, model_version=model_version)
+            return super().retrieve(probes, **options)
         finally:
             self._board = real
 
@@ -56,8 +56,8 @@ class WrongLockerService(RentalService):
 class ForgetsTemplatesService(RentalService):
     """A retrieve ends the rental but leaves the face templates behind."""
 
-    def retrieve(self, probes: npt.ArrayLike, *, model_version: str) -> RetrieveResult:
-        result = super().retrieve(probes, model_version=model_version)
+    def retrieve(self, probes: npt.ArrayLike, **options: Any) -> RetrieveResult:
+        result = super().retrieve(probes, **options)
         if result.outcome is RetrieveOutcome.OPENED and result.rental_id is not None:
             with self._db.transaction() as session:
                 rental = rentals.get_rental(session, result.rental_id)
