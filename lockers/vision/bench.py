@@ -255,6 +255,19 @@ def refusal_reasons(analysis: Analysis) -> list[str]:
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak resident set size (MiB).
+
+    VmHWM, not ``ru_maxrss``: Linux keeps ``ru_maxrss`` across ``exec``, so a probe started from
+    the bench would report the bench's own size at the moment it forked (1.3-1.5 GB seen, for
+    a kiosk of under 400 MB). VmHWM belongs to the new address space.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)  # kB
+    except OSError:
+        pass
     # ru_maxrss is in KiB on Linux.
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
