@@ -7,6 +7,7 @@
   the right and stays (the "one person at a time" rule must notice within the re-detect interval).
 - ``wide-shot.mp4``: a group photo seen from far away, panning: faces far below the kiosk's
   minimum size, so no frame has a usable face (the bench must say why, never print NaN).
+- ``empty-scene.mp4``: nobody in front of the kiosk (a blurred room, panning): the idle frames.
 
 Photos: see ../shared/faces/README.md for their origin. The faces are placed by our own MTCNN,
 so their size in the frame is known.
@@ -139,6 +140,25 @@ def make_wide_shot(shared: Path, out: Path, frames: int = 60) -> Path:
     return out
 
 
+def make_empty_scene(shared: Path, out: Path, frames: int = 60) -> Path:
+    """Write the idle video: the kiosk's view with nobody in front of it (a room-like
+    background: the group photo blurred past recognition, panning, light changing), so the
+    bench can time the frames a kiosk sees most of the day."""
+    photo = cv2.imread(str(shared / WIDE))
+    if photo is None:
+        raise SystemExit(f"cannot read {shared / WIDE}")
+    room = cv2.GaussianBlur(cv2.resize(photo, (WIDTH * 2, HEIGHT * 2)), (0, 0), 25)
+    rng = np.random.default_rng(2)
+    writer = _writer(out)
+    for i in range(frames):
+        x = int(WIDTH / 2 + WIDTH / 3 * math.sin(i / 23))
+        y = int(HEIGHT / 2 + HEIGHT / 4 * math.sin(i / 31))
+        frame = room[y : y + HEIGHT, x : x + WIDTH]
+        writer.write(_finish(np.ascontiguousarray(frame), i, rng))
+    writer.release()
+    return out
+
+
 def _writer(out: Path) -> cv2.VideoWriter:
     out.parent.mkdir(parents=True, exist_ok=True)
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (WIDTH, HEIGHT))
@@ -161,6 +181,7 @@ def main() -> None:
             args.shared, args.out / "second-face.mp4", args.frames, second_enters_at=args.enter_at
         ),
         make_wide_shot(args.shared, args.out / "wide-shot.mp4", max(30, args.frames // 2)),
+        make_empty_scene(args.shared, args.out / "empty-scene.mp4", max(30, args.frames // 2)),
     ]
     for path in written:
         print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
