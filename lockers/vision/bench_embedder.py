@@ -65,7 +65,7 @@ def bench_embedder_options(
         }
     openvino = _openvino(onnx_path)
     if openvino is None:
-        results["openvino"] = {"note": "not installed (pip install 'lockers[openvino]')"}
+        results["openvino"] = {"note": "not installed (pip install openvino to compare it)"}
     else:
         results["openvino"] = {
             "p50_ms": _p50_ms(openvino, faces, repeats),
