@@ -21,9 +21,9 @@ from lockers.vision.modelstore.fetch import (
     ProgressCallback,
     check_sha256_arg,
     copy_atomically,
-    fetch,
-    fsync_dir,
+    fetch_part,
     hash_or_fail,
+    install_part,
     reject,
 )
 from lockers.vision.modelstore.manifest import make_entry, quote, read_manifest, record
@@ -197,14 +197,9 @@ def download_antispoof(
             file.
     """
     dest = Path(dest)
-    part = dest.with_name(dest.name + ".part")
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise WeightsError(f"cannot create the folder {dest.parent}: {exc.strerror}") from None
-    fetch(
+    part = fetch_part(
         url,
-        part,
+        dest,
         progress=progress,
         timeout_s=timeout_s,
         mirror_hint=_MIRROR_HINT,
@@ -217,8 +212,7 @@ def download_antispoof(
     except WeightsError as exc:
         rejected = reject(part, dest)
         raise WeightsError(f"{exc.message}; it was moved to {rejected}", hint=exc.hint) from None
-    os.replace(part, dest)
-    fsync_dir(dest.parent)
+    install_part(part, dest)
     version = default_version(spec.architecture, sha256)
     record(dest, make_entry(dest, sha256, url, version))
     return LoadedAntiSpoof(state_dict, sha256, version, dest, spec.architecture, spec.scale)

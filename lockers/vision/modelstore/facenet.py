@@ -30,9 +30,9 @@ from lockers.vision.modelstore.fetch import (
     ProgressCallback,
     check_sha256_arg,
     copy_atomically,
-    fetch,
-    fsync_dir,
+    fetch_part,
     hash_or_fail,
+    install_part,
     reject,
     sha256_of,
 )
@@ -356,14 +356,9 @@ def download_weights(
     dest = Path(dest)
     expected = check_sha256_arg(expected_sha256)
     version = check_version_arg(model_version)
-    part = dest.with_name(dest.name + ".part")
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise WeightsError(f"cannot create the folder {dest.parent}: {exc.strerror}") from None
-    fetch(
+    part = fetch_part(
         url,
-        part,
+        dest,
         progress=progress,
         timeout_s=timeout_s,
         mirror_hint=MIRROR_HINT,
@@ -388,8 +383,7 @@ def download_weights(
             "recognition.weights_url in config.yaml) at the VGGFace2 state_dict, or copy the file "
             "over and use `lockers models import FILE`",
         ) from None
-    os.replace(part, dest)
-    fsync_dir(dest.parent)
+    install_part(part, dest)
     version = version or default_model_version(sha256, architecture_of(state_dict))
     record(dest, make_entry(dest, sha256, url, version))
     return LoadedWeights(state_dict=state_dict, sha256=sha256, model_version=version, path=dest)

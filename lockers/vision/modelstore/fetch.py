@@ -101,6 +101,39 @@ def fetch(
     )
 
 
+def fetch_part(
+    url: str,
+    dest: Path,
+    *,
+    progress: ProgressCallback | None,
+    timeout_s: float,
+    mirror_hint: str,
+    resume_hint: str,
+) -> Path:
+    """Download ``url`` into ``<dest>.part`` (resuming one that is there) and return that path;
+    :func:`install_part` puts it in place once the caller has verified it."""
+    part = dest.with_name(dest.name + ".part")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WeightsError(f"cannot create the folder {dest.parent}: {exc.strerror}") from None
+    fetch(
+        url,
+        part,
+        progress=progress,
+        timeout_s=timeout_s,
+        mirror_hint=mirror_hint,
+        resume_hint=resume_hint,
+    )
+    return part
+
+
+def install_part(part: Path, dest: Path) -> None:
+    """Replace ``dest`` with the verified ``part`` atomically, durable across a power cut."""
+    os.replace(part, dest)
+    fsync_dir(dest.parent)
+
+
 def _network_error(url: str, exc: Exception, timeout_s: float, hint: str) -> WeightsError:
     import requests
 
