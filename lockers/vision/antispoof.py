@@ -14,13 +14,9 @@ the weights' SHA-256, so a later start loads them without importing torch.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import queue
-import tempfile
 import threading
-import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -215,25 +211,10 @@ def export_onnx(loaded: LoadedAntiSpoof, path: Path, threads: int = 1) -> float:
     net = build(loaded.architecture)
     net.load_state_dict(loaded.state_dict, strict=True)
     model = WithSoftmax(net).eval()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        dummy = torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE)
-        with warnings.catch_warnings(), contextlib.redirect_stdout(None):
-            warnings.simplefilter("ignore")  # the exporter's own deprecation chatter
-            torch.onnx.export(
-                model,
-                (dummy,),
-                str(tmp),
-                input_names=["crops"],
-                output_names=["probabilities"],
-                dynamic_axes={"crops": {0: "n"}, "probabilities": {0: "n"}},
-                opset_version=17,
-                dynamo=False,
-            )
-        diff = agreement(model, tmp, threads)
+    from lockers.vision.onnx_export import export_checked
+
+    def check(exported_path: Path) -> float:
+        diff = agreement(model, exported_path, threads)
         if diff > MAX_EXPORT_DIFF:
             raise WeightsError(
                 f"the ONNX export of {loaded.path.name} disagrees with torch (largest difference "
@@ -241,10 +222,17 @@ def export_onnx(loaded: LoadedAntiSpoof, path: Path, threads: int = 1) -> float:
                 hint="report the versions of torch and onnxruntime; meanwhile the kiosk cannot "
                 "run the passive check (liveness.passive: off, audited)",
             )
-        os.replace(tmp, path)
         return diff
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    return export_checked(
+        model,
+        torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE),
+        path,
+        input_name="crops",
+        output_names=["probabilities"],
+        dynamic_axes={"crops": {0: "n"}, "probabilities": {0: "n"}},
+        check=check,
+    )
 
 
 def agreement(model: object, onnx_path: Path, threads: int = 1) -> float:

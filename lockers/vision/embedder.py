@@ -11,11 +11,7 @@ without importing torch at all.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import tempfile
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,28 +213,13 @@ def export_onnx(network: torch.nn.Module, path: Path, threads: int = 2) -> float
     """
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        dummy = torch.zeros(2, 3, FACE_SIZE, FACE_SIZE)
-        with warnings.catch_warnings(), contextlib.redirect_stdout(None):
-            warnings.simplefilter("ignore")  # the exporter's own deprecation chatter
-            torch.onnx.export(
-                network.eval(),
-                (dummy,),
-                str(tmp),
-                input_names=["faces"],
-                output_names=["embeddings"],
-                dynamic_axes={"faces": {0: "n"}, "embeddings": {0: "n"}},
-                opset_version=17,
-                dynamo=False,
-            )
+    from lockers.vision.onnx_export import export_checked
+
+    def check(exported_path: Path) -> float:
         rng = np.random.default_rng(0)
         faces = rng.integers(0, 256, size=(4, FACE_SIZE, FACE_SIZE, 3), dtype=np.uint8)
         reference = TorchEmbedder(network, "check", threads).embed(faces)
-        exported = OnnxEmbedder(tmp, "check", threads).embed(faces)
+        exported = OnnxEmbedder(exported_path, "check", threads).embed(faces)
         cosine = float(np.min(np.sum(reference * exported, axis=1)))
         if cosine < MIN_EXPORT_COSINE:
             raise WeightsError(
@@ -246,10 +227,17 @@ def export_onnx(network: torch.nn.Module, path: Path, threads: int = 2) -> float
                 hint="set recognition.backend: torch, and report the versions of torch and "
                 "onnxruntime",
             )
-        os.replace(tmp, path)
         return cosine
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    return export_checked(
+        network,
+        torch.zeros(2, 3, FACE_SIZE, FACE_SIZE),
+        path,
+        input_name="faces",
+        output_names=["embeddings"],
+        dynamic_axes={"faces": {0: "n"}, "embeddings": {0: "n"}},
+        check=check,
+    )
 
 
 def create_embedder(

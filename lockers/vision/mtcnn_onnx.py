@@ -12,12 +12,8 @@ under names keyed by those files' SHA-256; later starts load them without import
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
-import os
-import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +57,8 @@ def export_mtcnn(cache_dir: Path) -> dict[str, Path]:
     import torch
     from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
 
+    from lockers.vision.onnx_export import export_checked
+
     paths = onnx_paths(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     nets: dict[str, tuple[torch.nn.Module, tuple[int, ...], dict[str, Any]]] = {
@@ -72,29 +70,19 @@ def export_mtcnn(cache_dir: Path) -> dict[str, Path]:
     for name, (net, shape, axes) in nets.items():
         if paths[name].is_file():
             continue
-        fd, tmp_name = tempfile.mkstemp(suffix=".onnx.tmp", dir=cache_dir)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            dynamic = dict(axes)
-            if name != "pnet":
-                for out in outputs[name]:
-                    dynamic[out] = {0: "n"}
-            with warnings.catch_warnings(), contextlib.redirect_stdout(None):
-                warnings.simplefilter("ignore")
-                torch.onnx.export(
-                    net.eval(),
-                    (torch.zeros(shape),),
-                    str(tmp),
-                    input_names=["image"],
-                    output_names=outputs[name],
-                    dynamic_axes=dynamic,
-                    opset_version=17,
-                    dynamo=False,
-                )
-            os.replace(tmp, paths[name])
-        finally:
-            tmp.unlink(missing_ok=True)
+        dynamic = dict(axes)
+        if name != "pnet":
+            for out in outputs[name]:
+                dynamic[out] = {0: "n"}
+        export_checked(
+            net,
+            torch.zeros(shape),
+            paths[name],
+            input_name="image",
+            output_names=outputs[name],
+            dynamic_axes=dynamic,
+            check=lambda _path: None,  # facenet-pytorch's own weights; the cascade test checks
+        )
     return paths
 
 
