@@ -10,6 +10,8 @@ did during each match before.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from lockers.store import rentals
@@ -17,7 +19,12 @@ from lockers.store.crypto import TemplateCipher
 from lockers.store.db import Session
 from lockers.vision.matcher import FaceMatcher
 
+_log = logging.getLogger(__name__)
+
 EMBEDDING_DIM = 512
+# A cached score and the same score recomputed from the database differ only by float32
+# rounding; anything larger means the cache held another rental's templates.
+CONFIRM_TOLERANCE = 1e-3
 # Past this many unseen rentals one query for all is cheaper than a long IN list (and stays
 # under SQLite's bound-parameter limit).
 LOAD_ALL_ABOVE = 500
@@ -59,3 +66,31 @@ class GalleryCache:
         """Drop an ended rental's templates now (the next sync would too)."""
         self._matcher.remove(rental_id)
         self._known.discard(rental_id)
+
+    def confirm(
+        self,
+        session: Session,
+        rental_id: int,
+        probes: np.ndarray,
+        score: float,
+    ) -> bool:
+        """Whether ``rental_id``'s templates in the database give ``probes`` the ``score`` the
+        cache gave them (the last check before a door opens on the cache's word).
+
+        A mismatch means the cache is stale (it held other templates under that id): it is
+        dropped and rebuilt from the database on the next :meth:`matcher`.
+        """
+        assert self._model_version is not None
+        stored = rentals.active_templates(
+            session, self._cipher, self._model_version, only=[rental_id]
+        ).get(rental_id)
+        ok = stored is not None and float(np.max(stored @ np.asarray(probes).T)) >= (
+            score - CONFIRM_TOLERANCE
+        )
+        if not ok:
+            _log.warning(
+                "the in-memory gallery disagreed with the database on rental %s: rebuilding it",
+                rental_id,
+            )
+            self._model_version, self._matcher, self._known = None, self._empty(), set()
+        return ok

@@ -351,21 +351,33 @@ class RentalService:
         return RegisterResult(outcome, label, rental_id, result.detail)
 
     def _find_duplicate(
-        self, session: Session, vectors: npt.NDArray[np.float32], model_version: str
+        self,
+        session: Session,
+        vectors: npt.NDArray[np.float32],
+        model_version: str,
+        *,
+        again: bool = True,
     ) -> Rental | None:
         matcher = self._gallery.matcher(session, model_version)
         if len(matcher) == 0:
             return None
         votes: dict[int, int] = {}
+        best: dict[int, float] = {}
         for row in vectors:
             match = matcher.identify(row)
             if match.accepted and isinstance(match.identity, int):
                 votes[match.identity] = votes.get(match.identity, 0) + 1
+                best[match.identity] = max(best.get(match.identity, -1.0), match.score)
         if not votes:
             return None
         rental_id, count = max(votes.items(), key=lambda kv: kv[1])
         if count < math.ceil(len(vectors) / 2):
             return None
+        if not self._gallery.confirm(session, rental_id, vectors, best[rental_id]):
+            # Never reopen a locker on a stale cache's word: look again on the rebuilt gallery.
+            if not again:
+                return None
+            return self._find_duplicate(session, vectors, model_version, again=False)
         return rentals.get_rental(session, rental_id)
 
     # -- retrieve ---------------------------------------------------------------------------
@@ -422,6 +434,12 @@ class RentalService:
             )
         with self._db.transaction() as session:
             identity, score = self._vote(self._gallery.matcher(session, model_version), vectors)
+            if identity is not None and not self._gallery.confirm(
+                session, identity, vectors, score
+            ):
+                # Never open on a stale cache's word: match again on the rebuilt gallery.
+                matcher = self._gallery.matcher(session, model_version)
+                identity, score = self._vote(matcher, vectors)
             rental = None if identity is None else rentals.get_rental(session, identity)
             if (rental is None or rental.state != RentalState.ACTIVE) and not final:
                 return RetrieveResult(RetrieveOutcome.UNDECIDED, score=score)

@@ -354,3 +354,29 @@ def test_the_in_memory_gallery_follows_rentals_made_and_ended_by_other_kiosks(
     assert there.retrieve(face(5), model_version=MODEL).outcome is RetrieveOutcome.NO_MATCH
     again = there.register(face(5), consent=True, model_version=MODEL)
     assert again.outcome is RegisterOutcome.OPENED and again.rental_id != made.rental_id
+
+
+def test_a_stale_in_memory_gallery_never_opens_another_renters_locker(
+    settings: Settings, store: Store
+) -> None:
+    """Whatever the cache holds, the door opens only if the database's templates agree."""
+    board = ScriptedBoard()
+    svc = service(settings, store, board)
+    owner = svc.register(face(1), consent=True, model_version=MODEL)
+    assert svc.retrieve(face(2), model_version=MODEL).outcome is RetrieveOutcome.NO_MATCH
+    # Make the cache stale on purpose: person 2's templates under person 1's rental id.
+    matcher = svc._gallery._matcher
+    matcher.remove(owner.rental_id)
+    matcher.add_many([owner.rental_id] * 3, face(2, k=3))
+    pulses = len(board.calls)
+    got = svc.retrieve(face(2, k=3), model_version=MODEL)
+    assert got.outcome is RetrieveOutcome.NO_MATCH and len(board.calls) == pulses
+    # Nor does a registration by person 2 reopen person 1's locker as a "duplicate".
+    # (the cache was rebuilt from the database by now; make it stale again)
+    svc._gallery._matcher.remove(owner.rental_id)
+    svc._gallery._matcher.add_many([owner.rental_id] * 3, face(2, k=3))
+    again = svc.register(face(2), consent=True, model_version=MODEL)
+    assert again.outcome is RegisterOutcome.OPENED and again.locker_label != owner.locker_label
+    # The owner still gets their locker.
+    back = svc.retrieve(face(1, k=3), model_version=MODEL)
+    assert (back.outcome, back.locker_label) == (RetrieveOutcome.OPENED, owner.locker_label)
