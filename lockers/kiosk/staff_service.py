@@ -236,6 +236,11 @@ class StaffService:
     def force_open(self, who: StaffSession, label: str, reason: str) -> StaffActionResult:
         """Open a door without ending its rental (e.g. to check it). Audited.
 
+        The locker is flagged for staff in the same transaction that records the unlock intent,
+        so that no kiosk hands it out while staff have it open: otherwise a customer could be
+        given this (open, available) locker, and the :meth:`reset` that follows would end their
+        new rental with their belongings inside. :meth:`reset` clears the flag.
+
         Raises:
             StaffAuthError, StaffActionRefused (empty reason, no board), UnknownLockerError.
         """
@@ -249,6 +254,7 @@ class StaffService:
         with self._db.transaction() as session:
             locker = lockers_repo.get_locker(session, label)
             rental = lockers_repo.active_rental_of(session, locker.id)
+            lockers_repo.flag(session, locker, "opened by staff: reset it to put it back in use")
             intent = unlocks.request_unlock(
                 session,
                 locker,

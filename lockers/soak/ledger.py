@@ -178,7 +178,9 @@ class Ledger:
         if op.kind is OpKind.RETRIEVE and "retrieve:ended" in steps:
             labels = [label for label, (_r, who) in self.rentals.items() if who == op.person]
             return [(steps["retrieve:ended"], 2, "end", record, label) for label in labels]
-        if op.kind is OpKind.STAFF_RESET and "reset:ended" in steps:
+        # reset:ended is only reached when the locker had an active rental (an expired or voided
+        # renter's locker has none): reset:committed says as much.
+        if op.kind is OpKind.STAFF_RESET and ("reset:ended" in steps or "reset:committed" in steps):
             at = steps.get("force_open:committed", record.started)
             return [(at, 2, "emptied", record, op.label)]
         return []

@@ -166,3 +166,22 @@ def test_audit_log_is_filtered_and_limited_in_the_database(staff: StaffService) 
     staff.logout(who, "done")
     with pytest.raises(StaffAuthError):
         staff.audit_log(who)
+
+
+def test_a_locker_staff_opened_is_not_handed_out_before_their_reset(
+    settings: Settings, store: Store, board: ScriptedBoard, staff: StaffService, clock: Clock
+) -> None:
+    """Soak regression (issue 14): staff force-opened an available locker to empty it, another
+    kiosk gave that open locker to a new customer, and staff's reset then ended the customer's
+    rental with their belongings inside (the next registration opened it for someone else)."""
+    kiosk = RentalService.from_settings(settings, store.database, board, store.cipher, clock=clock)
+    who = staff.login("alice", PIN)
+    assert staff.force_open(who, "1", "empty it").outcome == "opened"
+    reg = kiosk.register(face(1), consent=True, model_version=MODEL)
+    assert reg.locker_label == "2"  # not the locker staff have open
+    assert "no active rental" in staff.reset(who, "1", "emptied").detail
+    with store.database.transaction() as session:
+        rental = rentals.get_rental(session, reg.rental_id)
+        assert rental is not None and rental.state == "active"
+        assert consistency.invariant_violations(session) == []
+    assert kiosk.register(face(2), consent=True, model_version=MODEL).locker_label == "1"

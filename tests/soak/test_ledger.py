@@ -174,3 +174,31 @@ def test_a_retrieve_killed_after_ending_the_rental_frees_the_locker_for_another_
     ledger.apply(1, [killed, register], pulses)
     assert not ledger.violations, ledger.violations
     assert ledger.contents == {"1": 6}
+
+
+def test_a_reset_killed_after_committing_on_a_locker_without_rental_emptied_it() -> None:
+    """Soak regression (issue 14): staff reset a jammed register's locker (rental voided, so no
+    ``reset:ended`` step), the kiosk died right after the commit, and the next registration there
+    was counted as opening someone else's belongings."""
+    ledger = _ledger()
+    ledger.contents["1"] = 5  # the door opened although the board answered jammed
+    reset = _record(1, OpKind.STAFF_RESET, None, 1.0, 2.0, outcome="reset", label="1")
+    reset.op = Op(0, OpKind.STAFF_RESET, 0.0, label="1")
+    reset.report = None  # killed
+    reset.steps = {"force_open:committed": 1.1, "reset:committed": 1.6}
+    ledger.apply(1, [reset], [Pulse(1.2, 1, 0, 1, True)])
+    assert ledger.contents == {}
+    register = _record(
+        0,
+        OpKind.REGISTER,
+        6,
+        3.0,
+        3.9,
+        outcome="opened",
+        label="1",
+        rental_id=11,
+        steps={"register:claimed": 3.1},
+    )
+    ledger.apply(2, [register], [Pulse(3.5, 0, 0, 1, True)])
+    assert not ledger.violations, ledger.violations
+    assert ledger.contents == {"1": 6}
