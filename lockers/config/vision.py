@@ -2,11 +2,42 @@
 
 from __future__ import annotations
 
+import re
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from lockers.config._base import ResolvedPath, Section
+
+STREAM_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "http", "https"})
+_DEVICE_INDEX = re.compile(r"^\d+$")
+
+
+class SourceKind(StrEnum):
+    """What ``camera.source`` names; the one place that tells them apart."""
+
+    DEVICE_INDEX = "device_index"  # "0", "1": an OpenCV device index
+    DEVICE_PATH = "device_path"  # "/dev/video0"
+    STREAM = "stream"  # any "scheme://" (unsupported schemes are refused when opened)
+    REPLAY = "replay"  # a video file or a folder of images
+
+    @property
+    def is_live(self) -> bool:
+        """A camera (asked for size and fps, reopened with back-off) rather than a replay."""
+        return self is not SourceKind.REPLAY
+
+
+def classify_source(source: str) -> SourceKind:
+    """Which kind of source ``camera.source`` is (surrounding white space ignored)."""
+    source = source.strip()
+    if "://" in source:
+        return SourceKind.STREAM
+    if _DEVICE_INDEX.match(source):
+        return SourceKind.DEVICE_INDEX
+    if source.startswith("/dev/"):
+        return SourceKind.DEVICE_PATH
+    return SourceKind.REPLAY
 
 
 class CameraConfig(Section):

@@ -23,3 +23,9 @@ class StaffAuthError(LockersError):
 
 class StaffActionRefused(LockersError):
     """The staff action does not apply to the locker's current state."""
+
+
+class StaffSessionExpired(StaffAuthError):
+    """The staff session ended (idle timeout, logout elsewhere): log in again.
+
+    Its own type so callers never decide this by matching message text."""

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+EMBEDDING_DIM = 512
+"""Length of every face embedding and template (InceptionResnetV1's output)."""
+
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 """Order of the 5 MTCNN landmarks; "left" is the image's left (the subject's right eye)."""
 

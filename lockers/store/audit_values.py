@@ -1,0 +1,60 @@
+"""What the audit log may say: every action and outcome as an enum, stored as its value.
+
+Free strings drifted (the staff panel's filter missed actions the services wrote); writers pass
+these members, readers list them (the filter offers every :class:`AuditAction`). Rows written
+before the enums hold the same values, so no migration rewrites them; ``lockers db check``
+reports any value outside these sets.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AuditAction(StrEnum):
+    REGISTER = "register"
+    RETRIEVE = "retrieve"
+    UNLOCK = "unlock"  # the door outcome of a register or retrieve
+    LIVENESS = "liveness"
+    EXPIRE = "expire"
+    STARTUP_CHECK = "startup_check"
+    HOUSEKEEPING = "housekeeping"
+    ADD_STAFF = "add_staff"
+    STAFF_LOGIN = "staff_login"
+    STAFF_LOGOUT = "staff_logout"
+    FORCE_OPEN = "force_open"
+    RESET = "reset"
+    OUT_OF_SERVICE = "out_of_service"
+    BACK_IN_SERVICE = "back_in_service"
+    AUDIT_EXPORT = "audit_export"
+
+
+class AuditOutcome(StrEnum):
+    OK = "ok"
+    FOUND = "found"
+    REPAIRED = "repaired"
+    REQUESTED = "requested"
+    RESERVED = "reserved"
+    DUPLICATE = "duplicate"
+    NO_FREE_LOCKER = "no_free_locker"
+    MATCHED = "matched"
+    NO_MATCH = "no_match"
+    RATE_LIMITED = "rate_limited"
+    PRESENTATION_ATTACK = "presentation_attack"
+    PASSIVE_OFF = "passive_off"
+    TEMPLATES_DELETED = "templates_deleted"
+    UNKNOWN_STAFF = "unknown_staff"
+    WRONG_PIN = "wrong_pin"
+    LOCKED_OUT = "locked_out"
+    # door outcomes (UnlockOutcome's values) and what the services made of them
+    OPENED = "opened"
+    JAMMED = "jammed"
+    UNCONFIRMED = "unconfirmed"
+    NOT_SENT = "not_sent"
+    OPENED_RENTAL_ENDED = "opened_rental_ended"
+    ROLLED_BACK = "rolled_back"
+    JAMMED_ROLLED_BACK = "jammed_rolled_back"
+    # a locker's status after back_in_service (lockers.store.models.LockerStatus's values)
+    AVAILABLE = "available"
+    OCCUPIED = "occupied"
+    OUT_OF_SERVICE = "out_of_service"
