@@ -54,5 +54,24 @@ class OpReport:
 class StartupSummary:
     """What the start-up check found when a kiosk (re)started."""
 
-    findings: tuple[str, ...]
+    findings: tuple[str, ...]  # each finding's kind
     expired: tuple[int, ...]
+    details: tuple[tuple[str | None, str], ...] = ()  # (locker label, what was found) each
+
+
+@dataclass
+class OpRecord:
+    """One op as it happened: sent at ``started``, answered (or found dead) at ``finished``."""
+
+    kiosk: int
+    kiosk_id: str
+    op: Op
+    started: float
+    finished: float = 0.0
+    report: OpReport | None = None  # None: the kiosk was killed during the op
+    steps: dict[str, float] = field(default_factory=dict)
+    fault: str | None = None  # the board fault injected during the op
+
+    @property
+    def completed(self) -> bool:
+        return self.report is not None and self.report.outcome != "error"
