@@ -252,7 +252,11 @@ class StaffService:
             )
         now = self._clock()
         with self._db.transaction() as session:
+            # Wait for a registration that is claiming a locker right now (PostgreSQL; SQLite
+            # serialises writers anyway), then see its intent.
+            lockers_repo.serialise_registrations(session)
             locker = lockers_repo.get_locker(session, label)
+            _refuse_while_registering(session, locker, now)
             rental = lockers_repo.active_rental_of(session, locker.id)
             lockers_repo.flag(session, locker, "opened by staff: reset it to put it back in use")
             intent = unlocks.request_unlock(
@@ -465,3 +469,31 @@ def _locked(wait_s: float) -> StaffAuthError:
         hint="wait, or ask an administrator",
         retry_after_s=wait_s,
     )
+
+
+REGISTER_IN_FLIGHT_S = 600.0
+"""A registration's unlock intent younger than this is in flight (claimed, not yet pulsed and
+recorded); an older one was left by a kiosk that died and has not restarted yet."""
+
+
+def _refuse_while_registering(session: Session, locker: Locker, now: datetime) -> None:
+    """Staff must not open a locker a kiosk is handing to a customer this very moment.
+
+    Soak finding (issue 17): a registration claimed the locker, staff force-opened it, then the
+    customer's door opened and they filled it; the reset that followed ended their rental with
+    their belongings inside, and the next registration handed the locker to a stranger. The
+    defined outcome: the force-open is refused (nothing opened, nothing flagged) while such an
+    intent is pending; a moment later the locker is the customer's (occupied) or free again.
+
+    Raises:
+        StaffActionRefused: a registration's unlock of this locker is in flight.
+    """
+    for request in unlocks.pending_unlocks(session):
+        if request.locker_id != locker.id or request.purpose is not UnlockPurpose.REGISTER:
+            continue
+        if (now - request.requested_at).total_seconds() < REGISTER_IN_FLIGHT_S:
+            raise StaffActionRefused(
+                f"locker {locker.label} is being opened for a customer's registration "
+                f"on {request.kiosk_id} right now",
+                hint="wait a moment and try again: the locker will then be theirs or free",
+            )
