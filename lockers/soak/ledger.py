@@ -15,7 +15,8 @@ kiosk answered. After every cycle it is compared with the database:
 - ``orphaned_templates``: a face template of a rental that is no longer active;
 - ``unresolved_intents``: an unlock intent without an outcome once every kiosk has stopped or
   been restarted (the start-up check must resolve the ones a crash left);
-- ``audit_log``: an operation that left no audit entry, or an entry changed or deleted later.
+- ``audit_log``: an operation that left no audit entry, or an entry changed or deleted later;
+- ``staff_open_during_registration`` and ``false_jams``: see :mod:`lockers.soak.races`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from lockers.soak.audit_check import AuditWatch
 from lockers.soak.kiosks import Pulse
 from lockers.soak.ops import OpKind, OpRecord
 from lockers.soak.people import People
+from lockers.soak.races import RACE_INVARIANTS, false_jams, staff_open_races
 from lockers.store import consistency, inspection
 from lockers.store.crypto import TemplateCipher
 from lockers.store.db import Session
@@ -44,6 +46,7 @@ INVARIANTS = (
     "orphaned_templates",
     "unresolved_intents",
     "audit_log",
+    *RACE_INVARIANTS,
 )
 MATCH_COSINE = 0.5  # stored templates are a person's when their mean cosine to its base is this
 _RENTAL_OUTCOMES = ("opened", "reopened_existing", "door_not_confirmed")
@@ -120,6 +123,15 @@ class Ledger:
 
     def apply(self, cycle: int, records: Sequence[OpRecord], pulses: Iterable[Pulse]) -> None:
         """Replay the cycle's physical events and answers in time order."""
+        pulses = list(pulses)
+        for finding in staff_open_races(records) + false_jams(records, pulses, self.labels):
+            self.violate(
+                finding.invariant,
+                cycle,
+                finding.detail,
+                label=finding.label,
+                person=finding.person,
+            )
         events = self._pulse_events(cycle, records, pulses)
         for record in records:
             if record.report is None:
