@@ -70,6 +70,9 @@ class SerialBoard(LockBoard):
     board_range: ClassVar[tuple[int, int]] = (0, 255)  # inclusive
     channel_range: ClassVar[tuple[int, int]] = (1, 64)  # inclusive
     has_door_feedback: ClassVar[bool] = True
+    # Whether the unlock's reply carries the door's state (a None from _send_unlock then means
+    # the reply was lost or never came, so the door's state at the pulse is unknown).
+    unlock_reply_has_door_state: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -241,6 +244,8 @@ class SerialBoard(LockBoard):
             except BoardError as exc:
                 self._set_error(address.board, exc.message)
                 return self._result(address, UnlockOutcome.NOT_SENT, exc.message)
+            with self._state_lock:
+                closed_before = self._reported[address] is DoorState.CLOSED
             self._expect_open(address)
             log.info("pulse %s (locker %s)", address, self._labels[address])
             try:
@@ -258,6 +263,8 @@ class SerialBoard(LockBoard):
             outcome = UnlockOutcome.UNCONFIRMED
             detail = send_error or f"pulse sent; {self.protocol} boards have no door sensor"
             return self._result(address, outcome, detail)
+        if first is None and (self.unlock_reply_has_door_state or not closed_before):
+            send_error = send_error or "the door's state at the pulse is unknown"
         return self._confirm(address, first, started, send_error)
 
     def door_states(self) -> dict[LockAddress, DoorState]:
@@ -392,7 +399,13 @@ class SerialBoard(LockBoard):
     def _confirm(
         self, address: LockAddress, first: DoorState | None, started: float, send_error: str
     ) -> UnlockResult:
+        # JAMMED is definitive (a registration is rolled back on it), so it needs an unbroken
+        # watch: the door read closed at the pulse (the unlock's reply, or the last reading before
+        # it when the reply never carries one) and at every reading of the window. A lost reply
+        # (bad CRC, garbage, timeout) is a gap in which the door may have opened, or an open door
+        # shut, unseen: UNCONFIRMED, the pulse may have acted (soak finding, issue 17).
         observed = first is not None
+        unbroken = not send_error
         if first is not None:
             first = self._observe({address: first})[address]
             if first is DoorState.OPEN:
@@ -405,7 +418,9 @@ class SerialBoard(LockBoard):
                 break
             states = self._poll_board(address.board)
             state = None if states is None else states.get(address.channel)
-            if state is not None and state is not DoorState.UNKNOWN:
+            if state is None or state is DoorState.UNKNOWN:
+                unbroken = False
+            else:
                 observed = True
                 if state is DoorState.OPEN:
                     elapsed = time.monotonic() - started
@@ -417,11 +432,13 @@ class SerialBoard(LockBoard):
             if time.monotonic() >= window_end:
                 break
         window = f"{self.config.detection_window_s:g} s"
-        if observed:
+        if observed and unbroken:
             detail = f"pulse sent, but the door did not open within {window}"
             self._emit(DoorEvent(address, DoorEventKind.JAMMED, time.time(), detail))
             return self._result(address, UnlockOutcome.JAMMED, detail)
         reason = send_error or "the board did not answer"
+        if observed:
+            reason = f"read closed, but with a gap: {reason}"
         return self._result(
             address,
             UnlockOutcome.UNCONFIRMED,

@@ -19,6 +19,7 @@ class KerongBoard(SerialBoard):
     default_baudrate = kerong.BAUDRATE
     board_range = (0, kerong.MAX_BOARD)
     channel_range = (1, kerong.LOCKS_PER_BOARD)
+    unlock_reply_has_door_state = True
 
     def _status(self, board: int, timeout_s: float | None = None) -> kerong.Status:
         def find(buffer: bytes) -> tuple[kerong.Status | None, str]:
