@@ -23,6 +23,10 @@ from lockers_storekit import (
 )
 
 from lockers.config import LockerConfig, Settings
+from lockers.config.hardware import BoardConfig
+from lockers.hardware.board import LockAddress, LockBoard, UnlockOutcome
+from lockers.hardware.boards import open_board
+from lockers.hardware.emulator import BoardEmulator
 from lockers.kiosk.dto import RegisterOutcome
 from lockers.kiosk.errors import StaffActionRefused
 from lockers.kiosk.rental_service import RentalService
@@ -155,3 +159,53 @@ def test_a_jam_whose_latch_held_is_a_true_jam() -> None:
     )
     ledger.apply(1, [register], [Pulse(1.2, 0, 0, 1, False)])
     assert ledger.counts["false_jams"] == 0
+
+
+# -- a lost reply is a gap in the watch: never a definitive jam -------------------------------
+
+
+@pytest.fixture
+def kerong(tmp_path: Path) -> Iterator[tuple[BoardEmulator, LockBoard]]:
+    link = tmp_path / "tty"
+    emulator = BoardEmulator("kerong", boards=1, channels=4, pulse_s=0.05, link=link)
+    emulator.start()
+    config = BoardConfig(
+        protocol="kerong",
+        port=str(link),
+        pulse_ms=50,
+        reply_timeout_s=0.15,
+        poll_interval_s=0.03,
+        detection_window_s=0.3,
+        unlock_expiry_s=0.5,
+    )
+    board = open_board(config, [LockerConfig(label="1", board=0, channel=1)])
+    try:
+        yield emulator, board
+    finally:
+        board.close()
+        emulator.stop()
+
+
+def test_a_jam_seen_through_a_lost_unlock_reply_is_unconfirmed(
+    kerong: tuple[BoardEmulator, LockBoard],
+) -> None:
+    """Soak finding (issue 17): staff's force-open met a door left open, the unlock's reply had a
+    bad CRC, the door shut before the next reading, and the driver said JAMMED (for a
+    registration: rental rolled back, belongings inside). A lost reply followed by closed
+    readings looks exactly like a jam whose reply was lost, replayed here: it must be
+    UNCONFIRMED, the pulse may have acted."""
+    emulator, board = kerong
+    emulator.jam(0, 1)
+    emulator.corrupt_replies(1)  # the unlock's reply
+    result = board.unlock(LockAddress(0, 1))
+    assert result.outcome is UnlockOutcome.UNCONFIRMED, result
+    assert "gap" in result.detail
+    assert not any(e.kind.value == "jammed" for e in board.poll_events())
+
+
+def test_a_jam_watched_without_a_gap_is_jammed(kerong: tuple[BoardEmulator, LockBoard]) -> None:
+    emulator, board = kerong
+    emulator.jam(0, 1)
+    result = board.unlock(LockAddress(0, 1))
+    assert result.outcome is UnlockOutcome.JAMMED, result
+    assert any(e.kind.value == "jammed" for e in board.poll_events())
