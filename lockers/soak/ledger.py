@@ -22,7 +22,7 @@ kiosk answered. After every cycle it is compared with the database:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,8 +121,17 @@ class Ledger:
 
     # -- applying one cycle ----------------------------------------------------------------
 
-    def apply(self, cycle: int, records: Sequence[OpRecord], pulses: Iterable[Pulse]) -> None:
-        """Replay the cycle's physical events and answers in time order."""
+    def apply(
+        self,
+        cycle: int,
+        records: Sequence[OpRecord],
+        pulses: Iterable[Pulse],
+        flags: Mapping[str, str | None] | None = None,
+    ) -> None:
+        """Replay the cycle's physical events and answers in time order; ``flags`` are the
+        lockers' staff flags after the cycle (label -> reason; they settle whether a killed
+        staff reset committed)."""
+        flags = flags or {}
         pulses = list(pulses)
         for finding in staff_open_races(records) + false_jams(records, pulses, self.labels):
             self.violate(
@@ -135,7 +144,7 @@ class Ledger:
         events = self._pulse_events(cycle, records, pulses)
         for record in records:
             if record.report is None:
-                events += self._killed_events(record)
+                events += self._killed_events(record, flags)
             else:
                 events += self._answer_events(record)
         for _at, _order, what, record, label in sorted(events, key=lambda e: (e[0], e[1])):
@@ -201,7 +210,7 @@ class Ledger:
             return [(at, 2, "emptied", record, label)]
         return []
 
-    def _killed_events(self, record: OpRecord) -> list[_Event]:
+    def _killed_events(self, record: OpRecord, flags: Mapping[str, str | None]) -> list[_Event]:
         """A killed op may have committed its end just before it died, and another kiosk may
         reuse the locker in the same cycle: count it as ended at its in-transaction step (the
         database settles it at the end of the cycle, see :meth:`reconcile`)."""
@@ -209,10 +218,8 @@ class Ledger:
         if op.kind is OpKind.RETRIEVE and "retrieve:ended" in steps:
             labels = [label for label, (_r, who) in self.rentals.items() if who == op.person]
             return [(steps["retrieve:ended"], 2, "end", record, label) for label in labels]
-        # reset:ended is only reached when the locker had an active rental (an expired or voided
-        # renter's locker has none): reset:committed says as much.
         resetting = op.kind is OpKind.STAFF_RESET and op.label is not None
-        if resetting and ("reset:ended" in steps or "reset:committed" in steps):
+        if resetting and _reset_committed(record, flags.get(str(op.label), "")):
             at = steps.get("force_open:committed", record.started)
             return [(at, 2, "emptied", record, str(op.label))]
         return []
@@ -372,3 +379,25 @@ class Ledger:
     def verify_audit(self, cycle: int, session: Session) -> None:
         """Every audit entry seen so far is still there, unchanged."""
         self.audit.verify(cycle, session)
+
+
+STAFF_OPENED = "opened by staff"  # the force-open's flag; only the reset's commit clears it
+
+
+def _reset_committed(record: OpRecord, flag_after: str | None) -> bool:
+    """Whether a killed staff reset committed, so staff emptied the locker (at the force-open)
+    and it may have been handed out again in the same cycle.
+
+    ``reset:committed`` proves it; death at the ``reset:ended`` checkpoint (inside the
+    transaction) disproves it; a random kill after ``reset:ended`` is settled by the locker's
+    flag after the cycle: the force-open's flag is still there unless the reset committed.
+    An interrupted reset leaves the belongings inside: staff come back to it (soak finding,
+    issue 17: the renter's retrieve of a locker whose reset died before its commit was counted
+    as opening an empty locker).
+    """
+    steps = record.steps
+    if "reset:committed" in steps:
+        return True
+    if "reset:ended" not in steps or record.op.die_at == "reset:ended":
+        return False
+    return STAFF_OPENED not in (flag_after or "")

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from lockers.backoff import Backoff, BackoffTimer
 from lockers.errors import LockersError
 from lockers.soak.faults import BoardFault
 from lockers.soak.history import History, describe_record
@@ -33,6 +34,7 @@ from lockers.store.db import Database
 
 OP_TIMEOUT_S = 60.0
 RANDOM_KILL_WINDOW_S = 0.04  # a random kill lands this long after the op's first step, at most
+RESTART_BACKOFF = Backoff(base_s=0.05, max_s=1.0)  # while the database is down or full
 EXAMPLES = 20  # violations shown in full (with their history) in the figures
 
 ProgressCallback = Callable[[SoakResult], None]
@@ -69,12 +71,13 @@ class SoakRunner:
         """(Re)start a kiosk, retrying while the database is down; returns the start-up
         check's findings."""
         last, give_up = "", time.monotonic() + 90.0
+        retry = BackoffTimer(RESTART_BACKOFF)
         while time.monotonic() < give_up:
             try:
                 summary = kiosk.start()
             except (KioskStartFailed, LockersError) as exc:
                 last = str(exc)
-                time.sleep(0.25)  # the database is down or full: try again shortly
+                time.sleep(retry.next_delay())  # the database is down or full: try again soon
                 continue
             if count:
                 self.result.restarts += 1
@@ -220,7 +223,9 @@ class SoakRunner:
     ) -> None:
         """Replay the cycle in the ledger, check the database, file the history."""
         cycle, before = self.result.cycles, len(self.ledger.violations)
-        self.ledger.apply(cycle, records, pulses)
+        with self.db.transaction() as session:
+            flags = {s.label: s.attention for s in inspection.locker_states(session)}
+        self.ledger.apply(cycle, records, pulses, flags)
         uncertain = [r for r in records if not r.completed]
         with self.db.transaction() as session:
             self.ledger.check_store(

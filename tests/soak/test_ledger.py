@@ -202,3 +202,47 @@ def test_a_reset_killed_after_committing_on_a_locker_without_rental_emptied_it()
     ledger.apply(2, [register], [Pulse(3.5, 0, 0, 1, True)])
     assert not ledger.violations, ledger.violations
     assert ledger.contents == {"1": 6}
+
+
+def _killed_reset(die_at: str | None, steps: dict[str, float]) -> OpRecord:
+    reset = OpRecord(
+        1, "soak-1", Op(0, OpKind.STAFF_RESET, 0.0, label="1", die_at=die_at), 1.0, 2.0
+    )
+    reset.steps = steps
+    return reset
+
+
+def test_a_reset_killed_before_its_commit_leaves_the_belongings_for_their_renter() -> None:
+    """Soak regression (issue 17, seed 11): staff force-opened locker 1 (person 17's rental) and
+    their kiosk died at ``reset:ended``, before the reset committed: rental still active, locker
+    flagged "opened by staff". Person 17's retrieve on the other kiosk then opened it, and the
+    ledger, which had staff empty the locker at the force-open, said it opened an empty locker
+    for them (wrong_locker_opens). An interrupted reset empties nothing: staff come back."""
+    ledger = _ledger()
+    ledger.contents["1"], ledger.rentals["1"] = 17, (15, 17)
+    reset = _killed_reset("reset:ended", {"force_open:committed": 1.2, "reset:ended": 1.25})
+    retrieve = _record(
+        0,
+        OpKind.RETRIEVE,
+        17,
+        1.3,
+        1.9,
+        outcome="opened",
+        label="1",
+        rental_id=15,
+        steps={"retrieve:ended": 1.5},
+    )
+    flags = {"1": "opened by staff: reset it to put it back in use"}
+    pulses = [Pulse(1.22, 1, 0, 1, True), Pulse(1.45, 0, 0, 1, True)]
+    ledger.apply(1, [reset, retrieve], pulses, flags)
+    assert not ledger.violations, ledger.violations
+    assert ledger.contents == {} and "1" in ledger.staff_pending
+
+
+def test_a_reset_killed_at_random_after_ending_is_settled_by_the_flag() -> None:
+    steps = {"force_open:committed": 1.2, "reset:ended": 1.25}
+    for flag, emptied in (("opened by staff: reset it", False), (None, True)):
+        ledger = _ledger()
+        ledger.contents["1"] = 17
+        ledger.apply(1, [_killed_reset(None, steps)], [Pulse(1.22, 1, 0, 1, True)], {"1": flag})
+        assert (ledger.contents == {}) is emptied, flag
