@@ -11,6 +11,7 @@ from typing import TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lockers.store.audit_values import AuditAction, AuditOutcome
 from lockers.store.models import AuditEntry
 
 CSV_COLUMNS = ("id", "at", "actor", "action", "locker", "rental", "score", "outcome", "reason")
@@ -21,18 +22,24 @@ def append(
     *,
     at: datetime,
     actor: str,
-    action: str,
-    outcome: str,
+    action: AuditAction,
+    outcome: AuditOutcome,
     locker_label: str | None = None,
     rental_id: int | None = None,
     score: float | None = None,
     reason: str | None = None,
 ) -> AuditEntry:
+    """Add one entry (flushed, committed with the caller's transaction).
+
+    Raises:
+        ValueError: ``action`` or ``outcome`` is not a value of its enum (a writer that drifted
+            from the contract fails at once, not in a staff member's filter months later).
+    """
     entry = AuditEntry(
         at=at,
         actor=actor,
-        action=action,
-        outcome=outcome,
+        action=AuditAction(action).value,
+        outcome=AuditOutcome(outcome).value,
         locker_label=locker_label,
         rental_id=rental_id,
         score=None if score is None else round(float(score), 4),
@@ -68,6 +75,20 @@ def recent(
         query = query.where(AuditEntry.action == action)
     if locker_label is not None:
         query = query.where(AuditEntry.locker_label == locker_label)
+    return list(session.scalars(query))
+
+
+def off_contract(session: Session) -> list[AuditEntry]:
+    """Entries whose action or outcome is not a value of :class:`AuditAction` /
+    :class:`AuditOutcome` (written before the enums, or by another tool), oldest first."""
+    query = (
+        select(AuditEntry)
+        .where(
+            AuditEntry.action.not_in([a.value for a in AuditAction])
+            | AuditEntry.outcome.not_in([o.value for o in AuditOutcome])
+        )
+        .order_by(AuditEntry.id)
+    )
     return list(session.scalars(query))
 
 
