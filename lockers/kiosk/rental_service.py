@@ -95,6 +95,7 @@ class RentalService:
         checkpoint: Checkpoint = no_checkpoint,
     ) -> None:
         self._db = database
+        self._cipher = cipher
         self.kiosk_id = kiosk_id
         self._clock = clock
         self._gallery = GalleryCache(cipher, rule.threshold, rule.margin)
@@ -141,6 +142,15 @@ class RentalService:
     @property
     def _actor(self) -> str:
         return self._parts.actor
+
+    @property
+    def _board(self) -> LockBoard:
+        """The board doors are opened on (the soak's deliberately broken services swap it)."""
+        return self._parts.opener.board
+
+    @_board.setter
+    def _board(self, board: LockBoard) -> None:
+        self._parts.opener.board = board
 
     def prepare(self, model_version: str) -> int:
         """Load the active rentals' templates into memory now (a kiosk calls it at start-up,

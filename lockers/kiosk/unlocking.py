@@ -128,7 +128,7 @@ class DoorOpener:
         checkpoint: Checkpoint = no_checkpoint,
     ) -> None:
         self._db = database
-        self._board = board
+        self.board = board
         self._clock = clock
         self._checkpoint = checkpoint
 
@@ -181,7 +181,7 @@ class DoorOpener:
         ``settle``'s consequences, audit) in one transaction."""
         step = intent.order.purpose.value
         self._checkpoint(f"{step}:committed")
-        result = pulse(self._board, intent.address)
+        result = pulse(self.board, intent.address)
         self._checkpoint(f"{step}:pulsed")
         now = self._clock()
         with self._db.transaction() as session:
