@@ -61,6 +61,11 @@ class GalleryCache:
         self._known = active
         return self._matcher
 
+    @property
+    def rental_ids(self) -> frozenset[int]:
+        """The rentals whose templates this process holds now (no database round trip)."""
+        return frozenset(self._known)
+
     def forget(self, rental_id: int) -> None:
         """Drop an ended rental's templates now (the next sync would too)."""
         self._matcher.remove(rental_id)
