@@ -25,7 +25,7 @@ from lockers.kiosk.unlocking import DoorOrder, Intent, Settled
 from lockers.store import audit, lockers_repo, rentals
 from lockers.store.audit_values import AuditAction, AuditOutcome
 from lockers.store.db import Session
-from lockers.store.models import Locker, RentalState, UnlockPurpose
+from lockers.store.models import Locker, Rental, RentalState, UnlockPurpose
 
 
 @dataclass(frozen=True)
@@ -139,45 +139,31 @@ def _settle(
         audit_outcome, reason = AuditOutcome.OPENED, result.detail or None
     elif result.outcome is UnlockOutcome.NOT_SENT and not duplicate:
         # Provably never opened: nothing of the user is inside, so nothing is kept.
-        rentals.close_rental(
-            session,
-            rental,
-            RentalState.VOIDED,
-            now=now,
-            reason=f"door never told to open: {result.detail}",
-            free_locker=True,
-        )
+        _void(session, rental, now, f"door never told to open: {result.detail}")
         outcome, audit_outcome = RegisterOutcome.NOT_OPENED, AuditOutcome.ROLLED_BACK
         reason = f"board did not send the unlock: {result.detail}"
     elif result.outcome is UnlockOutcome.NOT_SENT:
-        outcome, audit_outcome, reason = (
-            RegisterOutcome.NOT_OPENED,
-            AuditOutcome.NOT_SENT,
-            result.detail,
-        )
+        outcome, audit_outcome = RegisterOutcome.NOT_OPENED, AuditOutcome.NOT_SENT
+        reason = result.detail
     elif result.outcome is UnlockOutcome.JAMMED and not duplicate:
         # Watched for the whole window and never open: the user could not put anything
         # inside, so keeping their face data would only keep biometrics for nothing.
-        rentals.close_rental(
-            session,
-            rental,
-            RentalState.VOIDED,
-            now=now,
-            reason=f"door jammed: {result.detail}",
-            free_locker=True,
-        )
+        _void(session, rental, now, f"door jammed: {result.detail}")
         lockers_repo.flag(session, locker, "register unlock jammed: check the lock")
         outcome, audit_outcome = RegisterOutcome.JAMMED, AuditOutcome.JAMMED_ROLLED_BACK
         reason = f"door never opened, rental voided, staff alerted: {result.detail}"
     else:
-        lockers_repo.flag(
-            session, locker, f"register unlock {result.outcome.value}: check the door"
-        )
+        note = f"register unlock {result.outcome.value}: check the door"
+        lockers_repo.flag(session, locker, note)
         outcome = RegisterOutcome.DOOR_NOT_CONFIRMED
         audit_outcome = AuditOutcome(result.outcome.value)
         reason = f"rental kept, staff alerted: {result.detail}"
-    return Settled(
-        RegisterResult(outcome, intent.locker_label, rental_id, result.detail),
-        audit_outcome,
-        reason,
+    value = RegisterResult(outcome, intent.locker_label, rental_id, result.detail)
+    return Settled(value, audit_outcome, reason)
+
+
+def _void(session: Session, rental: Rental, now: datetime, reason: str) -> None:
+    """The door never opened: the rental ends, its templates go, the locker is free again."""
+    rentals.close_rental(
+        session, rental, RentalState.VOIDED, now=now, reason=reason, free_locker=True
     )

@@ -63,8 +63,8 @@ _TEMPLATE_KEY = SecretFile(
 PIN_SECRET = SecretFile(
     "PIN secret file",
     PinSecretError,
-    "restore it from its backup; without it no staff PIN can be checked (an administrator can "
-    "add the staff again with `lockers admin add-staff`)",
+    "restore it from the backup of the kiosk's secrets (it lives beside the template key); "
+    "without it no staff PIN stored since it was made can be checked",
     "privacy.pin_secret_file",
 )
 
