@@ -111,6 +111,6 @@ def test_staff_pins_are_keyed_with_a_secret_file_beside_the_template_key(tmp_pat
     code, out = run(config, "lockers", "reset", "1", "--staff", "dave", "--reason", "t", pin=PIN)
     assert code == 0, out
     secret.unlink()  # the database alone no longer checks a PIN, and says why
-    with pytest.raises(PinSecretError, match="PIN secret file .* does not exist") as err:
+    with pytest.raises(PinSecretError, match=r"PIN secret file .* does not exist") as err:
         run(config, "lockers", "reset", "1", "--staff", "dave", "--reason", "t", pin=PIN)
     assert "backup" in err.value.hint
