@@ -3,6 +3,8 @@ audits itself): one short transaction each, actions and outcomes from the enums 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from lockers.store import audit
@@ -11,33 +13,17 @@ from lockers.store.db import Database
 from lockers.vision.pad import PadVerdict
 
 
-def record(
-    database: Database,
-    *,
-    at: datetime,
-    actor: str,
-    action: AuditAction,
-    outcome: AuditOutcome,
-    reason: str | None = None,
-    score: float | None = None,
-) -> None:
-    """One audit entry in a transaction of its own."""
+@contextmanager
+def trail(database: Database, at: datetime, actor: str) -> Iterator[audit.Writer]:
+    """Entries of ``actor`` at ``at``, committed together in a transaction of their own."""
     with database.transaction() as session:
-        audit.append(
-            session, at=at, actor=actor, action=action, outcome=outcome, score=score, reason=reason
-        )
+        yield audit.Writer(session, at, actor)
 
 
 def record_attack(
     database: Database, actor: str, action: AuditAction, pad: PadVerdict, now: datetime
 ) -> None:
     """A refused capture: attack type and fused score, never an image."""
-    record(
-        database,
-        at=now,
-        actor=actor,
-        action=action,
-        outcome=AuditOutcome.PRESENTATION_ATTACK,
-        score=pad.score,
-        reason=pad.describe(),
-    )
+    with trail(database, now, actor) as entries:
+        why = pad.describe()
+        entries.add(action, AuditOutcome.PRESENTATION_ATTACK, reason=why, score=pad.score)

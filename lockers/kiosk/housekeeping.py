@@ -23,6 +23,7 @@ def expire_rentals(database: Database, now: datetime, actor: str) -> list[int]:
 def _expire(session: Session, now: datetime, actor: str) -> HousekeepingReport:
     expired: list[int] = []
     total = 0
+    trail = audit.Writer(session, now, actor)
     for rental in rentals.rentals_to_expire(session, now):
         deleted = rentals.close_rental(
             session,
@@ -35,16 +36,8 @@ def _expire(session: Session, now: datetime, actor: str) -> HousekeepingReport:
         label = rental.locker.label
         note = f"rental {rental.id} expired: belongings may be inside, reset after emptying"
         lockers_repo.flag(session, rental.locker, note)
-        audit.append(
-            session,
-            at=now,
-            actor=actor,
-            action=AuditAction.EXPIRE,
-            outcome=AuditOutcome.TEMPLATES_DELETED,
-            locker_label=label,
-            rental_id=rental.id,
-            reason=f"{deleted} templates deleted after retention",
-        )
+        why = f"{deleted} templates deleted after retention"
+        trail.add(AuditAction.EXPIRE, AuditOutcome.TEMPLATES_DELETED, label, rental.id, why)
         expired.append(rental.id)
         total += deleted
     return HousekeepingReport(now, tuple(expired), total)
@@ -56,13 +49,10 @@ def housekeeping(database: Database, now: datetime, actor: str) -> HousekeepingR
     with database.transaction() as session:
         report = _expire(session, now, actor)
         if not report.idle:
-            audit.append(
-                session,
-                at=now,
-                actor=actor,
-                action=AuditAction.HOUSEKEEPING,
-                outcome=AuditOutcome.TEMPLATES_DELETED,
-                reason=f"{len(report.expired_rentals)} rentals expired, "
-                f"{report.templates_deleted} templates deleted",
+            why = (
+                f"{len(report.expired_rentals)} rentals expired, "
+                f"{report.templates_deleted} templates deleted"
             )
+            trail = audit.Writer(session, now, actor)
+            trail.add(AuditAction.HOUSEKEEPING, AuditOutcome.TEMPLATES_DELETED, reason=why)
     return report

@@ -18,10 +18,10 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from lockers.hardware.board import UnlockOutcome, UnlockResult
+from lockers.hardware.board import UnlockOutcome
 from lockers.kiosk.dto import RegisterOutcome, RegisterResult
 from lockers.kiosk.rental_parts import KioskParts
-from lockers.kiosk.unlocking import DoorOrder, Intent, Settled
+from lockers.kiosk.unlocking import DoorOrder, DoorOutcome, Intent, Settled
 from lockers.store import audit, lockers_repo, rentals
 from lockers.store.audit_values import AuditAction, AuditOutcome
 from lockers.store.db import Session
@@ -72,10 +72,7 @@ class Registrar:
                     return RegisterResult(RegisterOutcome.NO_FREE_LOCKER, detail="all taken")
                 intent = reserved
         duplicate = existing is not None
-        return parts.opener.complete(
-            intent,
-            lambda s, locker, result, now: _settle(s, locker, result, now, intent, duplicate),
-        )
+        return parts.opener.complete(intent, lambda door: _settle(door, duplicate))
 
     def _reopen(self, session: Session, locker: Locker, rental_id: int) -> Intent:
         order = self._order(rental_id, "face already holds an active rental: reopening its locker")
@@ -88,14 +85,9 @@ class Registrar:
         now = parts.clock()
         locker = lockers_repo.claim_free_locker(session, terms.policy, enrolment.size)
         if locker is None:
-            audit.append(
-                session,
-                at=now,
-                actor=parts.actor,
-                action=AuditAction.REGISTER,
-                outcome=AuditOutcome.NO_FREE_LOCKER,
-                reason=f"size {enrolment.size}" if enrolment.size else None,
-            )
+            why = f"size {enrolment.size}" if enrolment.size else None
+            trail = audit.Writer(session, now, parts.actor)
+            trail.add(AuditAction.REGISTER, AuditOutcome.NO_FREE_LOCKER, reason=why)
             return None
         parts.checkpoint("register:claimed")
         rental = rentals.create_rental(
@@ -120,19 +112,10 @@ class Registrar:
         return DoorOrder(UnlockPurpose.REGISTER, rental_id, parts.actor, reason, parts.kiosk_id)
 
 
-def _settle(
-    session: Session,
-    locker: Locker,
-    result: UnlockResult,
-    now: datetime,
-    intent: Intent,
-    duplicate: bool,
-) -> Settled[RegisterResult]:
+def _settle(door: DoorOutcome, duplicate: bool) -> Settled[RegisterResult]:
     """What the door's outcome means for the rental (see the module docstring)."""
-    rental_id = intent.order.rental_id
-    if rental_id is None:
-        raise ValueError("a registration's unlock always names its rental")
-    rental = rentals.require_rental(session, rental_id)
+    session, locker, result, now = door.session, door.locker, door.result, door.now
+    rental = door.named_rental
     outcome: RegisterOutcome
     if result.outcome is UnlockOutcome.OPENED:
         outcome = RegisterOutcome.REOPENED_EXISTING if duplicate else RegisterOutcome.OPENED
@@ -158,7 +141,7 @@ def _settle(
         outcome = RegisterOutcome.DOOR_NOT_CONFIRMED
         audit_outcome = AuditOutcome(result.outcome.value)
         reason = f"rental kept, staff alerted: {result.detail}"
-    value = RegisterResult(outcome, intent.locker_label, rental_id, result.detail)
+    value = RegisterResult(outcome, locker.label, rental.id, result.detail)
     return Settled(value, audit_outcome, reason)
 
 

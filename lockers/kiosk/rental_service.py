@@ -24,7 +24,7 @@ import numpy.typing as npt
 from lockers.backoff import Backoff
 from lockers.config import Settings
 from lockers.hardware.board import LockBoard
-from lockers.kiosk.audit_trail import record, record_attack
+from lockers.kiosk.audit_trail import record_attack, trail
 from lockers.kiosk.dto import (
     HousekeepingReport,
     RegisterOutcome,
@@ -238,14 +238,9 @@ class RentalService:
     def record_passive_check_off(self) -> None:
         """Audit that this kiosk runs without the passive anti-spoofing check (staff set
         ``liveness.passive: off``)."""
-        record(
-            self._db,
-            at=self._clock(),
-            actor=self._actor,
-            action=AuditAction.LIVENESS,
-            outcome=AuditOutcome.PASSIVE_OFF,
-            reason="liveness.passive: off - captures are not checked for photos or screens",
-        )
+        why = "liveness.passive: off - captures are not checked for photos or screens"
+        with trail(self._db, self._clock(), self._actor) as entries:
+            entries.add(AuditAction.LIVENESS, AuditOutcome.PASSIVE_OFF, reason=why)
 
     # -- housekeeping ----------------------------------------------------------------------
 

@@ -14,16 +14,16 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
-from lockers.hardware.board import UnlockOutcome, UnlockResult
-from lockers.kiosk.audit_trail import record, record_attack
+from lockers.hardware.board import UnlockOutcome
+from lockers.kiosk.audit_trail import record_attack, trail
 from lockers.kiosk.dto import RetrieveOutcome, RetrieveResult
 from lockers.kiosk.recognition import RetryGate
 from lockers.kiosk.rental_parts import KioskParts
-from lockers.kiosk.unlocking import DoorOrder, Intent, Settled
+from lockers.kiosk.unlocking import DoorOrder, DoorOutcome, Settled
 from lockers.store import audit, lockers_repo, rentals
 from lockers.store.audit_values import AuditAction, AuditOutcome
 from lockers.store.db import Session
-from lockers.store.models import Locker, RentalState, UnlockPurpose
+from lockers.store.models import RentalState, UnlockPurpose
 from lockers.vision.pad import PadVerdict
 
 
@@ -45,14 +45,8 @@ class Retriever:
         wait = self._gate.wait_s(now)
         if wait > 0:
             reason = f"{self._gate.failures} failed attempts; retry in {wait:.0f} s"
-            record(
-                parts.database,
-                at=now,
-                actor=parts.actor,
-                action=AuditAction.RETRIEVE,
-                outcome=AuditOutcome.RATE_LIMITED,
-                reason=reason,
-            )
+            with trail(parts.database, now, parts.actor) as entries:
+                entries.add(AuditAction.RETRIEVE, AuditOutcome.RATE_LIMITED, reason=reason)
             return RetrieveResult(RetrieveOutcome.RATE_LIMITED, retry_after_s=wait)
         if pad is not None and not pad.live:
             wait = self._gate.failed(now)
@@ -73,9 +67,7 @@ class Retriever:
                 UnlockPurpose.RETRIEVE, rental.id, parts.actor, None, parts.kiosk_id, score
             )
             intent = parts.opener.intend(session, rental.locker, order, AuditOutcome.MATCHED, now)
-        return parts.opener.complete(
-            intent, lambda s, locker, result, at: self._settle(s, locker, result, at, intent)
-        )
+        return parts.opener.complete(intent, self._settle)
 
     def _no_match(
         self, session: Session, score: float, now: datetime, final: bool
@@ -84,41 +76,25 @@ class Retriever:
             # The early look: not a failed attempt, nothing audited, no back-off.
             return RetrieveResult(RetrieveOutcome.UNDECIDED, score=score)
         wait = self._gate.failed(now)
-        audit.append(
-            session,
-            at=now,
-            actor=self._parts.actor,
-            action=AuditAction.RETRIEVE,
-            outcome=AuditOutcome.NO_MATCH,
-            score=score,
-            reason=f"attempt {self._gate.failures}" + (f"; back-off {wait:.0f} s" if wait else ""),
-        )
+        why = f"attempt {self._gate.failures}" + (f"; back-off {wait:.0f} s" if wait else "")
+        trail = audit.Writer(session, now, self._parts.actor)
+        trail.add(AuditAction.RETRIEVE, AuditOutcome.NO_MATCH, reason=why, score=score)
         return RetrieveResult(RetrieveOutcome.NO_MATCH, score=score, retry_after_s=wait)
 
-    def _settle(
-        self,
-        session: Session,
-        locker: Locker,
-        result: UnlockResult,
-        now: datetime,
-        intent: Intent,
-    ) -> Settled[RetrieveResult]:
+    def _settle(self, door: DoorOutcome) -> Settled[RetrieveResult]:
         """An OPENED door ends the rental; anything else keeps it (see the module docstring)."""
-        rental_id = intent.order.rental_id
-        if rental_id is None:
-            raise ValueError("a retrieve's unlock always names its rental")
-        rental = rentals.require_rental(session, rental_id)
+        session, result, rental = door.session, door.result, door.named_rental
         if result.outcome is UnlockOutcome.OPENED:
             if rental.state == RentalState.ACTIVE:
                 rentals.close_rental(
                     session,
                     rental,
                     RentalState.ENDED,
-                    now=now,
+                    now=door.now,
                     reason="retrieved by face",
                     free_locker=True,
                 )
-                self._parts.recogniser.gallery.forget(rental_id)
+                self._parts.recogniser.gallery.forget(rental.id)
                 self._parts.checkpoint("retrieve:ended")
             outcome, audit_outcome = RetrieveOutcome.OPENED, AuditOutcome.OPENED_RENTAL_ENDED
         elif result.outcome is UnlockOutcome.NOT_SENT:
@@ -126,12 +102,10 @@ class Retriever:
         else:
             # The door may or may not be open: keep the rental (belongings may still be
             # inside) and let staff decide.
-            lockers_repo.flag(
-                session, locker, f"retrieve unlock {result.outcome.value}: check door"
-            )
+            note = f"retrieve unlock {result.outcome.value}: check door"
+            lockers_repo.flag(session, door.locker, note)
             outcome = RetrieveOutcome.DOOR_NOT_CONFIRMED
             audit_outcome = AuditOutcome(result.outcome.value)
-        value = RetrieveResult(
-            outcome, intent.locker_label, rental_id, intent.order.score, detail=result.detail
-        )
+        score = door.intent.order.score
+        value = RetrieveResult(outcome, door.locker.label, rental.id, score, detail=result.detail)
         return Settled(value, audit_outcome, result.detail or None)

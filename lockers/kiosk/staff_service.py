@@ -107,14 +107,8 @@ class StaffService:
         now = self._clock()
         with self._db.transaction() as session:
             staff_repo.add_staff(session, name, role, pin_hash)
-            audit.append(
-                session,
-                at=now,
-                actor=actor,
-                action=AuditAction.ADD_STAFF,
-                outcome=AuditOutcome.OK,
-                reason=f"{name} ({role})",
-            )
+            trail = audit.Writer(session, now, actor)
+            trail.add(AuditAction.ADD_STAFF, AuditOutcome.OK, reason=f"{name} ({role})")
 
     def directory(self) -> list[StaffEntry]:
         """Who can log in, for the name tiles of the login screen (no PIN, no role)."""
@@ -169,26 +163,15 @@ class StaffService:
     def _audit_login(
         session: Session, name: str, outcome: AuditOutcome, reason: str | None, now: datetime
     ) -> None:
-        audit.append(
-            session,
-            at=now,
-            actor=f"staff:{name}",
-            action=AuditAction.STAFF_LOGIN,
-            outcome=outcome,
-            reason=reason,
+        audit.Writer(session, now, f"staff:{name}").add(
+            AuditAction.STAFF_LOGIN, outcome, reason=reason
         )
 
     def logout(self, who: StaffSession, reason: str = "logout") -> None:
         if self._sessions.pop(who.token, None) is not None:
             with self._db.transaction() as session:
-                audit.append(
-                    session,
-                    at=self._clock(),
-                    actor=f"staff:{who.staff_name}",
-                    action=AuditAction.STAFF_LOGOUT,
-                    outcome=AuditOutcome.OK,
-                    reason=reason,
-                )
+                trail = audit.Writer(session, self._clock(), f"staff:{who.staff_name}")
+                trail.add(AuditAction.STAFF_LOGOUT, AuditOutcome.OK, reason=reason)
 
     def is_logged_in(self, who: StaffSession) -> bool:
         try:
@@ -301,15 +284,10 @@ class StaffService:
                 if rental is not None
                 else "no active rental"
             )
-            audit.append(
-                session,
-                at=now,
-                actor=actor,
-                action=AuditAction.RESET,
-                outcome=AuditOutcome.OK,
-                locker_label=label,
-                rental_id=None if rental is None else rental.id,
-                reason=f"{reason} ({detail})",
+            rental_id = None if rental is None else rental.id
+            why = f"{reason} ({detail})"
+            audit.Writer(session, now, actor).add(
+                AuditAction.RESET, AuditOutcome.OK, label, rental_id, why
             )
         self._checkpoint("reset:committed")
         return StaffActionResult(label, "reset", "ok", detail)
@@ -325,15 +303,8 @@ class StaffService:
         with self._db.transaction() as session:
             locker = lockers_repo.get_locker(session, label)
             locker.status = LockerStatus.OUT_OF_SERVICE
-            audit.append(
-                session,
-                at=now,
-                actor=actor,
-                action=AuditAction.OUT_OF_SERVICE,
-                outcome=AuditOutcome.OK,
-                locker_label=label,
-                reason=reason,
-            )
+            trail = audit.Writer(session, now, actor)
+            trail.add(AuditAction.OUT_OF_SERVICE, AuditOutcome.OK, label, reason=reason)
         return StaffActionResult(label, "out_of_service", "ok")
 
     def back_in_service(self, who: StaffSession, label: str) -> StaffActionResult:
@@ -346,14 +317,8 @@ class StaffService:
                 raise StaffActionRefused(f"locker {label} is not out of service")
             rental = lockers_repo.active_rental_of(session, locker.id)
             locker.status = LockerStatus.AVAILABLE if rental is None else LockerStatus.OCCUPIED
-            audit.append(
-                session,
-                at=now,
-                actor=actor,
-                action=AuditAction.BACK_IN_SERVICE,
-                outcome=AuditOutcome(locker.status.value),
-                locker_label=label,
-            )
+            status = AuditOutcome(locker.status.value)
+            audit.Writer(session, now, actor).add(AuditAction.BACK_IN_SERVICE, status, label)
         return StaffActionResult(label, "back_in_service", "ok")
 
     def export_audit(self, who: StaffSession, path: Path, since: datetime | None = None) -> int:

@@ -28,13 +28,9 @@ def export_audit_csv(
         with database.transaction() as session:
             with tmp.open("w", newline="", encoding="utf-8") as out:
                 count = audit.write_csv(audit.entries(session, since), out)
-            audit.append(
-                session,
-                at=now,
-                actor=actor,
-                action=AuditAction.AUDIT_EXPORT,
-                outcome=AuditOutcome.OK,
-                reason=f"{count} entries to {path.name}",
+            why = f"{count} entries to {path.name}"
+            audit.Writer(session, now, actor).add(
+                AuditAction.AUDIT_EXPORT, AuditOutcome.OK, reason=why
             )
         tmp.replace(path)
     except OSError as exc:

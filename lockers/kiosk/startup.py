@@ -89,16 +89,12 @@ def start_store(settings: Settings, *, repair: bool = True) -> tuple[Store, Star
             found = consistency.check(
                 session, now=now, repair=repair, kiosk_id=settings.database.kiosk_id
             )
+            trail = audit.Writer(session, now, actor)
             for item in found:
-                audit.append(
-                    session,
-                    at=now,
-                    actor=actor,
-                    action=AuditAction.STARTUP_CHECK,
-                    outcome=AuditOutcome.REPAIRED if item.repaired else AuditOutcome.FOUND,
-                    locker_label=item.locker_label,
-                    rental_id=item.rental_id,
-                    reason=f"{item.kind}: {item.detail}",
+                outcome = AuditOutcome.REPAIRED if item.repaired else AuditOutcome.FOUND
+                why = f"{item.kind}: {item.detail}"
+                trail.add(
+                    AuditAction.STARTUP_CHECK, outcome, item.locker_label, item.rental_id, why
                 )
         expired = expire_rentals(database, now, actor)
         cipher = open_cipher(settings, database)

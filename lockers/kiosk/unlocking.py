@@ -22,10 +22,10 @@ from typing import Generic, TypeVar
 
 from lockers.errors import LockersError, StoreError
 from lockers.hardware.board import LockAddress, LockBoard, UnlockOutcome, UnlockResult
-from lockers.store import audit, lockers_repo, unlocks
+from lockers.store import audit, lockers_repo, rentals, unlocks
 from lockers.store.audit_values import AuditAction, AuditOutcome
 from lockers.store.db import Database, Session
-from lockers.store.models import DoorStateValue, Locker, UnlockPurpose
+from lockers.store.models import DoorStateValue, Locker, Rental, UnlockPurpose
 
 log = logging.getLogger(__name__)
 
@@ -89,16 +89,33 @@ class Settled(Generic[T]):
     reason: str | None
 
 
-Settle = Callable[[Session, Locker, UnlockResult, datetime], Settled[T]]
-"""Applies the caller's consequences of a door outcome inside the outcome transaction (given
-the session, the locker, the board's answer and the time the outcome is recorded)."""
+@dataclass(frozen=True)
+class DoorOutcome:
+    """The board's answer to an intent, inside the transaction that records it."""
+
+    session: Session
+    intent: Intent
+    locker: Locker
+    rental: Rental | None  # the rental the intent names, as it is now
+    result: UnlockResult
+    now: datetime
+
+    @property
+    def named_rental(self) -> Rental:
+        """The rental of a register or retrieve intent (which always names one)."""
+        if self.rental is None:
+            raise ValueError(f"the {self.intent.order.purpose} unlock names no rental")
+        return self.rental
 
 
-def report_door(
-    _session: Session, _locker: Locker, result: UnlockResult, _now: datetime
-) -> Settled[UnlockResult]:
+Settle = Callable[[DoorOutcome], Settled[T]]
+"""Applies the caller's consequences of a door outcome inside the outcome transaction."""
+
+
+def report_door(door: DoorOutcome) -> Settled[UnlockResult]:
     """The settle of an opening with no rental consequence (staff force-open): the door's own
     outcome is audited."""
+    result = door.result
     return Settled(result, AuditOutcome(result.outcome.value), result.detail or None)
 
 
@@ -189,12 +206,11 @@ class DoorOpener:
                 session, intent.request_id, result.outcome.value, result.detail, now
             )
             locker = lockers_repo.get_locker(session, intent.locker_label)
-            locker.door_state = (
-                DoorStateValue.OPEN
-                if result.outcome is UnlockOutcome.OPENED
-                else DoorStateValue.UNKNOWN
-            )
-            settled = settle(session, locker, result, now)
+            opened = result.outcome is UnlockOutcome.OPENED
+            locker.door_state = DoorStateValue.OPEN if opened else DoorStateValue.UNKNOWN
+            rental_id = intent.order.rental_id
+            rental = None if rental_id is None else rentals.require_rental(session, rental_id)
+            settled = settle(DoorOutcome(session, intent, locker, rental, result, now))
             self._audit(
                 session, intent.order, 1, settled.outcome, intent.locker_label, settled.reason, now
             )
@@ -213,14 +229,5 @@ class DoorOpener:
         actions = _AUDIT_ACTIONS.get(order.purpose)
         if actions is None:
             raise StoreError(f"unlock purpose {order.purpose!r} has no audit action")
-        audit.append(
-            session,
-            at=now,
-            actor=order.actor,
-            action=actions[which],
-            outcome=outcome,
-            locker_label=label,
-            rental_id=order.rental_id,
-            score=order.score,
-            reason=reason,
-        )
+        trail = audit.Writer(session, now, order.actor)
+        trail.add(actions[which], outcome, label, order.rental_id, reason, order.score)

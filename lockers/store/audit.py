@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TextIO
 
@@ -19,7 +20,6 @@ CSV_COLUMNS = ("id", "at", "actor", "action", "locker", "rental", "score", "outc
 
 def append(
     session: Session,
-    *,
     at: datetime,
     actor: str,
     action: AuditAction,
@@ -48,6 +48,28 @@ def append(
     session.add(entry)
     session.flush()
     return entry
+
+
+@dataclass(frozen=True)
+class Writer:
+    """Entries by one actor at one moment in one session (one short line per entry)."""
+
+    session: Session
+    at: datetime
+    actor: str
+
+    def add(
+        self,
+        action: AuditAction,
+        outcome: AuditOutcome,
+        locker_label: str | None = None,
+        rental_id: int | None = None,
+        reason: str | None = None,
+        score: float | None = None,
+    ) -> AuditEntry:
+        """See :func:`append`."""
+        fields = (locker_label, rental_id, score, reason)
+        return append(self.session, self.at, self.actor, action, outcome, *fields)
 
 
 def entries(

@@ -88,6 +88,11 @@ def _write_as_unprivileged(url: str, results: Any) -> None:
         results.put(repr(exc))
 
 
+def _write_kept_entry(db: Database) -> None:
+    with db.transaction() as session:
+        audit.Writer(session, utcnow(), "t").add(AuditAction.RESET, AuditOutcome.OK, reason="kept")
+
+
 def test_read_only_directory() -> None:
     # Outside pytest's tmp tree, whose 0700 parents "nobody" could not even traverse.
     folder = Path(tempfile.mkdtemp(prefix="lockers-ro-"))
@@ -95,15 +100,7 @@ def test_read_only_directory() -> None:
     url = f"sqlite:///{folder / 'lockers.db'}"
     db = Database(url)
     upgrade(db)
-    with db.transaction() as session:
-        audit.append(
-            session,
-            at=utcnow(),
-            actor="t",
-            action=AuditAction.RESET,
-            outcome=AuditOutcome.OK,
-            reason="kept",
-        )
+    _write_kept_entry(db)
     db.dispose()
     (folder / "lockers.db").chmod(0o444)
     folder.chmod(0o555)
@@ -130,15 +127,7 @@ def test_full_disk_keeps_what_was_committed(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'lockers.db'}"
     db = Database(url)
     upgrade(db)
-    with db.transaction() as session:
-        audit.append(
-            session,
-            at=utcnow(),
-            actor="t",
-            action=AuditAction.RESET,
-            outcome=AuditOutcome.OK,
-            reason="kept",
-        )
+    _write_kept_entry(db)
     db.dispose()
     size = (tmp_path / "lockers.db").stat().st_size
     # The child may not grow any file beyond the database's current size: a full disk.
