@@ -76,6 +76,7 @@ class Intent:
 
     order: DoorOrder
     request_id: int
+    locker_id: int
     locker_label: str
     address: LockAddress
 
@@ -190,8 +191,10 @@ class DoorOpener:
             kiosk_id=order.kiosk_id,
             rental_id=order.rental_id,
         )
-        self._audit(session, order, 0, announce, locker.label, order.reason, now)
-        return Intent(order, request.id, locker.label, LockAddress(locker.board, locker.channel))
+        intent_action = _audit_actions(order.purpose)[0]
+        self._audit(session, order, intent_action, announce, locker.label, order.reason, now)
+        address = LockAddress(locker.board, locker.channel)
+        return Intent(order, request.id, locker.id, locker.label, address)
 
     def complete(self, intent: Intent, settle: Settle[T]) -> T:
         """Steps 2 and 3 for a committed intent: pulse, then record the outcome (door state,
@@ -205,29 +208,37 @@ class DoorOpener:
             unlocks.finish_unlock(
                 session, intent.request_id, result.outcome.value, result.detail, now
             )
-            locker = lockers_repo.get_locker(session, intent.locker_label)
+            # By id, not label: the locker may have been retired from the config meanwhile.
+            locker = session.get(Locker, intent.locker_id)
+            if locker is None:
+                raise StoreError(f"locker {intent.locker_label} vanished during its unlock")
             opened = result.outcome is UnlockOutcome.OPENED
             locker.door_state = DoorStateValue.OPEN if opened else DoorStateValue.UNKNOWN
             rental_id = intent.order.rental_id
             rental = None if rental_id is None else rentals.require_rental(session, rental_id)
             settled = settle(DoorOutcome(session, intent, locker, rental, result, now))
-            self._audit(
-                session, intent.order, 1, settled.outcome, intent.locker_label, settled.reason, now
-            )
+            outcome_action = _audit_actions(intent.order.purpose)[1]
+            order, label = intent.order, intent.locker_label
+            self._audit(session, order, outcome_action, settled.outcome, label, settled.reason, now)
         return settled.value
 
     @staticmethod
     def _audit(
         session: Session,
         order: DoorOrder,
-        which: int,
+        action: AuditAction,
         outcome: AuditOutcome,
         label: str,
         reason: str | None,
         now: datetime,
     ) -> None:
-        actions = _AUDIT_ACTIONS.get(order.purpose)
-        if actions is None:
-            raise StoreError(f"unlock purpose {order.purpose!r} has no audit action")
         trail = audit.Writer(session, now, order.actor)
-        trail.add(actions[which], outcome, label, order.rental_id, reason, order.score)
+        trail.add(action, outcome, label, order.rental_id, reason, order.score)
+
+
+def _audit_actions(purpose: UnlockPurpose) -> tuple[AuditAction, AuditAction]:
+    """The audit actions of an intent and of its outcome."""
+    actions = _AUDIT_ACTIONS.get(purpose)
+    if actions is None:
+        raise StoreError(f"unlock purpose {purpose!r} has no audit action")
+    return actions
