@@ -364,3 +364,14 @@ def test_ddp_a_nan_loss_on_one_rank_stops_every_rank_with_the_same_error(
     expected = "the loss became nan on rank 1 at epoch 1, step 2"
     assert ended[0] == ended[1] == ("TrainingError", expected)
     assert [p.exitcode for p in ranks] == [0, 0]
+
+
+def test_a_non_finite_loss_in_one_process_names_the_value_and_the_step() -> None:
+    from lockers.training.distributed import DistContext
+    from lockers.training.train_steps import check_loss_finite
+
+    alone = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+    check_loss_finite(alone, torch.tensor(2.5), epoch=0, step=0)  # a finite loss passes
+    with pytest.raises(TrainingError, match=r"^the loss became inf at epoch 2, step 3") as info:
+        check_loss_finite(alone, torch.tensor(float("inf")), epoch=1, step=2)
+    assert "lower lr" in info.value.hint
