@@ -250,3 +250,27 @@ def test_debounce_needs_equal_readings_in_a_row() -> None:
             assert board.poll_events() == []
             assert board.door_states()[address] is DoorState.OPEN
             assert [e.kind for e in board.poll_events()] == [DoorEventKind.FORCED_OPEN]
+
+
+@pytest.mark.parametrize("protocol", ["modbus", "kerong", "xor"])
+def test_garbled_replies_while_the_door_was_open_are_unconfirmed_never_jammed(
+    protocol: str,
+) -> None:
+    # The door springs open at the pulse and a quick hand closes it again while every reply the
+    # driver gets is garbled; the first reply it can read shows the door closed. A garbled reply
+    # proves the board heard something, and the door was not watched while it was open: the
+    # outcome is UNCONFIRMED (rental kept, staff told), never JAMMED (rental rolled back).
+    with make_emulator(protocol, door_open_delay_s=0.0, door_close_after_s=0.05) as emulator:
+        config = fast_config(protocol, emulator.port, detection_window_s=0.6)
+        with open_board(config, lockers_for(protocol)) as board:
+            address = LockAddress(BOARDS[protocol][0], 1)
+            emulator.corrupt_replies(3)
+            result = board.unlock(address)
+            events = board.poll_events()
+            assert emulator.corrupted_replies_sent == 3, "the fault was injected"
+            assert emulator.door_opens(address.board, 1) == 1, "the door really opened"
+            assert board.door_states()[address] is DoorState.CLOSED, "and was closed again"
+    assert result.outcome is UnlockOutcome.UNCONFIRMED, result.detail
+    assert "invalid reply" in result.detail
+    assert events == [], "no jam alert for a door that may have opened"
+    assert emulator.pulse_count(address.board, 1) == 1, "never re-sent"

@@ -96,6 +96,7 @@ class BoardEmulator:
         self._last_rx = 0.0
         self._reply_delay_s = 0.0
         self._corrupt_left = 0
+        self._corrupted_sent = 0
         self._garbage_left = 0
         self._garbage = b"\x55\xaa\x00"
         self.requests_bytes = 0
@@ -169,12 +170,14 @@ class BoardEmulator:
         tty.setraw(slave)  # no echo, no line editing: bytes pass unchanged
         os.set_blocking(master, False)
         self._master, self._slave = master, slave
-        assert self._link is not None
-        temporary = self._link.with_name(self._link.name + ".new")
+        link = self._link
+        if link is None:
+            raise RuntimeError("the emulator has no port link: call start() first")
+        temporary = link.with_name(link.name + ".new")
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
         temporary.symlink_to(os.ttyname(slave))
-        temporary.replace(self._link)
+        temporary.replace(link)
 
     def _close_pty(self) -> None:
         if self._link is not None:
@@ -264,6 +267,17 @@ class BoardEmulator:
     def relay_on(self, board: int, channel: int) -> bool:
         with self._lock:
             return self.boards[board].lock(channel).relay_on
+
+    def door_opens(self, board: int, channel: int) -> int:
+        """How many times the door went from closed to open since start."""
+        with self._lock:
+            return self.boards[board].lock(channel).opens
+
+    @property
+    def corrupted_replies_sent(self) -> int:
+        """How many replies went out with a flipped checksum byte since start."""
+        with self._lock:
+            return self._corrupted_sent
 
     def pulse_count(self, board: int, channel: int) -> int:
         """How many times the lock was fired (relay rising edges) since start."""
@@ -385,6 +399,7 @@ class BoardEmulator:
             data = reply.build()
             if self._corrupt_left:
                 data = data[:-1] + bytes([data[-1] ^ 0xFF])
+                self._corrupted_sent += 1
                 self._corrupt_left -= 1 if self._corrupt_left > 0 else 0
             if self._garbage_left:
                 data = self._garbage + data
