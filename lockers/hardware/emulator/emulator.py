@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 import tty
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -91,6 +91,10 @@ class BoardEmulator:
         if unlock_reply_delay_s is not None:
             self._handler.unlock_reply_delay_s = unlock_reply_delay_s
         self._lock = threading.RLock()
+        # Notified after every turn of the serving loop, request received and reply sent, so
+        # tests wait for what happened instead of sleeping.
+        self._changed = threading.Condition(self._lock)
+        self._replies_sent = 0
         self._pending: list[tuple[float, Reply]] = []
         self._buffer = bytearray()
         self._last_rx = 0.0
@@ -279,6 +283,18 @@ class BoardEmulator:
         with self._lock:
             return self._corrupted_sent
 
+    @property
+    def replies_sent(self) -> int:
+        """How many replies were written to the port since start."""
+        with self._lock:
+            return self._replies_sent
+
+    def wait_until(self, predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
+        """Wait until ``predicate()`` holds, re-checked whenever the emulator's state moves
+        (time passes in the model, a request arrives, a reply leaves); ``False`` on timeout."""
+        with self._changed:
+            return self._changed.wait_for(predicate, timeout_s)
+
     def pulse_count(self, board: int, channel: int) -> int:
         """How many times the lock was fired (relay rising edges) since start."""
         with self._lock:
@@ -351,6 +367,7 @@ class BoardEmulator:
                 next_times = [when for when, _ in self._pending] + [
                     t for b in self.boards.values() if (t := b.next_event()) is not None
                 ]
+                self._changed.notify_all()
             for reply in due:
                 self._send(reply)
             timeout = min([_IDLE_WAKE_S, *(t - now for t in next_times)])
@@ -382,11 +399,12 @@ class BoardEmulator:
         except OSError:  # EIO: no slave side open at this instant
             return
         now = time.monotonic()
-        self._last_rx = now
-        self._buffer += data
-        self.requests_bytes += len(data)
         log.debug("emulator RX %s", hex_bytes(data))
         with self._lock:
+            self._last_rx = now
+            self._buffer += data
+            self.requests_bytes += len(data)
+            self._changed.notify_all()
             replies = self._handler.feed(self._buffer, now)
             for reply in replies:
                 board = self.boards.get(reply.board)
@@ -410,3 +428,6 @@ class BoardEmulator:
         log.debug("emulator TX %s", hex_bytes(data))
         with contextlib.suppress(OSError):  # nobody reading and the buffer full: the reply is lost
             os.write(master, data)
+        with self._lock:
+            self._replies_sent += 1
+            self._changed.notify_all()
