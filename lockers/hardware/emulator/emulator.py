@@ -23,18 +23,17 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
+from lockers.hardware.emulator.commands import COMMANDS_HELP, run_command
 from lockers.hardware.emulator.handlers import FIRST_ADDRESS, HANDLERS, Reply
 from lockers.hardware.emulator.model import EmulatedBoard
 from lockers.hardware.protocols.framing import hex_bytes
 
 log = logging.getLogger("lockers.hardware.emulator")
 
+__all__ = ["COMMANDS_HELP", "BoardEmulator"]
+
 _STALE_PARTIAL_S = 0.1  # a half request older than this is noise: a board's UART would drop it
 _IDLE_WAKE_S = 0.02
-COMMANDS_HELP = (
-    "jam B C | unjam B C | force B C | offline [B] | online [B] | mute [B] | unmute [B] | "
-    "delay SECONDS | corrupt [N] | garbage [N] | unplug | replug | state"
-)
 
 
 class BoardEmulator:
@@ -91,8 +90,7 @@ class BoardEmulator:
         if unlock_reply_delay_s is not None:
             self._handler.unlock_reply_delay_s = unlock_reply_delay_s
         self._lock = threading.RLock()
-        # Notified after every turn of the serving loop, request received and reply sent, so
-        # tests wait for what happened instead of sleeping.
+        # Notified at each turn of the serving loop, request and reply (see wait_until).
         self._changed = threading.Condition(self._lock)
         self._replies_sent = 0
         self._pending: list[tuple[float, Reply]] = []
@@ -290,8 +288,8 @@ class BoardEmulator:
             return self._replies_sent
 
     def wait_until(self, predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-        """Wait until ``predicate()`` holds, re-checked whenever the emulator's state moves
-        (time passes in the model, a request arrives, a reply leaves); ``False`` on timeout."""
+        """Wait until ``predicate()`` holds, re-checked each time the model's time moves, a
+        request arrives or a reply leaves; ``False`` on timeout. Tests wait on it, never sleep."""
         with self._changed:
             return self._changed.wait_for(predicate, timeout_s)
 
@@ -306,38 +304,7 @@ class BoardEmulator:
         Commands: :data:`COMMANDS_HELP` (B = board address, C = channel, N = reply count,
         -1 = every reply).
         """
-        words = line.split()
-        if not words:
-            return ""
-        name, args = words[0].lower(), words[1:]
-        try:
-            numbers = [float(a) if name == "delay" else int(a, 0) for a in args]
-            if name in ("jam", "unjam", "force") and len(numbers) == 2:
-                board, channel = int(numbers[0]), int(numbers[1])
-                if name == "force":
-                    self.force_open(board, channel)
-                else:
-                    self.jam(board, channel, name == "jam")
-            elif name in ("offline", "online", "mute", "unmute") and len(numbers) <= 1:
-                board_or_all = int(numbers[0]) if numbers else None
-                if name in ("offline", "online"):
-                    self.set_offline(name == "offline", board_or_all)
-                else:
-                    self.set_mute(name == "mute", board_or_all)
-            elif name == "delay" and len(numbers) == 1:
-                self.set_reply_delay(numbers[0])
-            elif name in ("corrupt", "garbage") and len(numbers) <= 1:
-                count = int(numbers[0]) if numbers else 1
-                (self.corrupt_replies if name == "corrupt" else self.garbage_replies)(count)
-            elif name in ("unplug", "replug") and not numbers:
-                (self.unplug if name == "unplug" else self.replug)()
-            elif name == "state" and not numbers:
-                return self.describe()
-            else:
-                return f"commands: {COMMANDS_HELP}"
-        except (ValueError, KeyError, IndexError) as exc:
-            return f"cannot do {line.strip()!r}: {exc}"
-        return "ok"
+        return run_command(self, line)
 
     def describe(self) -> str:
         """One line per board: open doors, jammed locks, offline/mute flags."""
