@@ -16,8 +16,9 @@ from lockers.kiosk.startup import Store
 from lockers.kiosk.unlocking import DoorOpener, DoorOrder, report_door, staff_opening
 from lockers.soak.mix import KILL_STEPS
 from lockers.store import audit, lockers_repo
+from lockers.store.audit_values import AuditOutcome
 from lockers.store.db import Database
-from lockers.store.models import DoorStateValue, UnlockPurpose, UnlockRequest
+from lockers.store.models import DoorStateValue, LockerStatus, UnlockPurpose, UnlockRequest
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
@@ -101,3 +102,11 @@ def test_a_staff_command_opens_through_the_same_sequence(settings: Settings, sto
         ("staff:bob", "force_open", "requested", rental.rental_id, "lost phone"),
         ("staff:bob", "force_open", "unconfirmed", rental.rental_id, "scripted unconfirmed"),
     ]
+
+
+def test_door_outcomes_and_locker_statuses_are_audit_outcomes() -> None:
+    """The services audit a door's outcome and a locker's status as they are: each value must be
+    in the contract, or the audit write refuses it."""
+    allowed = {o.value for o in AuditOutcome}
+    assert {o.value for o in UnlockOutcome} <= allowed
+    assert {s.value for s in LockerStatus} <= allowed
