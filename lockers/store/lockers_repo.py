@@ -152,7 +152,8 @@ def claim_free_locker(
         )
         if claimed.rowcount == 1:  # type: ignore[attr-defined]
             locker = session.get(Locker, locker_id)
-            assert locker is not None
+            if locker is None:  # claimed by this very transaction: it cannot be gone
+                raise StoreError(f"locker {locker_id} vanished while being claimed")
             session.refresh(locker)
             return locker
     return None

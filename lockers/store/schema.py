@@ -37,7 +37,11 @@ def alembic_config(database: Database | None = None) -> Config:
 def head_revision() -> str:
     """The newest revision the code knows."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None, "migrations/versions holds no revision"
+    if head is None:
+        raise StoreError(
+            "migrations/versions holds no revision",
+            hint="the installation is incomplete: reinstall lockers with its migrations folder",
+        )
     return head
 
 

@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
 from lockers.errors import StoreError
+from lockers.store.audit_values import AuditAction, AuditOutcome
 from lockers.store.db import Database
 from lockers.store.models import Base
 from lockers.store.schema import (
@@ -72,9 +73,31 @@ def test_audit_log_is_append_only_in_the_database(database: Database) -> None:
     from lockers.store import audit
 
     with database.transaction() as session:
-        audit.append(session, at=datetime.now(UTC), actor="t", action="x", outcome="ok")
+        audit.append(
+            session,
+            at=datetime.now(UTC),
+            actor="t",
+            action=AuditAction.RESET,
+            outcome=AuditOutcome.OK,
+        )
     for sql in ("UPDATE audit_log SET outcome = 'forged'", "DELETE FROM audit_log"):
         with pytest.raises(StoreError, match="append-only"), database.transaction() as session:
             session.execute(text(sql))
     with database.transaction() as session:
         assert [e.outcome for e in audit.entries(session)] == ["ok"]
+
+
+def test_audit_entries_outside_the_contract_are_refused(database: Database) -> None:
+    from lockers.store import audit
+
+    with pytest.raises(ValueError), database.transaction() as session:
+        audit.append(session, at=datetime.now(UTC), actor="t", action="opend", outcome="ok")  # type: ignore[arg-type]
+    with database.transaction() as session:
+        assert list(audit.entries(session)) == []
+
+
+def test_a_vanished_unlock_request_is_an_explicit_error(database: Database) -> None:
+    from lockers.store import unlocks
+
+    with pytest.raises(StoreError, match="vanished"), database.transaction() as session:
+        unlocks.finish_unlock(session, 999, "opened", "", datetime.now(UTC))
