@@ -41,9 +41,8 @@ def register(app: typer.Typer) -> None:
             kiosks = [s.as_json() for s in statuses]
             print(json.dumps({"at": now.isoformat(), "kiosks": kiosks}, indent=2))
             return
-        table = Table("kiosk", "name", "state", "last beat", "free", "occupied", "overdue")
-        table.add_column("out of service")
-        table.add_column("problems")
+        table = Table("kiosk", "name", "state", "last beat", "lockers", "problems")
+        table.caption = "lockers: free / occupied / overdue / out of service"
         for s in statuses:
             beat = "never" if s.last_beat_at is None else f"{s.last_beat_at:%Y-%m-%d %H:%M:%S}Z"
             name = s.display_name + (f" ({s.location})" if s.location else "")
@@ -52,10 +51,8 @@ def register(app: typer.Typer) -> None:
                 name,
                 "[green]online[/]" if s.online else "[red]offline[/]",
                 beat,
-                str(s.lockers_free),
-                str(s.lockers_occupied),
-                str(s.lockers_overdue),
-                str(s.lockers_out_of_service),
+                f"{s.lockers_free}/{s.lockers_occupied}/{s.lockers_overdue}/"
+                f"{s.lockers_out_of_service}",
                 "; ".join(s.problems),
             )
         if not statuses:
