@@ -239,9 +239,16 @@ def site_status(session: Session, now: datetime) -> list[KioskStatus]:
     ):
         if kiosk_id not in statuses:
             statuses[kiosk_id] = KioskStatus(
-                kiosk_id, kiosk_id, None, False, False, None, None, None,
+                kiosk_id=kiosk_id,
+                display_name=kiosk_id,
+                location=None,
+                online=False,
+                registered=False,
+                last_beat_at=None,
+                version=None,
+                model_version=None,
                 problems=["never started on this database"],
-            )  # fmt: skip
+            )
     _count_lockers(session, now, statuses)
     for status in statuses.values():
         if status.lockers_flagged:

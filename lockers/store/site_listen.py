@@ -94,18 +94,16 @@ class CommandListener:
     def _wait_notify(self, limit: float) -> bool:
         import psycopg
 
+        deadline = time.monotonic() + limit
         try:
-            for note in self._conn.notifies(timeout=limit, stop_after=1):
-                if note.payload == self._key:
-                    return True
-                return self._drain()
+            # Other kiosks' notifications wake us too: skip them until ours or the deadline.
+            while (left := deadline - time.monotonic()) > 0 and not self._closed.is_set():
+                for note in self._conn.notifies(timeout=left, stop_after=1):
+                    if note.payload == self._key:
+                        return True
         except psycopg.Error:
             self._drop()
         return False
-
-    def _drain(self) -> bool:
-        # Another kiosk's notification woke us: take any others already queued, without waiting.
-        return any(note.payload == self._key for note in self._conn.notifies(timeout=0))
 
     def _drop(self) -> None:
         conn, self._conn, self.listening = self._conn, None, False

@@ -85,13 +85,18 @@ def test_site_status_counts_each_bank(database: Database) -> None:
     _bank(database, "kiosk-b", "B-")
     with database.transaction() as session:
         site.register_kiosk(session, identity("kiosk-a"), T0)
-        for _ in range(2):  # two rentals on A, one of them overdue at T0 + 2 h
+        for hours in (1, 2):  # two rentals on A, the first overdue at T0 + 1.5 h
             locker = lockers_repo.claim_free_locker(session, kiosk_id="kiosk-a")
             assert locker is not None
             rentals.create_rental(
-                session, locker, now=T0, max_hours=1 + _, retention_hours=1,
-                model_version="m", kiosk_id="kiosk-a",
-            )  # fmt: skip
+                session,
+                locker,
+                now=T0,
+                max_hours=hours,
+                retention_hours=1,
+                model_version="m",
+                kiosk_id="kiosk-a",
+            )
         lockers_repo.get_locker(session, "A-4").status = LockerStatus.OUT_OF_SERVICE
         lockers_repo.flag(session, lockers_repo.get_locker(session, "A-3"), "door jammed")
     with database.transaction() as session:
