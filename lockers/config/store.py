@@ -8,6 +8,8 @@ from pydantic import Field, field_validator
 
 from lockers.config._base import ResolvedPath, Section
 
+DEFAULT_KIOSK_ID = "kiosk-1"
+
 
 class DatabaseConfig(Section):
     """SQLAlchemy URL; empty means a SQLite file ``lockers.db`` in the data directory.
@@ -20,10 +22,11 @@ class DatabaseConfig(Section):
         10.0, gt=0, le=300, description="how long a write waits for another writer's lock"
     )
     kiosk_id: str = Field(
-        "kiosk-1",
+        DEFAULT_KIOSK_ID,
         min_length=1,
         max_length=64,
-        description="names this kiosk in the audit log and its pending unlocks (shared databases)",
+        description="names this kiosk: its bank of lockers, the audit log, its pending unlocks "
+        "(unique per shared database)",
     )
 
 
