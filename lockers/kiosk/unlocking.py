@@ -26,7 +26,7 @@ from lockers.kiosk.errors import StaffActionRefused
 from lockers.store import audit, lockers_repo, rentals, unlocks
 from lockers.store.audit_values import AuditAction, AuditOutcome
 from lockers.store.db import Database, Session
-from lockers.store.models import DoorStateValue, Locker, Rental, UnlockPurpose
+from lockers.store.models import DoorStateValue, Locker, Rental, UnlockPurpose, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ recorded); an older one was left by a kiosk that died and has not restarted yet.
 
 
 def staff_opening(
-    session: Session, locker: Locker, order: DoorOrder, *, now: datetime
+    session: Session, locker: Locker, order: DoorOrder, *, now: datetime | None = None
 ) -> DoorOrder:
     """The intent step of a staff opening (force-open here, or a command from another kiosk):
     the locker is flagged in the intent's transaction, so that no kiosk hands it out while staff
@@ -145,11 +145,13 @@ def staff_opening(
     customer's (occupied) or free again.
 
     Raises:
-        StaffActionRefused: a registration's unlock of this locker is in flight.
+        StaffActionRefused: a registration's unlock of this locker is in flight (``now``:
+            the caller's clock, default the wall clock).
     """
     # Wait for a registration claiming a locker right now (PostgreSQL's registration lock;
     # SQLite serialises writers anyway), so that its intent is seen below.
     lockers_repo.serialise_registrations(session)
+    now = utcnow() if now is None else now
     for request in unlocks.pending_unlocks(session):
         if request.locker_id != locker.id or request.purpose is not UnlockPurpose.REGISTER:
             continue
