@@ -17,6 +17,7 @@ from lockers.soak.ledger import Ledger
 from lockers.soak.ops import Op, OpKind
 from lockers.soak.options import SoakOptions
 from lockers.soak.people import BAD_NOISE, GOOD_NOISE, STRANGER_BASE
+from lockers.soak.plan import KILL_STEPS as KILL_STEPS  # where the kill points used to live
 
 
 @dataclass(frozen=True)
