@@ -31,6 +31,7 @@ class Pulse:
     board: int
     channel: int
     released: bool  # the door opened (or was still open): whoever stands there can reach in
+    was_open: bool = False  # the door was already open: this pulse released nothing itself
 
 
 class LoggedEmulator:
@@ -65,6 +66,7 @@ class LoggedEmulator:
                             board.address,
                             channel,
                             lock.door_open or not lock.jammed,
+                            lock.door_open,
                         )
                     )
             original(channel, on, now, off_after_s)

@@ -6,7 +6,9 @@
   flagged); staff try again a moment later, when the locker is the customer's (occupied) or
   free again. Otherwise staff "empty" a locker the customer fills a moment later, and the reset
   that follows ends the customer's rental with their belongings inside.
-- ``false_jams``: a door whose latch the emulator released (the pulse acted) must never be
+- ``false_jams``: a door whose latch the emulator released (the pulse acted on a closed door;
+  a door still open from the previous customer that shuts right after the pulse does not
+  count: the driver saw it closed throughout, and jammed is a fair answer) must never be
   answered as a definitive ``jammed`` (an alert of the driver, and for a registration a
   rolled-back rental): when a reply was lost (bad CRC, garbage) the answer is ``unconfirmed``
   (the pulse may have acted: rental kept, locker flagged for staff).
@@ -84,7 +86,10 @@ def false_jams(
         released = [
             labels.get((p.board, p.channel))
             for p in pulses
-            if p.kiosk == record.kiosk and p.released and record.started <= p.at <= record.finished
+            if p.kiosk == record.kiosk
+            and p.released
+            and not p.was_open  # a door left open that shut right after the pulse: not this one
+            and record.started <= p.at <= record.finished
         ]
         if released:
             found.append(

@@ -209,3 +209,19 @@ def test_a_jam_watched_without_a_gap_is_jammed(kerong: tuple[BoardEmulator, Lock
     result = board.unlock(LockAddress(0, 1))
     assert result.outcome is UnlockOutcome.JAMMED, result
     assert any(e.kind.value == "jammed" for e in board.poll_events())
+
+
+def test_a_door_left_open_that_shuts_after_the_pulse_is_not_a_false_jam() -> None:
+    """Soak (issue 17, run on seed 1): the previous customer's door was still open when the next
+    op on that lock pulsed, and shut right after; the driver read it closed throughout and
+    answered jammed. The pulse released nothing, so that answer is fair."""
+    ledger = Ledger(LOCKERS, People(1))
+    retrieve = _record(
+        0,
+        Op(1, OpKind.RETRIEVE, 0.0, person=7),
+        1.0,
+        2.0,
+        OpReport(1, "door_not_confirmed", "1", 11, board_events=["jammed"]),
+    )
+    ledger.apply(1, [retrieve], [Pulse(1.2, 0, 0, 1, True, was_open=True)])
+    assert ledger.counts["false_jams"] == 0
