@@ -23,15 +23,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from lockers.config import LockerConfig
 from lockers.soak.audit_check import AuditWatch
 from lockers.soak.kiosks import Pulse
-from lockers.soak.ops import OpKind, OpRecord
+from lockers.soak.ops import OpKind, OpRecord, Violation
 from lockers.soak.people import People
 from lockers.soak.races import RACE_INVARIANTS, false_jams, staff_open_races
 from lockers.store import consistency, inspection
@@ -51,29 +49,6 @@ INVARIANTS = (
 MATCH_COSINE = 0.5  # stored templates are a person's when their mean cosine to its base is this
 _RENTAL_OUTCOMES = ("opened", "reopened_existing", "door_not_confirmed")
 _NEVER_OPENS = (OpKind.EXPIRE, OpKind.STAFF_OUT_OF_SERVICE, OpKind.STAFF_BACK_IN_SERVICE)
-
-
-@dataclass
-class Violation:
-    """One broken invariant, with the locker and person it is about and (filled in by the
-    runner) what happened to them in the cycles before."""
-
-    invariant: str
-    cycle: int
-    detail: str
-    label: str | None = None
-    person: int | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "cycle": self.cycle,
-            "invariant": self.invariant,
-            "detail": self.detail,
-            "locker": self.label,
-            "person": self.person,
-            "history": self.history,
-        }
 
 
 _Event = tuple[float, int, str, "OpRecord", str]
