@@ -12,7 +12,7 @@ state meets the same choices.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from lockers.soak.faults import BOARD_FAULTS
@@ -62,7 +62,6 @@ class CyclePlan:
     random_kill_pick: float  # when: a fraction of the op's window
     db_fault: bool
     db_fault_delay_s: float
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
         """The plan as plain data (the JSON's ``choices``)."""
