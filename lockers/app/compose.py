@@ -203,7 +203,11 @@ def _open_services(
         settings, store.database, board, store.cipher, **services_kwargs
     )
     staff = StaffService(
-        store.database, board, kiosk_id=settings.database.kiosk_id, **services_kwargs
+        store.database,
+        board,
+        kiosk_id=settings.database.kiosk_id,
+        pin_secret=store.pin_secret,  # opened with the store: not read again per login
+        **services_kwargs,
     )
     if demo:
         ensure_demo_staff(staff)
