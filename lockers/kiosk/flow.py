@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lockers.kiosk.dto import RegisterOutcome, RegisterResult, RetrieveOutcome, RetrieveResult
+from lockers.kiosk.flow_requests import RequestTracker
 from lockers.kiosk.flow_values import (
     CALL_PHASES,
     OPEN_PHASES,
@@ -47,7 +48,6 @@ from lockers.kiosk.flow_values import (
     RegisterRequest,
     RetrieveRequest,
 )
-from lockers.kiosk.flow_requests import RequestTracker
 from lockers.kiosk.register_session import RegisterSession
 from lockers.kiosk.retrieve_session import RetrieveSession
 from lockers.kiosk.retry_policy import (

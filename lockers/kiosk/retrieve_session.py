@@ -46,9 +46,9 @@ class RetrieveSession:
     def scan(
         self, obs: FrameObservation, now: float
     ) -> tuple[RetrieveRequest, list[int | None]] | None:
-        """Feed a frame; the request (without its id yet) and the frame indices it was made of,
-        once the frames decide. A final request takes the probes with it; an early look leaves them here in
-        case more are needed."""
+        """Feed a frame; once the frames decide, the request (without its id yet) and the
+        frame indices it was made of. A final request takes the probes with it; an early look
+        leaves them here in case more are needed."""
         if obs.has_face:
             self._face_seen = now
         lost = not obs.has_face and now - self._face_seen > self.settings.face_lost_reset_s
