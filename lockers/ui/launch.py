@@ -31,6 +31,8 @@ from lockers.ui.qt_compat import emit
 if TYPE_CHECKING:
     from lockers.ui.ports import KioskSetup
 
+HOUSEKEEPING_DEFAULT_S = 300.0  # privacy.housekeeping_interval_s's default
+
 
 def create_window(
     parts: KioskSetup,
@@ -44,6 +46,13 @@ def create_window(
     ``controller_options`` go to :class:`~lockers.ui.controller.KioskController` (tests poll
     faster); ``start=False`` builds without starting the camera (screenshots).
     """
+    options: dict[str, object] = {
+        # The services' housekeeping while the kiosk runs (expiry of overdue rentals).
+        "housekeeping_interval_s": getattr(
+            parts.settings.privacy, "housekeeping_interval_s", HOUSEKEEPING_DEFAULT_S
+        ),
+        **controller_options,
+    }
     controller = KioskController(
         parts.backend,
         parts.pipeline_factory,
@@ -53,7 +62,7 @@ def create_window(
         untrained=parts.untrained,
         notices=tuple(parts.notices),
         failed_checks=tuple(getattr(parts, "failed_checks", ())),
-        **controller_options,  # type: ignore[arg-type]
+        **options,  # type: ignore[arg-type]
     )
     window = MainWindow(
         controller,
