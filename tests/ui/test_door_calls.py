@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from kiosk_harness import ScriptedCamera
-from PySide6.QtCore import QThread, Qt
+from PySide6.QtCore import Qt, QThread
 from test_kiosk_flows import WAIT_MS, active_rentals, click, enter_staff, wait_phase, wait_ready
 
 from lockers.app import KioskParts
