@@ -101,12 +101,11 @@ class KioskController(QObject):
             pipeline_factory, camera_factory, max_frame_failures=max_frame_failures, watch=watch
         )
         self.camera = CameraThread(self.worker, owner=self)
-        say = self._say
         self.health = HealthMonitor(
             backend,
             self.runner.submit,
             lambda status: emit(self.status_changed, status),
-            say,
+            self._say,
             clock,
             status=KioskStatus(
                 untrained=untrained, notices=tuple(notices), failed_checks=tuple(failed_checks)
@@ -119,27 +118,30 @@ class KioskController(QObject):
             backend,
             self.runner.submit,
             lambda state: emit(self.staff_changed, state),
-            say,
+            self._say,
             clock,
             staff_idle_s,
         )
-        self.bridge = FlowBridge(
-            KioskFlow(flow_settings),
-            self.worker,
-            backend,
-            self.runner.submit,
-            lambda view: emit(self.view_changed, view),
-            say,
-            clock,
-            lambda: self.status.model_version,
-            self.health.poll,
-        )
+        self.bridge = self._flow_bridge(flow_settings)
         self._connect_worker()
         self._timer = QTimer(self)
         self._timer.setInterval(tick_ms)
         self._timer.timeout.connect(self._tick)
         self._started = False
         self._shut = False
+
+    def _flow_bridge(self, flow_settings: FlowSettings) -> FlowBridge:
+        return FlowBridge(
+            KioskFlow(flow_settings),
+            self.worker,
+            self.backend,
+            self.runner.submit,
+            lambda view: emit(self.view_changed, view),
+            self._say,
+            self._clock,
+            lambda: self.status.model_version,
+            self.health.poll,
+        )
 
     def _connect_worker(self) -> None:
         w = self.worker
