@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -80,3 +81,42 @@ def rate_progress_bar(console: Console, label: str) -> Iterator[Callable[[int, i
 
     with bar:
         yield update
+
+
+class RichTrainObserver:
+    """Training progress on the terminal: a bar per epoch and a line of metrics after it."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self.console = console
+        self.bar = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            "{task.fields[loss]}",
+            console=console,
+        )
+        self.task: Any = None
+
+    def on_start(self, epochs: int, start_epoch: int, steps_per_epoch: int) -> None:
+        self.epochs, self.steps = epochs, steps_per_epoch
+        if start_epoch:
+            self.console.print(f"resuming after epoch {start_epoch}")
+
+    def on_step(self, epoch: int, step: int, loss: float) -> None:
+        if self.task is None:
+            self.task = self.bar.add_task(
+                f"epoch {epoch + 1}/{self.epochs}", total=self.steps, loss=""
+            )
+        self.bar.update(self.task, completed=step + 1, loss=f"loss {loss:.4f}")
+
+    def on_epoch(self, row: dict[str, float]) -> None:
+        if self.task is not None:
+            self.bar.remove_task(self.task)
+            self.task = None
+        shown = ", ".join(
+            f"{k} {v:.4g}" for k, v in row.items() if k != "epoch" and isinstance(v, float)
+        )
+        self.console.print(f"epoch {int(row['epoch'])}: {shown}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -18,10 +18,16 @@ from lockers.cli._training_common import (
     GATE_OPTION,
     PREALIGNED_OPTION,
     UNTRAINED_OPTION,
+    RichTrainObserver,
     progress_bar,
     untrained_banner,
 )
 from lockers.errors import ConfigError
+
+if TYPE_CHECKING:  # the training code (and torch) load only when a command runs
+    from lockers.training.calibrate import Calibration
+    from lockers.training.evaluate import EvalResult
+    from lockers.training.trainer import TrainJob
 
 
 def register(app: typer.Typer) -> None:
@@ -37,75 +43,43 @@ def register(app: typer.Typer) -> None:
 # ----------------------------------------------------------------------------- train
 
 
-class _RichObserver:
-    """Training progress on the terminal: a bar per epoch and a line of metrics after it."""
-
-    def __init__(self, console: Console) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        self.console = console
-        self.bar = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            "{task.fields[loss]}",
-            console=console,
-        )
-        self.task: Any = None
-
-    def on_start(self, epochs: int, start_epoch: int, steps_per_epoch: int) -> None:
-        self.epochs, self.steps = epochs, steps_per_epoch
-        if start_epoch:
-            self.console.print(f"resuming after epoch {start_epoch}")
-
-    def on_step(self, epoch: int, step: int, loss: float) -> None:
-        if self.task is None:
-            self.task = self.bar.add_task(
-                f"epoch {epoch + 1}/{self.epochs}", total=self.steps, loss=""
-            )
-        self.bar.update(self.task, completed=step + 1, loss=f"loss {loss:.4f}")
-
-    def on_epoch(self, row: dict[str, float]) -> None:
-        if self.task is not None:
-            self.bar.remove_task(self.task)
-            self.task = None
-        shown = ", ".join(
-            f"{k} {v:.4g}" for k, v in row.items() if k != "epoch" and isinstance(v, float)
-        )
-        self.console.print(f"epoch {int(row['epoch'])}: {shown}")
+_RECIPE_OPTION = typer.Option(
+    None, "--recipe", help="YAML recipe, or a bundled one (finetune-arcface, ...)"
+)
+_INITIAL_WEIGHTS_OPTION = typer.Option(
+    None, "--weights", help="start from these weights (VGGFace2 file or a checkpoint)"
+)
+_GROUPFACE_OPTION = typer.Option(
+    None,
+    "--groupface",
+    min=0,
+    help="add a GroupFace block with K groups (arcface/cosface; 0 removes the recipe's)",
+)
+_SET_OPTION = typer.Option([], "--set", help="any recipe key: --set warmup_steps=200")
+_PROCESSES_OPTION = typer.Option(
+    1, "--processes", help="local DDP processes (gloo on CPU); use torchrun for multi-GPU"
+)
 
 
 def train_cmd(
     data: Path = typer.Argument(..., help="aligned faces, one folder per person"),
     out: Path = typer.Option(..., "--out", help="run folder: checkpoints, metrics, weights"),
-    recipe: Path | None = typer.Option(
-        None, "--recipe", help="YAML recipe, or a bundled one (finetune-arcface, ...)"
-    ),
-    weights: Path | None = typer.Option(
-        None, "--weights", help="start from these weights (VGGFace2 file or a checkpoint)"
-    ),
+    recipe: Path | None = _RECIPE_OPTION,
+    weights: Path | None = _INITIAL_WEIGHTS_OPTION,
     from_scratch: bool = typer.Option(False, "--from-scratch", help="random initialisation"),
     resume: Path | None = typer.Option(None, "--resume", help="continue from a checkpoint"),
     split: Path | None = typer.Option(None, "--split", help="split file (dataset split)"),
     loss: str | None = typer.Option(None, "--loss", help="softmax, cosface, arcface, ..."),
-    groupface: int | None = typer.Option(
-        None,
-        "--groupface",
-        min=0,
-        help="add a GroupFace block with K groups (arcface/cosface; 0 removes the recipe's)",
-    ),
+    groupface: int | None = _GROUPFACE_OPTION,
     epochs: int | None = typer.Option(None, "--epochs"),
     lr: float | None = typer.Option(None, "--lr"),
     batch_size: int | None = typer.Option(None, "--batch-size", help="global batch"),
     schedule: str | None = typer.Option(None, "--schedule", help="constant, step or cosine"),
     seed: int | None = typer.Option(None, "--seed"),
-    set_: list[str] = typer.Option([], "--set", help="any recipe key: --set warmup_steps=200"),
+    set_: list[str] = _SET_OPTION,
     version: str | None = typer.Option(None, "--version", help="model version of the output"),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
-    processes: int = typer.Option(
-        1, "--processes", help="local DDP processes (gloo on CPU); use torchrun for multi-GPU"
-    ),
+    processes: int = _PROCESSES_OPTION,
 ) -> None:
     """Fine-tune InceptionResnetV1; writes a weights file for ``lockers models import``.
 
@@ -137,18 +111,9 @@ def train_cmd(
     )
     console = Console()
     if processes > 1:
-        from lockers.training.launch import launch_local
-
-        console.print(f"training in {processes} local processes…")
-        launch_local(job, processes)
-        cards = sorted(out.glob("*.json"), key=lambda p: p.stat().st_mtime)
-        cards = [c for c in cards if c.name != "metrics.json"]
-        if cards:
-            card = json.loads(cards[-1].read_text(encoding="utf-8"))
-            console.print(f"weights: {out / (card['model_version'] + '.pt')}")
-            console.print(f"import with: {card['import_command']}")
+        _train_in_processes(console, job, processes)
         return
-    result = train(job, _RichObserver(console))
+    result = train(job, RichTrainObserver(console))
     if result.weights_path is not None:
         console.print(f"weights: {result.weights_path} (model version {result.model_version})")
         console.print(f"model card: {result.card_path}")
@@ -158,7 +123,36 @@ def train_cmd(
         )
 
 
+def _train_in_processes(console: Console, job: TrainJob, processes: int) -> None:
+    """``--processes N``: DDP in N local processes; the outputs named from rank 0's card."""
+    from lockers.training.launch import launch_local
+
+    console.print(f"training in {processes} local processes…")
+    launch_local(job, processes)
+    out = job.out_dir
+    cards = sorted(out.glob("*.json"), key=lambda p: p.stat().st_mtime)
+    cards = [c for c in cards if c.name != "metrics.json"]
+    if cards:
+        card = json.loads(cards[-1].read_text(encoding="utf-8"))
+        console.print(f"weights: {out / (card['model_version'] + '.pt')}")
+        console.print(f"import with: {card['import_command']}")
+
+
 # ----------------------------------------------------------------------------- evaluate
+
+
+_BACKEND_OPTION = typer.Option(
+    "config", "--backend", help="torch, onnx, both (eager vs ONNX), or config"
+)
+_COMPARE_OPTION = typer.Option(
+    False, "--compare", help="compare the weights files given as arguments (first = baseline)"
+)
+_MODELS_ARGUMENT = typer.Argument(
+    None, help="with --compare: weights files side by side ('untrained' = random weights)"
+)
+_COMPARE_FAR_OPTION = typer.Option(
+    1e-3, "--target-far", help="with --compare: the site's FAR, for each model's threshold"
+)
 
 
 def evaluate_cmd(
@@ -167,23 +161,15 @@ def evaluate_cmd(
     images_root: Path = typer.Option(..., "--images-root", help="pair paths are relative to it"),
     out: Path = typer.Option(Path("evaluation"), "--out", help="folder for report and plots"),
     weights: Path | None = typer.Option(None, "--weights", help="default: the configured file"),
-    backend: str = typer.Option(
-        "config", "--backend", help="torch, onnx, both (eager vs ONNX), or config"
-    ),
+    backend: str = _BACKEND_OPTION,
     mode: str = typer.Option("config", "--mode", help="aligned, crop, both, or config"),
     prealigned: bool = PREALIGNED_OPTION,
     gate: bool = GATE_OPTION,
     folds: int = typer.Option(10, "--folds"),
     allow_untrained: bool = UNTRAINED_OPTION,
-    compare: bool = typer.Option(
-        False, "--compare", help="compare the weights files given as arguments (first = baseline)"
-    ),
-    models: list[Path] | None = typer.Argument(
-        None, help="with --compare: weights files side by side ('untrained' = random weights)"
-    ),
-    target_far: float = typer.Option(
-        1e-3, "--target-far", help="with --compare: the site's FAR, for each model's threshold"
-    ),
+    compare: bool = _COMPARE_OPTION,
+    models: list[Path] | None = _MODELS_ARGUMENT,
+    target_far: float = _COMPARE_FAR_OPTION,
 ) -> None:
     """Verification accuracy (k-fold), ROC AUC, EER and TAR@FAR, with ROC/DET plots.
 
@@ -220,6 +206,10 @@ def evaluate_cmd(
     console = Console()
     with progress_bar(console, "faces") as progress:
         result = evaluate(job, settings, progress)
+    _print_evaluation(console, result)
+
+
+def _print_evaluation(console: Console, result: EvalResult) -> None:
     report = result.report
     if result.untrained:
         untrained_banner(console)
@@ -317,18 +307,22 @@ def _print_variants(console: Console, report: dict[str, Any]) -> None:
 # ----------------------------------------------------------------------------- calibrate
 
 
+_REPORT_DIR_OPTION = typer.Option(
+    None, "--report-dir", help="evidence folder (default: calibration/ beside the config)"
+)
+_FORCE_OPTION = typer.Option(
+    False, "--force", help="pick values even when the data cannot support the target FAR"
+)
+
+
 def calibrate_cmd(
     ctx: typer.Context,
     data: Path = typer.Argument(..., help="the site's enrolment photos, one folder per person"),
     target_far: float = typer.Option(1e-3, "--target-far", help="false-accept rate to meet"),
     weights: Path | None = typer.Option(None, "--weights", help="default: the configured file"),
-    report_dir: Path | None = typer.Option(
-        None, "--report-dir", help="evidence folder (default: calibration/ beside the config)"
-    ),
+    report_dir: Path | None = _REPORT_DIR_OPTION,
     dry_run: bool = typer.Option(False, "--dry-run", help="report only, leave config alone"),
-    force: bool = typer.Option(
-        False, "--force", help="pick values even when the data cannot support the target FAR"
-    ),
+    force: bool = _FORCE_OPTION,
     prealigned: bool = PREALIGNED_OPTION,
     gate: bool = GATE_OPTION,
     allow_untrained: bool = UNTRAINED_OPTION,
@@ -354,6 +348,18 @@ def calibrate_cmd(
     console = Console()
     with progress_bar(console, "faces") as progress:
         result = calibrate(job, settings, progress)
+    _print_calibration(console, result)
+    if dry_run or not result.writable:
+        console.print("config not changed" + ("" if dry_run else " (untrained weights)"))
+        return
+    kept = update_config_file(
+        config_path, "recognition", {"threshold": result.threshold, "margin": result.margin}
+    )
+    note = "" if kept else " (comments could not be kept: the file was rewritten)"
+    console.print(f"wrote recognition.threshold and recognition.margin to {config_path}{note}")
+
+
+def _print_calibration(console: Console, result: Calibration) -> None:
     r = result.report
     if not result.writable:
         untrained_banner(console)
@@ -375,11 +381,3 @@ def calibrate_cmd(
     if not r["margin_meets_target"]:
         console.print("[bold yellow]no margin up to 0.30 meets the target in 1:N simulation[/]")
     console.print(f"evidence: {result.report_path}")
-    if dry_run or not result.writable:
-        console.print("config not changed" + ("" if dry_run else " (untrained weights)"))
-        return
-    kept = update_config_file(
-        config_path, "recognition", {"threshold": result.threshold, "margin": result.margin}
-    )
-    note = "" if kept else " (comments could not be kept: the file was rewritten)"
-    console.print(f"wrote recognition.threshold and recognition.margin to {config_path}{note}")

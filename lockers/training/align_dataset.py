@@ -83,25 +83,22 @@ def align_dataset(
         if progress:
             progress(done, total)
     report.identities_without_faces = [p for p in index.identities if not faces_per_identity[p]]
-    dst.mkdir(parents=True, exist_ok=True)
-    (dst / REPORT_NAME).write_text(
-        json.dumps(
-            {
-                "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-                "source": str(src),
-                "input_mode": mode,
-                "quality_gate": gate,
-                "images": total,
-                "written": report.written,
-                "skipped_existing": report.skipped_existing,
-                "rejected_count": len(report.rejected),
-                "reasons": report.reasons,
-                "rejected": report.rejected,
-                "identities_without_faces": report.identities_without_faces,
-            },
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
-    )
+    settings_used = {"source": str(src), "input_mode": mode, "quality_gate": gate, "images": total}
+    _write_report(dst, report, settings_used)
     return report
+
+
+def _write_report(dst: Path, report: AlignReport, run: dict[str, object]) -> None:
+    """``dst/<REPORT_NAME>``: how the run was made (``run``) and what became of each photo."""
+    dst.mkdir(parents=True, exist_ok=True)
+    document = {
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        **run,
+        "written": report.written,
+        "skipped_existing": report.skipped_existing,
+        "rejected_count": len(report.rejected),
+        "reasons": report.reasons,
+        "rejected": report.rejected,
+        "identities_without_faces": report.identities_without_faces,
+    }
+    (dst / REPORT_NAME).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

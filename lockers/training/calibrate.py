@@ -25,14 +25,16 @@ import numpy.typing as npt
 
 from lockers.training.dataset import scan_identity_tree
 from lockers.training.faces import (
+    EmbedderChoice,
     NotEnoughFacesError,
+    PreparedFace,
     Progress,
     Source,
     embed_prepared,
     open_embedder,
     prepare_faces,
 )
-from lockers.training.metrics import roc_auc, roc_curve, tar_at_far
+from lockers.training.metrics import RocCurve, roc_auc, roc_curve, tar_at_far
 
 if TYPE_CHECKING:
     from lockers.config import Settings
@@ -134,6 +136,75 @@ def calibrate(
     """
     if not 0 < job.target_far < 1:
         raise NotEnoughFacesError(f"target FAR must be in (0, 1), got {job.target_far}")
+    faces = _site_faces(job, settings, progress)
+    labels, embeddings = faces.labels, faces.embeddings
+    i, j = np.triu_indices(len(labels), k=1)
+    scores = np.sum(embeddings[i] * embeddings[j], axis=1)
+    same = labels[i] == labels[j]
+    if not same.any():
+        raise NotEnoughFacesError(
+            "no person has two usable faces, so there are no genuine pairs",
+            hint="enrol at least two photos per person",
+        )
+    roc = roc_curve(scores, same)
+    at_target = tar_at_far(roc, job.target_far)
+    if not at_target.supported and not job.force:
+        raise NotEnoughFacesError(
+            f"{at_target.note}: a threshold for FAR={job.target_far:g} cannot be measured on "
+            f"{faces.people} people",
+            hint="add more people's photos, raise --target-far, or pass --force to pick one "
+            "anyway (the report will say it is unsupported)",
+        )
+    threshold = at_target.threshold
+    if not math.isfinite(threshold):
+        threshold = float(scores.max())
+    threshold = min(math.ceil(threshold * 1000 - 1e-9) / 1000, 1.0)
+    grid = simulate_identification(embeddings, labels, threshold)
+    meets = [row for row in grid if row["wrong_accept_rate"] <= job.target_far]
+    chosen = meets[0] if meets else grid[-1]
+    report: dict[str, Any] = _provenance(job, faces) | {
+        "genuine_pairs": int(same.sum()),
+        "impostor_pairs": int((~same).sum()),
+        "supported": at_target.supported,
+        "support_note": at_target.note,
+        "auc": roc_auc(roc),
+        "threshold": threshold,
+        "far_at_threshold": float(np.mean(scores[~same] >= threshold)),
+        "tar_at_threshold": float(np.mean(scores[same] >= threshold)),
+        "margin": chosen["margin"],
+        "margin_meets_target": bool(meets),
+        "identification_at_choice": chosen,
+        "margin_grid": grid,
+        "previous": {
+            "threshold": settings.recognition.threshold,
+            "margin": settings.recognition.margin,
+        },
+    }
+    report_path = _write_evidence(report, job.report_dir, faces.choice.model_version, roc)
+    return Calibration(threshold, float(chosen["margin"]), report, report_path)
+
+
+@dataclass
+class _SiteFaces:
+    """The site's usable faces, embedded by the kiosk's embedder (or the weights given)."""
+
+    prepared: dict[str, PreparedFace]
+    mode_key: str
+    choice: EmbedderChoice
+    labels: npt.NDArray[np.int64]
+    embeddings: npt.NDArray[np.float32]
+
+    @property
+    def people(self) -> int:
+        return len(np.unique(self.labels))
+
+
+def _site_faces(job: CalibrateJob, settings: Settings, progress: Progress | None) -> _SiteFaces:
+    """Detect (or take as aligned), gate and embed every photo under ``job.data_root``.
+
+    Raises:
+        NotEnoughFacesError: fewer than 2 people have a usable face.
+    """
     index = scan_identity_tree(job.data_root)
     mode = settings.recognition.input_mode
     prepared = prepare_faces(
@@ -162,70 +233,39 @@ def calibrate(
             hint="enrol more people, or see the rejected images with --no-gate",
         )
     embeddings = np.stack([emb_by_path[p] for p, _ in kept]).astype(np.float32)
-    i, j = np.triu_indices(len(labels), k=1)
-    scores = np.sum(embeddings[i] * embeddings[j], axis=1)
-    same = labels[i] == labels[j]
-    if not same.any():
-        raise NotEnoughFacesError(
-            "no person has two usable faces, so there are no genuine pairs",
-            hint="enrol at least two photos per person",
-        )
-    roc = roc_curve(scores, same)
-    at_target = tar_at_far(roc, job.target_far)
-    if not at_target.supported and not job.force:
-        raise NotEnoughFacesError(
-            f"{at_target.note}: a threshold for FAR={job.target_far:g} cannot be measured on "
-            f"{len(np.unique(labels))} people",
-            hint="add more people's photos, raise --target-far, or pass --force to pick one "
-            "anyway (the report will say it is unsupported)",
-        )
-    threshold = at_target.threshold
-    if not math.isfinite(threshold):
-        threshold = float(scores.max())
-    threshold = min(math.ceil(threshold * 1000 - 1e-9) / 1000, 1.0)
-    grid = simulate_identification(embeddings, labels, threshold)
-    meets = [row for row in grid if row["wrong_accept_rate"] <= job.target_far]
-    chosen = meets[0] if meets else grid[-1]
-    far = float(np.mean(scores[~same] >= threshold))
-    tar = float(np.mean(scores[same] >= threshold))
-    report: dict[str, Any] = {
-        "untrained": choice.untrained,
+    return _SiteFaces(prepared, mode_key, choice, labels, embeddings)
+
+
+def _provenance(job: CalibrateJob, faces: _SiteFaces) -> dict[str, Any]:
+    """The evidence report's first part: what was measured, with what, on what."""
+    return {
+        "untrained": faces.choice.untrained,
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "data_root": str(job.data_root),
-        "model_version": choice.model_version,
-        "backend": choice.backend,
-        "input_mode": mode_key,
+        "model_version": faces.choice.model_version,
+        "backend": faces.choice.backend,
+        "input_mode": faces.mode_key,
         "quality_gate": job.gate,
         "target_far": job.target_far,
-        "people": len(np.unique(labels)),
-        "faces_used": len(kept),
-        "images_rejected": {k: v.rejected for k, v in prepared.items() if not v.ok},
-        "genuine_pairs": int(same.sum()),
-        "impostor_pairs": int((~same).sum()),
-        "supported": at_target.supported,
-        "support_note": at_target.note,
-        "auc": roc_auc(roc),
-        "threshold": threshold,
-        "far_at_threshold": far,
-        "tar_at_threshold": tar,
-        "margin": chosen["margin"],
-        "margin_meets_target": bool(meets),
-        "identification_at_choice": chosen,
-        "margin_grid": grid,
-        "previous": {
-            "threshold": settings.recognition.threshold,
-            "margin": settings.recognition.margin,
-        },
+        "people": faces.people,
+        "faces_used": len(faces.labels),
+        "images_rejected": {k: v.rejected for k, v in faces.prepared.items() if not v.ok},
     }
-    job.report_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _write_evidence(
+    report: dict[str, Any], report_dir: Path, model_version: str, roc: RocCurve
+) -> Path:
+    """``calibration-<UTC stamp>.json`` and its ROC plot in ``report_dir``; the JSON's path."""
+    report_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    report_path = job.report_dir / f"calibration-{stamp}.json"
+    report_path = report_dir / f"calibration-{stamp}.json"
     report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     from lockers.training.plots import plot_roc
 
     plot_roc(
-        {choice.model_version: roc},
+        {model_version: roc},
         report_path.with_suffix(".roc.png"),
-        f"calibration ROC, threshold {threshold:.3f}",
+        f"calibration ROC, threshold {report['threshold']:.3f}",
     )
-    return Calibration(threshold, float(chosen["margin"]), report, report_path)
+    return report_path

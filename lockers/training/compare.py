@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lockers.errors import WeightsError
-from lockers.training.dataset import read_pairs
+from lockers.training.dataset import Pair, read_pairs
 from lockers.training.evaluate import usable_pairs, write_scores
 from lockers.training.faces import (
     InputMode,
@@ -171,22 +171,63 @@ def compare_models(
     prepare_s = time.perf_counter() - started
     usable, same = usable_pairs(pairs, prepared)
     job.out_dir.mkdir(parents=True, exist_ok=True)
-    faces = [f.faces[mode] for f in prepared.values() if mode in f.faces]
-    rows: list[dict[str, Any]] = []
-    curves: dict[str, RocCurve] = {}
-    scores_by_model: dict[str, np.ndarray] = {}
-    correct_acc: list[np.ndarray] = []
-    correct_far: list[np.ndarray] = []
-    for index, path in enumerate(job.models):
-        model = _open_model(path, index, settings, job.allow_untrained, job.out_dir / "onnx-cache")
+    bench = _PairBench(job, mode, prepared, usable, same)
+    scored = [
+        bench.score(
+            _open_model(path, index, settings, job.allow_untrained, job.out_dir / "onnx-cache")
+        )
+        for index, path in enumerate(job.models)
+    ]
+    rows = [m.row for m in scored]
+    for index in range(1, len(rows)):
+        rows[index]["vs_baseline"] = {
+            "baseline": rows[0]["label"],
+            "at_accuracy_threshold": _paired(scored[0].correct_acc, scored[index].correct_acc),
+            "at_target_far_threshold": _paired(scored[0].correct_far, scored[index].correct_far),
+        }
+    rows[0]["vs_baseline"] = None
+    report_data = _report(job, mode, pairs, usable, prepared, rows)
+    report_data["timing_s"] = {
+        "prepare_faces": round(prepare_s, 2),
+        "total": round(time.perf_counter() - started, 2),
+        "note": "wall time of this run, ONNX exports included (cached for later runs)",
+    }
+    scores_by_model = {m.row["label"]: m.scores for m in scored}
+    curves = {m.row["label"]: m.roc for m in scored}
+    return _write_outputs(job, report_data, usable, scores_by_model, curves)
+
+
+@dataclass
+class _ModelScores:
+    """One model on the pairs: its report row, ROC, pair scores, and which pairs it got right
+    at its accuracy threshold and at the target-FAR threshold (for the paired tests)."""
+
+    row: dict[str, Any]
+    roc: RocCurve
+    scores: np.ndarray
+    correct_acc: np.ndarray
+    correct_far: np.ndarray
+
+
+@dataclass
+class _PairBench:
+    """The same prepared faces and pairs, for every model in turn."""
+
+    job: CompareJob
+    mode: InputMode
+    prepared: dict[str, PreparedFace]
+    usable: list[Pair]
+    same: np.ndarray
+
+    def score(self, model: _Model) -> _ModelScores:
+        job = self.job
         embed_start = time.perf_counter()
-        emb = embed_prepared(prepared, mode, model.embedder)
+        emb = embed_prepared(self.prepared, self.mode, model.embedder)
         embed_s = time.perf_counter() - embed_start
-        scores = np.array([float(emb[p.a] @ emb[p.b]) for p in usable])
-        report, roc = verification_report(scores, same, job.fars, job.folds)
+        scores = np.array([float(emb[p.a] @ emb[p.b]) for p in self.usable])
+        report, roc = verification_report(scores, self.same, job.fars, job.folds)
         at_target = tar_at_far(roc, job.target_far)
-        correct_acc.append((scores >= report.accuracy.threshold) == same)
-        correct_far.append((scores >= at_target.threshold) == same)
+        faces = [f.faces[self.mode] for f in self.prepared.values() if self.mode in f.faces]
         row = report.to_dict()
         row.update(
             label=model.label,
@@ -200,23 +241,13 @@ def compare_models(
             ms_per_face_batched=round(1e3 * embed_s / max(len(emb), 1), 3),
             onnx_ready_s=round(model.onnx_ready_s, 2),
         )
-        rows.append(row)
-        curves[model.label] = roc
-        scores_by_model[model.label] = scores
-    for index in range(1, len(rows)):
-        rows[index]["vs_baseline"] = {
-            "baseline": rows[0]["label"],
-            "at_accuracy_threshold": _paired(correct_acc[0], correct_acc[index]),
-            "at_target_far_threshold": _paired(correct_far[0], correct_far[index]),
-        }
-    rows[0]["vs_baseline"] = None
-    report_data = _report(job, mode, pairs, usable, prepared, rows)
-    report_data["timing_s"] = {
-        "prepare_faces": round(prepare_s, 2),
-        "total": round(time.perf_counter() - started, 2),
-        "note": "wall time of this run, ONNX exports included (cached for later runs)",
-    }
-    return _write_outputs(job, report_data, usable, scores_by_model, curves)
+        return _ModelScores(
+            row,
+            roc,
+            scores,
+            (scores >= report.accuracy.threshold) == self.same,
+            (scores >= at_target.threshold) == self.same,
+        )
 
 
 def _threshold_dict(t: Any, target: float) -> dict[str, Any]:

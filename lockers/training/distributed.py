@@ -74,6 +74,23 @@ def mean_across(ctx: DistContext, value: float) -> float:
     return float(t.item()) / ctx.world_size
 
 
+def each_rank(ctx: DistContext, value: float) -> list[float]:
+    """``value`` as every process holds it, indexed by rank (``[value]`` in one process).
+
+    One all-reduce of a vector in which each rank fills its own slot (the others add 0, and
+    NaN or ±inf survive the sum): every rank learns every rank's value in the same call, so all
+    can take the same decision about it.
+    """
+    if not ctx.distributed:
+        return [value]
+    t = torch.zeros(ctx.world_size, dtype=torch.float64)
+    t[ctx.rank] = value
+    if ctx.device.type == "cuda":
+        t = t.to(ctx.device)
+    dist.all_reduce(t)
+    return [float(v) for v in t.tolist()]
+
+
 def barrier(ctx: DistContext) -> None:
     if ctx.distributed:
         dist.barrier()

@@ -109,7 +109,6 @@ def evaluate(job: EvalJob, settings: Settings, progress: Progress | None = None)
             variants[name] = report.to_dict()
             curves[name] = roc
             scores_by_variant[name] = scores
-    rejected = {k: v.rejected for k, v in prepared.items() if not v.ok}
     report_data: dict[str, Any] = {
         "untrained": untrained,
         "warning": UNTRAINED_WARNING if untrained else None,
@@ -122,16 +121,29 @@ def evaluate(job: EvalJob, settings: Settings, progress: Progress | None = None)
         "pairs_total": len(pairs),
         "pairs_used": len(usable),
         "images_total": len(prepared),
-        "images_rejected": rejected,
+        "images_rejected": {k: v.rejected for k, v in prepared.items() if not v.ok},
         "variants": variants,
         "agreement": _agreement(scores_by_variant),
     }
+    return _write_outputs(job, report_data, usable, scores_by_variant, curves)
+
+
+def _write_outputs(
+    job: EvalJob,
+    report_data: dict[str, Any],
+    usable: list[Pair],
+    scores_by_variant: dict[str, np.ndarray],
+    curves: dict[str, RocCurve],
+) -> EvalResult:
+    """``report.json``, ``scores.csv`` and the ROC and DET plots in ``job.out_dir``."""
     report_path = job.out_dir / "report.json"
     report_path.write_text(json.dumps(report_data, indent=2) + "\n", encoding="utf-8")
     write_scores(job.out_dir / "scores.csv", usable, scores_by_variant)
     from lockers.training.plots import plot_det, plot_roc
 
-    title = "UNTRAINED WEIGHTS - meaningless" if untrained else ", ".join(sorted(versions))
+    untrained = bool(report_data["untrained"])
+    versions = report_data["model_versions"]
+    title = "UNTRAINED WEIGHTS - meaningless" if untrained else ", ".join(versions)
     plots = [
         plot_roc(curves, job.out_dir / "roc.png", f"ROC: {title}"),
         plot_det(curves, job.out_dir / "det.png", f"DET: {title}"),

@@ -12,24 +12,16 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lockers.training.dataset import DatasetError
-from lockers.training.kface_layout import (
-    AXES,
-    AxisFilter,
-    KFaceImage,
-    KFaceScan,
-    natural_key,
-    scan_kface,
-)
+from lockers.training.kface_layout import AxisFilter, KFaceImage, scan_kface
+from lockers.training.kface_report import import_report
 from lockers.training.kface_worker import (
     ImageOutcome,
     ImportOptions,
@@ -168,16 +160,7 @@ def import_kface(
             lies inside ``src``, or ``dst`` holds an import made with other settings.
     """
     options = options or ImportOptions()
-    if options.mode not in ("aligned", "crop"):
-        raise DatasetError(f"mode {options.mode!r} is not 'aligned' or 'crop'")
-    if workers < 1:
-        raise DatasetError(f"--workers {workers}: need at least 1")
-    src, dst = Path(src).resolve(), Path(dst).resolve()
-    if dst == src or src in dst.parents:
-        raise DatasetError(
-            f"the output folder {dst} is inside the K-Face folder {src}",
-            hint="write the imported faces to a separate folder",
-        )
+    src, dst = _checked_folders(src, dst, options, workers)
     keep = keep or AxisFilter()
     scan = scan_kface(src, keep)
     if not scan.selected:
@@ -198,45 +181,87 @@ def import_kface(
     skipped = len(scan.selected) - len(todo)
     if restart or not journal_path.is_file():
         journal_path.write_text(json.dumps({"settings": fingerprint}) + "\n", encoding="utf-8")
-    started = time.perf_counter()
-    first_result_at: float | None = None
-    processed = 0
-    worker_seconds = 0.0
-    if progress:
-        progress(0, len(todo))
-    if todo:
-        workers = min(workers, -(-len(todo) // CHUNK))  # no idle worker start-ups
-        batches = (
-            _run_in_process(KFaceFaceMaker(settings, src, dst, options), todo)
-            if workers == 1
-            else _run_in_pool(_worker_settings(settings, workers), src, dst, options, todo, workers)
-        )
-        with journal_path.open("a", encoding="utf-8") as journal:
-            for batch in batches:
-                if first_result_at is None:
-                    first_result_at = time.perf_counter()
-                for outcome in batch:
-                    done[outcome.rel] = outcome
-                    worker_seconds += outcome.seconds
-                    journal.write(json.dumps(outcome.to_json()) + "\n")
-                journal.flush()
-                processed += len(batch)
-                if progress:
-                    progress(processed, len(todo))
-    wall = time.perf_counter() - started
-    speed = {
-        "workers": workers,
-        "cpu_count": os.cpu_count(),
-        "images_processed": processed,
-        "wall_s": round(wall, 3),
-        "images_per_s": round(processed / wall, 2) if processed and wall > 0 else None,
-        "images_per_s_after_startup": _rate_after_startup(processed, started, first_result_at),
-        "ms_per_image_in_worker": round(1e3 * worker_seconds / processed, 2) if processed else None,
-    }
-    report = _report(scan, done, keep, options, src, dst, skipped, speed)
+    job = _ImportRun(settings, src, dst, options, workers, journal_path)
+    speed = job.process(todo, done, progress)
+    report = import_report(scan, done, keep, options, src, dst, skipped, speed)
     report_path = dst / REPORT_NAME
     report_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
     return KFaceImportResult(report, report_path)
+
+
+def _checked_folders(
+    src: Path, dst: Path, options: ImportOptions, workers: int
+) -> tuple[Path, Path]:
+    """``src`` and ``dst`` resolved, after checking the options and that ``dst`` lies outside
+    ``src``."""
+    if options.mode not in ("aligned", "crop"):
+        raise DatasetError(f"mode {options.mode!r} is not 'aligned' or 'crop'")
+    if workers < 1:
+        raise DatasetError(f"--workers {workers}: need at least 1")
+    src, dst = Path(src).resolve(), Path(dst).resolve()
+    if dst == src or src in dst.parents:
+        raise DatasetError(
+            f"the output folder {dst} is inside the K-Face folder {src}",
+            hint="write the imported faces to a separate folder",
+        )
+    return src, dst
+
+
+@dataclass
+class _ImportRun:
+    """One run over the images still to do: in this process or a pool, journalled as it goes."""
+
+    settings: Settings
+    src: Path
+    dst: Path
+    options: ImportOptions
+    workers: int
+    journal_path: Path
+
+    def process(
+        self, todo: list[KFaceImage], done: dict[str, ImageOutcome], progress: Progress | None
+    ) -> dict[str, Any]:
+        """Process ``todo``, adding each outcome to ``done`` and the journal; the run's speed."""
+        started = time.perf_counter()
+        first_result_at: float | None = None
+        processed = 0
+        worker_seconds = 0.0
+        workers = self.workers
+        if progress:
+            progress(0, len(todo))
+        if todo:
+            workers = min(workers, -(-len(todo) // CHUNK))  # no idle worker start-ups
+            with self.journal_path.open("a", encoding="utf-8") as journal:
+                for batch in self._batches(todo, workers):
+                    if first_result_at is None:
+                        first_result_at = time.perf_counter()
+                    for outcome in batch:
+                        done[outcome.rel] = outcome
+                        worker_seconds += outcome.seconds
+                        journal.write(json.dumps(outcome.to_json()) + "\n")
+                    journal.flush()
+                    processed += len(batch)
+                    if progress:
+                        progress(processed, len(todo))
+        wall = time.perf_counter() - started
+        return {
+            "workers": workers,
+            "cpu_count": os.cpu_count(),
+            "images_processed": processed,
+            "wall_s": round(wall, 3),
+            "images_per_s": round(processed / wall, 2) if processed and wall > 0 else None,
+            "images_per_s_after_startup": _rate_after_startup(processed, started, first_result_at),
+            "ms_per_image_in_worker": (
+                round(1e3 * worker_seconds / processed, 2) if processed else None
+            ),
+        }
+
+    def _batches(self, todo: list[KFaceImage], workers: int) -> Iterator[list[ImageOutcome]]:
+        if workers == 1:
+            maker = KFaceFaceMaker(self.settings, self.src, self.dst, self.options)
+            return _run_in_process(maker, todo)
+        settings = _worker_settings(self.settings, workers)
+        return _run_in_pool(settings, self.src, self.dst, self.options, todo, workers)
 
 
 def _rate_after_startup(processed: int, started: float, first: float | None) -> float | None:
@@ -245,85 +270,3 @@ def _rate_after_startup(processed: int, started: float, first: float | None) -> 
         return None
     elapsed = time.perf_counter() - first
     return round((processed - CHUNK) / elapsed, 2) if elapsed > 0 else None
-
-
-def _report(
-    scan: KFaceScan,
-    done: dict[str, ImageOutcome],
-    keep: AxisFilter,
-    options: ImportOptions,
-    src: Path,
-    dst: Path,
-    skipped: int,
-    speed: dict[str, Any],
-) -> dict[str, Any]:
-    per_axis: dict[str, dict[str, dict[str, int]]] = {axis: {} for axis in AXES}
-    written_per_person: Counter[str] = Counter()
-    reasons: Counter[str] = Counter()
-    rejected: dict[str, list[str]] = {}
-    box_use: Counter[str] = Counter()
-    bad_boxes: dict[str, str] = {}
-    for image in scan.selected:
-        outcome = done.get(image.rel)
-        if outcome is None:
-            continue
-        box_use[outcome.box] += 1
-        if outcome.box_problem:
-            bad_boxes[image.box_rel] = outcome.box_problem
-        kind = "written" if outcome.written else "rejected"
-        if outcome.written:
-            written_per_person[image.person] += 1
-        else:
-            rejected[image.rel] = outcome.reasons
-            reasons.update(_reason_code(r) for r in outcome.reasons)
-        for axis in AXES:
-            row = per_axis[axis].setdefault(
-                image.value(axis), {"written": 0, "rejected": 0, "filtered_out": 0}
-            )
-            row[kind] += 1
-    for axis in AXES:
-        for value, count in scan.filtered[axis].items():
-            row = per_axis[axis].setdefault(value, {"written": 0, "rejected": 0, "filtered_out": 0})
-            row["filtered_out"] += count
-    per_axis = {
-        axis: dict(sorted(rows.items(), key=lambda kv: natural_key(kv[0])))
-        for axis, rows in per_axis.items()
-    }
-    without = [p for p in scan.people if not written_per_person[p]]
-    return {
-        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "source": str(src),
-        "output": str(dst),
-        "input_mode": options.mode,
-        "quality_gate": options.gate,
-        "box_format": options.box_format,
-        "filters": keep.describe(),
-        "images_found": len(scan.selected) + scan.filtered_total,
-        "images_filtered_out": scan.filtered_total,
-        "images_selected": len(scan.selected),
-        "written": sum(written_per_person.values()),
-        "rejected_count": len(rejected),
-        "skipped_already_done": skipped,
-        "people": len(scan.people),
-        "people_with_faces": len(scan.people) - len(without),
-        "people_without_faces": without,
-        "faces_per_person": dict(sorted(written_per_person.items())),
-        "reasons": dict(reasons.most_common()),
-        "per_axis": per_axis,
-        "box_files": {
-            "located_by_box_file": box_use["file"],
-            "no_box_file": box_use["detector"],
-            "unusable": len(bad_boxes),
-            "problems": bad_boxes,
-            "note": "a box file picks the subject among the kiosk detector's faces; box, "
-            "landmarks and crop are always the detector's, as at the kiosk",
-        },
-        "rejected": rejected,
-        "ignored_entries": scan.ignored,
-        "speed": speed,
-    }
-
-
-def _reason_code(reason: str) -> str:
-    """``"unreadable: image … is truncated"`` → ``"unreadable"``, for the counts."""
-    return reason.split(":", 1)[0]

@@ -182,58 +182,11 @@ def scan_kface(root: Path, keep: AxisFilter | None = None) -> KFaceScan:
             f"K-Face folder {root} does not exist", hint=f"pass the release root: {EXPECTED_LAYOUT}"
         )
     scan = KFaceScan(root)
-    levels = ("accessory", "lux", "expression")
     for person in _dirs(root):
         if not person.is_dir():
             scan.ignored[person.name] = "not a person folder (a file at the top level)"
             continue
-        found_any = False
-        stack: list[tuple[Path, tuple[str, ...]]] = [(Path(person.path), ())]
-        while stack:
-            folder, values = stack.pop()
-            depth = len(values)
-            entries = _dirs(folder)
-            rel_folder = Path(person.name, *values).as_posix()
-            if depth < len(levels):
-                axis = levels[depth]
-                for entry in reversed(entries):
-                    number = axis_number(axis, entry.name) if entry.is_dir() else None
-                    if number is None:
-                        if depth > 0 or entry.is_dir():
-                            scan.ignored[f"{rel_folder}/{entry.name}"] = (
-                                f"not a {axis} folder ({AXIS_PREFIX[axis]}…)"
-                            )
-                        continue
-                    found_any = True
-                    if not keep.keeps(axis, number):
-                        counts = scan.filtered[axis]
-                        counts[entry.name] = counts.get(entry.name, 0) + _count_images(entry.path)
-                        continue
-                    stack.append((Path(entry.path), (*values, entry.name)))
-                continue
-            for entry in entries:
-                suffix = Path(entry.name).suffix.lower()
-                if entry.is_dir() or suffix == ".txt":
-                    if entry.is_dir():
-                        scan.ignored[f"{rel_folder}/{entry.name}"] = "unexpected folder"
-                    continue
-                if suffix not in IMAGE_SUFFIXES:
-                    scan.ignored[f"{rel_folder}/{entry.name}"] = "not an image"
-                    continue
-                stem = Path(entry.name).stem
-                number = axis_number("angle", stem)
-                if number is None:
-                    scan.ignored[f"{rel_folder}/{entry.name}"] = "not a camera image (C1-C20)"
-                    continue
-                if not keep.keeps("angle", number):
-                    counts = scan.filtered["angle"]
-                    counts[stem] = counts.get(stem, 0) + 1
-                    continue
-                s, lux, e = values
-                scan.selected.append(
-                    KFaceImage(f"{rel_folder}/{entry.name}", person.name, s, lux, e, stem)
-                )
-        if found_any:
+        if _scan_person(scan, person, keep):
             scan.people.append(person.name)
         elif person.name not in scan.ignored:
             scan.ignored[person.name] = "no accessory folders (S001…) inside"
@@ -246,6 +199,93 @@ def scan_kface(root: Path, keep: AxisFilter | None = None) -> KFaceScan:
         )
     scan.selected.sort(key=lambda image: natural_key(image.rel))
     return scan
+
+
+_LEVELS = ("accessory", "lux", "expression")
+"""The folder levels above the camera images, outermost first."""
+
+_Folder = tuple[Path, tuple[str, ...]]
+"""A folder to walk and the level values (S001, L1, E01) on the way to it."""
+
+
+def _scan_person(scan: KFaceScan, person: os.DirEntry[str], keep: AxisFilter) -> bool:
+    """Walk one person's folder into ``scan``; whether it holds any folder of the layout."""
+    found_any = False
+    stack: list[_Folder] = [(Path(person.path), ())]
+    while stack:
+        folder, values = stack.pop()
+        entries = _dirs(folder)
+        rel_folder = Path(person.name, *values).as_posix()
+        if len(values) < len(_LEVELS):
+            found, children = _scan_level(scan, keep, entries, rel_folder, values)
+            found_any = found_any or found
+            stack.extend(children)
+        else:
+            _scan_images(scan, keep, entries, rel_folder, person.name, values)
+    return found_any
+
+
+def _scan_level(
+    scan: KFaceScan,
+    keep: AxisFilter,
+    entries: list[os.DirEntry[str]],
+    rel_folder: str,
+    values: tuple[str, ...],
+) -> tuple[bool, list[_Folder]]:
+    """The sub-folders of one level: whether any fits the layout, and those the filter keeps
+    (filtered ones are only counted)."""
+    depth = len(values)
+    axis = _LEVELS[depth]
+    found = False
+    children: list[_Folder] = []
+    for entry in reversed(entries):
+        number = axis_number(axis, entry.name) if entry.is_dir() else None
+        if number is None:
+            if depth > 0 or entry.is_dir():
+                scan.ignored[f"{rel_folder}/{entry.name}"] = (
+                    f"not a {axis} folder ({AXIS_PREFIX[axis]}…)"
+                )
+            continue
+        found = True
+        if not keep.keeps(axis, number):
+            counts = scan.filtered[axis]
+            counts[entry.name] = counts.get(entry.name, 0) + _count_images(entry.path)
+            continue
+        children.append((Path(entry.path), (*values, entry.name)))
+    return found, children
+
+
+def _scan_images(
+    scan: KFaceScan,
+    keep: AxisFilter,
+    entries: list[os.DirEntry[str]],
+    rel_folder: str,
+    person: str,
+    values: tuple[str, ...],
+) -> None:
+    """The camera images (C1-C20) of one expression folder, selected or counted as filtered."""
+    for entry in entries:
+        suffix = Path(entry.name).suffix.lower()
+        if entry.is_dir() or suffix == ".txt":
+            if entry.is_dir():
+                scan.ignored[f"{rel_folder}/{entry.name}"] = "unexpected folder"
+            continue
+        if suffix not in IMAGE_SUFFIXES:
+            scan.ignored[f"{rel_folder}/{entry.name}"] = "not an image"
+            continue
+        stem = Path(entry.name).stem
+        number = axis_number("angle", stem)
+        if number is None:
+            scan.ignored[f"{rel_folder}/{entry.name}"] = "not a camera image (C1-C20)"
+            continue
+        if not keep.keeps("angle", number):
+            counts = scan.filtered["angle"]
+            counts[stem] = counts.get(stem, 0) + 1
+            continue
+        accessory, lux, expression = values
+        scan.selected.append(
+            KFaceImage(f"{rel_folder}/{entry.name}", person, accessory, lux, expression, stem)
+        )
 
 
 def _is_person(folder: Path) -> bool:

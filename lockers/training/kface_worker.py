@@ -212,5 +212,7 @@ def init_worker(settings: Settings, src: Path, dst: Path, options: ImportOptions
 
 def process_chunk(images: list[KFaceImage]) -> list[ImageOutcome]:
     """Process-pool task: a few images at a time (fewer round trips than one each)."""
-    assert _MAKER is not None, "init_worker did not run"
-    return [_MAKER.process(image) for image in images]
+    maker = _MAKER
+    if maker is None:  # a pool built without initializer=init_worker: a programming error
+        raise RuntimeError("process_chunk ran in a process where init_worker did not run")
+    return [maker.process(image) for image in images]

@@ -60,7 +60,8 @@ class Objective(nn.Module):
         margin (with it, the target is handicapped and argmax under-reports accuracy).
 
         Raises:
-            ValueError: a grouping objective called without ``group_logits``.
+            ValueError: a grouping objective called without ``group_logits``, or an objective
+                built with neither a head nor a pair loss.
         """
         if self.head is not None:
             logits = self.head(embeddings, labels)
@@ -72,7 +73,8 @@ class Objective(nn.Module):
             if isinstance(self.head, CosineHead):
                 return loss, self.head.cosines(embeddings).detach()
             return loss, logits.detach()
-        assert self.pair_loss is not None
+        if self.pair_loss is None:
+            raise ValueError(f"the {self.name} objective has neither a head nor a pair loss")
         return self.pair_loss(embeddings, labels), None
 
 

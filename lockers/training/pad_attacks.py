@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from lockers.errors import ImageError
 from lockers.vision.image_io import load_image
 
 Image = npt.NDArray[np.uint8]
@@ -123,7 +124,8 @@ def _camera(frame: npt.NDArray[np.float32], rng: np.random.Generator) -> Image:
     image = _to_uint8(frame)
     quality = int(rng.integers(70, 92))
     ok, data = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-    assert ok
+    if not ok:
+        raise ImageError("OpenCV could not JPEG-encode a simulated camera frame")
     return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1].copy()
 
 

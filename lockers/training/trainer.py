@@ -4,28 +4,23 @@ Runs in one process or under ``torchrun`` (DDP, env:// rendezvous; NCCL on GPUs,
 Only rank 0 writes files and reports progress. Reproducible: batches and flips depend only on
 (seed, epoch, step) (see :mod:`lockers.training.sampling`), the torch RNG is seeded and saved in
 checkpoints, so a resumed run continues exactly where an uninterrupted one would be.
+
+The parts a run is built from are in :mod:`lockers.training.train_parts`, the files it writes
+and reads in :mod:`lockers.training.run_files`.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import math
-import random
-import re
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from lockers.errors import LockersError
 from lockers.training import distributed
 from lockers.training.backbone import (
     InitialWeights,
@@ -37,55 +32,43 @@ from lockers.training.backbone import (
     set_frozen,
     standardise,
 )
-from lockers.training.dataset import FaceIndex, IdentitySplit, load_rgb, split_by_identity
-from lockers.training.metrics import verification_report
-from lockers.training.objectives import Objective, build_objective
+from lockers.training.dataset import IdentitySplit, split_by_identity
+from lockers.training.objectives import build_objective
 from lockers.training.recipe import TrainRecipe
+from lockers.training.run_files import (
+    CHECKPOINT_FORMAT,
+    export_model,
+    read_checkpoint,
+    save_atomic,
+    write_metrics,
+)
 from lockers.training.sampling import BatchPlan, flip_mask
+from lockers.training.train_parts import (
+    VERSION_PATTERN,
+    FaceImages,
+    TrainingError,
+    TrainNet,
+    build_optimizer,
+    default_version,
+    embedding_dim,
+    lr_factor,
+    seed_everything,
+)
+from lockers.training.train_steps import EpochTally, check_loss_finite, validation_metrics
 
-VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-class TrainingError(LockersError):
-    """A run cannot start or continue (bad resume point, data too small, ...)."""
-
-
-class FaceImages(Dataset[tuple[torch.Tensor, int]]):
-    """Images of a :class:`FaceIndex` as ``(3, s, s)`` uint8 RGB tensors with their labels."""
-
-    def __init__(self, index: FaceIndex, image_size: int) -> None:
-        self.index = index
-        self.image_size = image_size
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        rgb = load_rgb(self.index.root / self.index.paths[i], self.image_size)
-        return torch.from_numpy(rgb).permute(2, 0, 1).contiguous(), self.index.labels[i]
-
-
-class TrainNet(nn.Module):
-    """Backbone and objective in one module, so DDP synchronises the head's gradients too."""
-
-    def __init__(self, backbone: nn.Module, objective: Objective) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.objective = objective
-        # GroupFace: the grouping loss needs the group decision network's logits too.
-        self.groupface = objective.grouping is not None
-        self.group_counts: torch.Tensor | None = None  # faces per most-likely group, last batch
-
-    def forward(
-        self, images: torch.Tensor, labels: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if self.groupface:
-            out = self.backbone(images, return_groups=True)
-            self.group_counts = torch.bincount(
-                out.group_logits.detach().argmax(dim=1), minlength=out.group_logits.shape[1]
-            )
-            return self.objective(out.embedding, labels, out.group_logits)
-        return self.objective(self.backbone(images), labels)
+__all__ = [
+    "FaceImages",
+    "TrainJob",
+    "TrainNet",
+    "TrainObserver",
+    "TrainResult",
+    "TrainingError",
+    "build_optimizer",
+    "default_version",
+    "lr_factor",
+    "seed_everything",
+    "train",
+]
 
 
 class TrainObserver(Protocol):
@@ -105,62 +88,6 @@ class TrainResult:
     model_version: str
     history: list[dict[str, float]] = field(default_factory=list)
     images_per_s: float = 0.0
-
-
-def lr_factor(recipe: TrainRecipe, step: int, steps_per_epoch: int) -> float:
-    """Multiplier of the base learning rate at optimiser step ``step`` (0-based).
-
-    Linear warm-up from ``warmup_start_factor`` over ``warmup_steps``, then constant, StepLR
-    (× ``gamma`` every ``step_size_epochs``) or cosine annealing to ``min_lr_factor`` over the
-    remaining steps.
-    """
-    if step < recipe.warmup_steps:
-        w = recipe.warmup_start_factor
-        return w + (1.0 - w) * step / recipe.warmup_steps
-    if recipe.schedule == "step":
-        return recipe.gamma ** ((step // steps_per_epoch) // recipe.step_size_epochs)
-    if recipe.schedule == "cosine":
-        total = max(recipe.epochs * steps_per_epoch - recipe.warmup_steps, 1)
-        progress = min((step - recipe.warmup_steps) / total, 1.0)
-        floor = recipe.min_lr_factor
-        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-    return 1.0
-
-
-def seed_everything(seed: int, deterministic: bool) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    if deterministic:
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
-
-
-def build_optimizer(recipe: TrainRecipe, net: TrainNet) -> torch.optim.Optimizer:
-    # A GroupFace block is new like the head (its group projections start at zero): it learns
-    # at the head's rate, or fine-tuning's small backbone rate would leave it near zero.
-    fresh = [p for name, p in net.backbone.named_parameters() if name.startswith("groupface.")]
-    fresh_ids = {id(p) for p in fresh}
-    backbone = [p for p in net.backbone.parameters() if id(p) not in fresh_ids]
-    groups: list[dict[str, Any]] = [{"params": backbone, "lr": recipe.lr}]
-    head = list(net.objective.parameters()) + fresh
-    if head:
-        groups.append({"params": head, "lr": recipe.lr * recipe.head_lr_factor})
-    if recipe.optimizer == "sgd":
-        return torch.optim.SGD(
-            groups, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
-        )
-    if recipe.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    return torch.optim.AdamW(groups, lr=recipe.lr, weight_decay=recipe.weight_decay)
-
-
-def default_version(recipe: TrainRecipe, base: str) -> str:
-    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M")
-    method = recipe.loss
-    if recipe.groupface is not None:
-        method = f"groupface{recipe.groupface.groups}-{recipe.loss}"
-    return f"{base}-ft-{method}-{stamp}"[:64]
 
 
 @dataclass
@@ -194,19 +121,10 @@ def train(job: TrainJob, observer: TrainObserver | None = None) -> TrainResult:
         distributed.teardown(ctx)
 
 
-def _save_atomic(obj: object, path: Path) -> None:
-    """``torch.save`` that never leaves a half-written file (a crash mid-save keeps the old)."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
-
-
 class _Run:
     def __init__(
         self, job: TrainJob, ctx: distributed.DistContext, observer: TrainObserver | None
     ) -> None:
-        from lockers.training.dataset import scan_identity_tree
-
         self.job, self.ctx, self.recipe = job, ctx, job.recipe
         self.observer = observer if ctx.is_main else None
         if job.weights is None and not job.from_scratch and job.resume is None:
@@ -215,49 +133,11 @@ class _Run:
                 hint="pass --weights (VGGFace2 file or a checkpoint), --resume, or --from-scratch",
             )
         seed_everything(self.recipe.seed, self.recipe.deterministic)
-        full = scan_identity_tree(job.data_root)
-        self.split = job.split or split_by_identity(
-            full, self.recipe.val_fraction, self.recipe.seed
-        )
-        self.train_index = full.subset(set(self.split.train))
-        self.val_index = full.subset(set(self.split.val))
-        if len(self.train_index.identities) < 2:
-            raise TrainingError(
-                f"the training split has {len(self.train_index.identities)} identity; need >= 2"
-            )
+        self._load_data()
         self.init: InitialWeights | None = None
-        backbone = build_backbone(self.recipe)
-        if job.weights is not None and job.resume is None:
-            self.init = read_initial_weights(job.weights)
-            load_backbone_weights(backbone, self.init)
-        embedding_dim = (
-            512 if self.recipe.backbone == "inception_resnet_v1" else (self.recipe.embedding_dim)
-        )
-        objective = build_objective(
-            self.recipe.loss,
-            embedding_dim,
-            len(self.train_index.identities),
-            self.recipe.loss_params,
-            self.recipe.groupface.loss_weight if self.recipe.groupface else None,
-        )
-        if ctx.distributed and ctx.device.type == "cuda" and self.recipe.sync_batchnorm:
-            # (SyncBatchNorm is CUDA-only; on CPU each process normalises its own slice.)
-            backbone = nn.SyncBatchNorm.convert_sync_batchnorm(backbone)
-        self.net = TrainNet(backbone, objective).to(ctx.device)
+        self.net = self._build_net()
         self.frozen = frozen_blocks(self.recipe)
-        try:
-            self.plan = BatchPlan(
-                self.train_index.labels,
-                self.recipe.batch_size,
-                self.recipe.seed,
-                ctx.rank,
-                ctx.world_size,
-                self.recipe.images_per_identity if self.recipe.pair_loss else None,
-            )
-        except ValueError as exc:
-            raise TrainingError(
-                str(exc), hint="change batch_size in the recipe or --batch-size"
-            ) from None
+        self.plan = self._batch_plan()
         self.steps_per_epoch = len(self.plan)
         if job.max_steps_per_epoch:
             self.steps_per_epoch = min(self.steps_per_epoch, job.max_steps_per_epoch)
@@ -283,6 +163,57 @@ class _Run:
         self.ddp: nn.Module = self.net
         self._apply_freeze(self.start_epoch)
 
+    # -- set-up
+
+    def _load_data(self) -> None:
+        """The identity split and the training and validation indexes."""
+        from lockers.training.dataset import scan_identity_tree
+
+        full = scan_identity_tree(self.job.data_root)
+        self.split = self.job.split or split_by_identity(
+            full, self.recipe.val_fraction, self.recipe.seed
+        )
+        self.train_index = full.subset(set(self.split.train))
+        self.val_index = full.subset(set(self.split.val))
+        if len(self.train_index.identities) < 2:
+            raise TrainingError(
+                f"the training split has {len(self.train_index.identities)} identity; need >= 2"
+            )
+
+    def _build_net(self) -> TrainNet:
+        """Backbone (with the initial weights, unless resuming) and objective, on the device."""
+        backbone = build_backbone(self.recipe)
+        if self.job.weights is not None and self.job.resume is None:
+            self.init = read_initial_weights(self.job.weights)
+            load_backbone_weights(backbone, self.init)
+        objective = build_objective(
+            self.recipe.loss,
+            embedding_dim(self.recipe),
+            len(self.train_index.identities),
+            self.recipe.loss_params,
+            self.recipe.groupface.loss_weight if self.recipe.groupface else None,
+        )
+        ctx = self.ctx
+        if ctx.distributed and ctx.device.type == "cuda" and self.recipe.sync_batchnorm:
+            # (SyncBatchNorm is CUDA-only; on CPU each process normalises its own slice.)
+            backbone = nn.SyncBatchNorm.convert_sync_batchnorm(backbone)
+        return TrainNet(backbone, objective).to(ctx.device)
+
+    def _batch_plan(self) -> BatchPlan:
+        try:
+            return BatchPlan(
+                self.train_index.labels,
+                self.recipe.batch_size,
+                self.recipe.seed,
+                self.ctx.rank,
+                self.ctx.world_size,
+                self.recipe.images_per_identity if self.recipe.pair_loss else None,
+            )
+        except ValueError as exc:
+            raise TrainingError(
+                str(exc), hint="change batch_size in the recipe or --batch-size"
+            ) from None
+
     # -- state
 
     def _apply_freeze(self, epoch: int) -> None:
@@ -297,7 +228,7 @@ class _Run:
 
     def _checkpoint(self, epoch_done: int) -> dict[str, Any]:
         return {
-            "format": "lockers-train-checkpoint/1",
+            "format": CHECKPOINT_FORMAT,
             "recipe": self.recipe.model_dump(),
             "backbone": {k: v.detach().cpu() for k, v in self.net.backbone.state_dict().items()},
             "objective": self.net.objective.state_dict(),
@@ -314,30 +245,7 @@ class _Run:
         }
 
     def _restore(self, path: Path) -> str:
-        try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise TrainingError(f"checkpoint {path} does not exist") from None
-        except Exception as exc:
-            raise TrainingError(f"cannot read checkpoint {path}: {exc}") from None
-        if not isinstance(ckpt, dict) or ckpt.get("format") != "lockers-train-checkpoint/1":
-            raise TrainingError(
-                f"{path} is not a training checkpoint",
-                hint="to start from plain weights use --weights instead of --resume",
-            )
-        saved = {k: v for k, v in ckpt["recipe"].items() if k != "epochs"}
-        now = {k: v for k, v in self.recipe.model_dump().items() if k != "epochs"}
-        changed = sorted(k for k in now if saved.get(k) != now[k])
-        if changed:
-            raise TrainingError(
-                f"checkpoint {path} was trained with a different recipe ({', '.join(changed)})",
-                hint="resume with the same recipe (only 'epochs' may change)",
-            )
-        if list(ckpt["identities"]) != list(self.train_index.identities):
-            raise TrainingError(
-                f"the training identities differ from those in checkpoint {path}",
-                hint="resume on the same dataset and split",
-            )
+        ckpt = read_checkpoint(path, self.recipe, self.train_index.identities)
         self.net.backbone.load_state_dict(ckpt["backbone"])
         self.net.objective.load_state_dict(ckpt["objective"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
@@ -380,11 +288,11 @@ class _Run:
                 # last.pt every epoch (resume loses at most one); a numbered copy every
                 # checkpoint_every_epochs, since each holds the optimiser state too.
                 ckpt = self._checkpoint(epoch + 1)
-                _save_atomic(ckpt, out / "checkpoints" / "last.pt")
+                save_atomic(ckpt, out / "checkpoints" / "last.pt")
                 if (epoch + 1) % self.recipe.checkpoint_every_epochs == 0 or (
                     epoch + 1 == self.recipe.epochs
                 ):
-                    _save_atomic(ckpt, out / "checkpoints" / f"epoch_{epoch + 1:03d}.pt")
+                    save_atomic(ckpt, out / "checkpoints" / f"epoch_{epoch + 1:03d}.pt")
                 if self.observer:
                     self.observer.on_epoch(row)
             distributed.barrier(self.ctx)
@@ -399,152 +307,78 @@ class _Run:
     ) -> tuple[dict[str, float], int, float]:
         self.ddp.train()
         eval_frozen(self.net.backbone, self.active_frozen)
-        dev = self.ctx.device
-        local = self.recipe.batch_size // self.ctx.world_size
-        total_loss, correct, counted, seen = 0.0, 0, 0, 0
-        group_counts: torch.Tensor | None = None
+        tally = EpochTally()
         started = time.perf_counter()
         for step, (images, labels) in enumerate(loader):
             if step >= self.steps_per_epoch:
                 break
-            images = images.to(dev, non_blocking=True)
-            labels = labels.to(dev, non_blocking=True)
-            if self.recipe.hflip:
-                flips = flip_mask(self.recipe.seed, epoch, step, self.recipe.batch_size)
-                mine = torch.from_numpy(flips[self.ctx.rank * local : (self.ctx.rank + 1) * local])
-                images = torch.where(mine.to(dev)[:, None, None, None], images.flip(3), images)
-            x = standardise(images)
-            self.optimizer.zero_grad(set_to_none=True)
-            with torch.autocast("cuda", dtype=torch.float16, enabled=self.use_amp):
-                loss, logits = self.ddp(x, labels)
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}",
-                    hint="lower lr, add warm-up, or lower the margin head's scale",
-                )
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.scheduler.step()
-            total_loss += float(loss.item())
-            if logits is not None:
-                correct += int((logits.argmax(dim=1) == labels).sum())
-                counted += len(labels)
-            seen += len(labels)
-            if self.net.group_counts is not None:
-                batch_counts = self.net.group_counts.cpu()
-                group_counts = batch_counts if group_counts is None else group_counts + batch_counts
+            labels = labels.to(self.ctx.device, non_blocking=True)
+            loss, logits = self._train_step(epoch, step, images, labels)
+            tally.add(loss, logits, labels, self.net.group_counts)
             if self.observer:
-                self.observer.on_step(epoch, step, float(loss.item()))
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
+                self.observer.on_step(epoch, step, loss)
+        if self.ctx.device.type == "cuda":
+            torch.cuda.synchronize(self.ctx.device)
         seconds = time.perf_counter() - started
+        return self._epoch_row(epoch, tally, seconds), tally.seen, seconds
+
+    def _train_step(
+        self, epoch: int, step: int, images: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[float, torch.Tensor | None]:
+        """One optimiser step on this rank's slice of the batch; its loss and logits."""
+        dev = self.ctx.device
+        images = images.to(dev, non_blocking=True)
+        if self.recipe.hflip:
+            local = self.recipe.batch_size // self.ctx.world_size
+            flips = flip_mask(self.recipe.seed, epoch, step, self.recipe.batch_size)
+            mine = torch.from_numpy(flips[self.ctx.rank * local : (self.ctx.rank + 1) * local])
+            images = torch.where(mine.to(dev)[:, None, None, None], images.flip(3), images)
+        x = standardise(images)
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast("cuda", dtype=torch.float16, enabled=self.use_amp):
+            loss, logits = self.ddp(x, labels)
+        check_loss_finite(self.ctx, loss, epoch, step)  # on every rank, before backward
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return float(loss.item()), logits
+
+    def _epoch_row(self, epoch: int, tally: EpochTally, seconds: float) -> dict[str, float]:
+        """The epoch's metrics, averaged over the ranks."""
+        ctx = self.ctx
         steps = max(min(self.steps_per_epoch, len(self.plan)), 1)
         row: dict[str, float] = {
             "epoch": epoch + 1,
-            "train_loss": distributed.mean_across(self.ctx, total_loss / steps),
+            "train_loss": distributed.mean_across(ctx, tally.total_loss / steps),
             "lr": float(self.optimizer.param_groups[0]["lr"]),
-            "images_per_s": seen * self.ctx.world_size / seconds if seconds else 0.0,
+            "images_per_s": tally.seen * ctx.world_size / seconds if seconds else 0.0,
         }
-        if counted:
-            row["train_accuracy"] = distributed.mean_across(self.ctx, correct / counted)
-        if group_counts is not None:
+        if tally.counted:
+            row["train_accuracy"] = distributed.mean_across(ctx, tally.correct / tally.counted)
+        if tally.group_counts is not None:
             # How evenly GroupFace spreads faces: 1/K is perfectly balanced, 1.0 is collapse.
-            share = float(group_counts.max()) / max(int(group_counts.sum()), 1)
-            row["train_group_max_share"] = distributed.mean_across(self.ctx, share)
-            row["train_groups_used"] = distributed.mean_across(
-                self.ctx, float((group_counts > 0).sum())
-            )
-        return row, seen, seconds
-
-    @torch.no_grad()
-    def _embed(self, index: FaceIndex) -> np.ndarray:
-        self.net.backbone.eval()
-        data = FaceImages(index, self.recipe.image_size)
-        loader = DataLoader(data, batch_size=64, shuffle=False)
-        chunks = []
-        for images, _ in loader:
-            emb = self.net.backbone(standardise(images.to(self.ctx.device))).float()
-            chunks.append(torch.nn.functional.normalize(emb, dim=1).cpu().numpy())
-        return np.concatenate(chunks)
+            counts = tally.group_counts
+            share = float(counts.max()) / max(int(counts.sum()), 1)
+            row["train_group_max_share"] = distributed.mean_across(ctx, share)
+            row["train_groups_used"] = distributed.mean_across(ctx, float((counts > 0).sum()))
+        return row
 
     def _validate(self) -> dict[str, float]:
-        if len(self.val_index) < 2:
-            return {}
-        emb = self._embed(self.val_index)
-        labels = np.asarray(self.val_index.labels)
-        i, j = np.triu_indices(len(labels), k=1)
-        same = labels[i] == labels[j]
-        if same.all() or not same.any():
-            return {}
-        if len(i) > self.recipe.val_max_pairs:
-            keep = np.random.default_rng(self.recipe.seed).choice(
-                len(i), self.recipe.val_max_pairs, replace=False
-            )
-            i, j, same = i[keep], j[keep], same[keep]
-            if same.all() or not same.any():
-                return {}
-        scores = np.sum(emb[i] * emb[j], axis=1)
-        report, _ = verification_report(scores, same, folds=min(10, len(scores)))
-        return {
-            "val_verification_accuracy": report.accuracy.mean,
-            "val_auc": report.auc,
-            "val_eer": report.eer.eer,
-            "val_pairs": float(report.n_pairs),
-        }
+        return validation_metrics(self.net.backbone, self.val_index, self.recipe, self.ctx.device)
 
     def _write_metrics(self) -> None:
-        out = self.job.out_dir
-        keys: list[str] = []
-        for row in self.history:
-            keys += [k for k in row if k not in keys]
-        with (out / "metrics.csv").open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(self.history)
-        (out / "metrics.json").write_text(json.dumps(self.history, indent=2) + "\n")
-        from lockers.training.plots import plot_training_curves
-
-        plot_training_curves(self.history, out / "curves.png")
+        write_metrics(self.history, self.job.out_dir)
 
     def _export(self) -> tuple[Path, Path]:
-        """The kiosk's weights file: the backbone state_dict only (no head), float32, CPU.
-
-        With GroupFace the backbone's state_dict holds the ``groupface.*`` block as well, which
-        the kiosk's weights check accepts and its embedder builds the GroupFace network for.
-        """
-        out = self.job.out_dir
-        state = {
-            k: v.detach().float().cpu() if v.is_floating_point() else v.detach().cpu()
-            for k, v in self.net.backbone.state_dict().items()
-        }
-        weights_path = out / f"{self.model_version}.pt"
-        _save_atomic(state, weights_path)
-        import hashlib
-
-        groupface = self.recipe.groupface
-        card = {
-            "model_version": self.model_version,
-            "architecture": self.recipe.backbone + ("+groupface" if groupface else ""),
-            "groupface": groupface.model_dump() if groupface else None,
-            "embedding_dim": 512
-            if self.recipe.backbone == "inception_resnet_v1"
-            else (self.recipe.embedding_dim),
-            "image_size": self.recipe.image_size,
-            "standardisation": "(x - 127.5) / 128",
-            "base_version": self.base_version,
-            "base_sha256": self.init.sha256 if self.init else None,
-            "sha256": hashlib.sha256(weights_path.read_bytes()).hexdigest(),
-            "recipe": self.recipe.model_dump(),
-            "train_identities": len(self.train_index.identities),
-            "train_images": len(self.train_index),
-            "val_identities": len(self.val_index.identities),
-            "final_metrics": self.history[-1] if self.history else {},
-            "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-            "import_command": (
-                f"lockers models import {weights_path} --version {self.model_version}"
-            ),
-        }
-        card_path = out / f"{self.model_version}.json"
-        card_path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-        return weights_path, card_path
+        return export_model(
+            self.net.backbone,
+            self.recipe,
+            self.job.out_dir,
+            self.model_version,
+            base_version=self.base_version,
+            base_sha256=self.init.sha256 if self.init else None,
+            train_index=self.train_index,
+            val_index=self.val_index,
+            history=self.history,
+        )

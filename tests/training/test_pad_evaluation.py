@@ -12,12 +12,9 @@ import pytest
 
 from lockers.config import DetectionConfig, Settings
 from lockers.training.pad_attacks import face_region, print_attack, screen_attack
-from lockers.training.pad_eval import (
-    SourceScores,
-    build_report,
-    score_source,
-    threshold_for_bpcer,
-)
+from lockers.training.pad_eval import build_report, threshold_for_bpcer
+from lockers.training.pad_scores import SourceScores
+from lockers.training.pad_sources import score_source
 from lockers.vision.antispoof import load_anti_spoof
 from lockers.vision.detector import FaceDetector
 from lockers.vision.image_io import load_image
@@ -155,7 +152,7 @@ def test_score_source_counts_images_without_a_face(
 def _frames(
     source: SourceScores, rows: list[tuple[str, bool, str, int, float | None, str]]
 ) -> None:
-    from lockers.training.pad_eval import FrameScore
+    from lockers.training.pad_scores import FrameScore
 
     for i, (sequence, windowed, unit, order, score, status) in enumerate(rows):
         source.frames.append(FrameScore(f"f{i}", sequence, windowed, unit, order, score, status))
@@ -228,7 +225,7 @@ def test_the_held_out_threshold_is_chosen_on_the_first_half_only() -> None:
 def test_generated_attacks_are_grouped_by_their_source(tmp_path: Path) -> None:
     """pad-attacks files: a still's variants form one sequence; a video's frames one sequence
     per variant, in frame order; real files are grouped by name."""
-    from lockers.training.pad_eval import _attack_sources, _sequence
+    from lockers.training.pad_sources import _attack_sources, _sequence
 
     (tmp_path / "print").mkdir()
     (tmp_path / "attacks.csv").write_text(

@@ -265,3 +265,113 @@ def test_start_from_a_checkpoint_of_another_run(shapes_dataset: Path, tmp_path: 
     card = json.loads(second.card_path.read_text())
     assert card["base_version"] == first.model_version == "tiny-test"
     assert second.model_version.startswith("tiny-test-ft-arcface-")
+
+
+def _train_with_nan_on_rank_1(
+    rank: int, port: int, job: TrainJob, outcomes: object, stepped: object
+) -> None:
+    """A DDP rank whose loss (rank 1 only) turns NaN at the second step; reports how it ended.
+
+    The NaN comes from a wrapped ``TrainNet.forward`` (the model boundary): a real divergence
+    would hit every rank, and the point here is one rank seeing it alone.
+    """
+    import os
+
+    from lockers.training.train_parts import TrainNet
+
+    os.environ.update(
+        {
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "WORLD_SIZE": "2",
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+        }
+    )
+    torch.set_num_threads(1)
+    forward = TrainNet.forward
+    calls = 0
+
+    def poisoned(
+        self: TrainNet, images: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        nonlocal calls
+        calls += 1
+        loss, logits = forward(self, images, labels)
+        if calls == 2:
+            stepped.set()  # type: ignore[attr-defined]  # both ranks got through step 1
+            if rank == 1:
+                loss = loss * float("nan")
+        return loss, logits
+
+    TrainNet.forward = poisoned  # type: ignore[method-assign]
+    try:
+        train(job)
+        outcomes.put((rank, "finished", ""))  # type: ignore[attr-defined]
+    except TrainingError as exc:
+        outcomes.put((rank, "TrainingError", exc.message))  # type: ignore[attr-defined]
+    except Exception as exc:  # what a rank left waiting on a dead peer gets
+        outcomes.put((rank, type(exc).__name__, str(exc)))  # type: ignore[attr-defined]
+
+
+def test_ddp_a_nan_loss_on_one_rank_stops_every_rank_with_the_same_error(
+    make_shapes, tmp_path
+) -> None:
+    """Rank 1 alone sees a NaN loss: both ranks raise the same TrainingError, promptly (a rank
+    raising alone would leave rank 0 waiting in the gradient all-reduce)."""
+    import queue
+
+    import torch.multiprocessing as mp
+
+    from lockers.training.launch import free_port
+
+    data = make_shapes(tmp_path / "d", identities=6, per_identity=6, size=32)
+    overrides = {**TINY, "epochs": 1, "batch_size": 12, "loss": "arcface", "val_fraction": 0.2}
+    job = TrainJob(
+        data,
+        tmp_path / "run",
+        load_recipe("smoke-tiny", overrides),
+        from_scratch=True,
+        model_version="ddp-nan",
+        validate=False,
+    )
+    spawn = mp.get_context("spawn")
+    outcomes, stepped = spawn.Queue(), spawn.Event()
+    port = free_port()
+    ranks = [
+        spawn.Process(target=_train_with_nan_on_rank_1, args=(r, port, job, outcomes, stepped))
+        for r in range(2)
+    ]
+    for process in ranks:
+        process.start()
+    # Far below gloo's 30-minute default timeout: a hang fails here, not in CI's job limit.
+    deadline_s = 120.0
+    ended: dict[int, tuple[str, str]] = {}
+    try:
+        while len(ended) < 2:
+            rank, kind, message = outcomes.get(timeout=deadline_s)
+            ended[rank] = (kind, message)
+    except queue.Empty:
+        pass
+    finally:
+        for process in ranks:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+                process.join()
+    assert stepped.is_set()  # the ranks really trained together before the NaN
+    assert set(ended) == {0, 1}, f"ranks that never ended: {sorted({0, 1} - set(ended))}"
+    expected = "the loss became nan on rank 1 at epoch 1, step 2"
+    assert ended[0] == ended[1] == ("TrainingError", expected)
+    assert [p.exitcode for p in ranks] == [0, 0]
+
+
+def test_a_non_finite_loss_in_one_process_names_the_value_and_the_step() -> None:
+    from lockers.training.distributed import DistContext
+    from lockers.training.train_steps import check_loss_finite
+
+    alone = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+    check_loss_finite(alone, torch.tensor(2.5), epoch=0, step=0)  # a finite loss passes
+    with pytest.raises(TrainingError, match=r"^the loss became inf at epoch 2, step 3") as info:
+        check_loss_finite(alone, torch.tensor(float("inf")), epoch=1, step=2)
+    assert "lower lr" in info.value.hint
