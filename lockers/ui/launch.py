@@ -51,6 +51,7 @@ def create_window(
         "housekeeping_interval_s": getattr(
             parts.settings.privacy, "housekeeping_interval_s", HOUSEKEEPING_DEFAULT_S
         ),
+        "max_frame_failures": parts.settings.ui.max_frame_failures,
         **controller_options,
     }
     controller = KioskController(
