@@ -29,7 +29,7 @@ from lockers.ui.main_window import MainWindow
 from lockers.ui.qt_compat import emit
 
 if TYPE_CHECKING:
-    from lockers.ui.ports import KioskSetup
+    from lockers.ui.ports import KioskSetup, ProgressBeat
 
 HOUSEKEEPING_DEFAULT_S = 300.0  # privacy.housekeeping_interval_s's default
 
@@ -111,11 +111,15 @@ def run_window(
     on_event: Callable[[str], None] | None = None,
     script: bool = False,
     script_timeout_s: float = 120.0,
+    watch: ProgressBeat | None = None,
 ) -> int:
-    """Show the kiosk and run until it is closed (or the script ends); returns an exit code."""
+    """Show the kiosk and run until it is closed (or the script ends); returns an exit code.
+
+    ``watch``: the systemd watchdog's progress record; the UI loop, the camera worker and the
+    service thread beat it (``None``: no watchdog)."""
     qInstallMessageHandler(_qt_message)
     app = application()
-    window, controller = create_window(parts)
+    window, controller = create_window(parts, watch=watch)
     if on_event is not None:
         controller.log_line.connect(on_event)
     # SIGTERM (systemd stop) and Ctrl+C end the event loop; shutdown then runs in order.
