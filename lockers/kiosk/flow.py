@@ -258,7 +258,7 @@ class KioskFlow:
             return self._register_request(now)
         if step.confirm_started:
             self._phase_since = now  # the confirm step has its own timeout
-        liveness = step.state or self._view.liveness
+        liveness = self._view.liveness if step.state is None else step.state
         self._view = replace(self._view, liveness=liveness, guidance=step.guidance)
         return None
 
