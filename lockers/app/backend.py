@@ -75,6 +75,9 @@ class ServicesBackend:
     def prepare(self, model_version: str) -> int:
         return self.rental.prepare(model_version)
 
+    def housekeeping(self) -> object:
+        return self.rental.housekeeping()
+
     def health(self) -> ServiceHealth:
         from lockers.hardware.board import DoorState, LockAddress
         from lockers.kiosk.staff_service import list_lockers
