@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from lockers.config._base import ResolvedPath, Section
+from lockers.config.console import ConsoleConfig
 from lockers.config.hardware import BoardConfig, LockerConfig
 from lockers.config.liveness import LivenessSettings
 from lockers.config.store import DEFAULT_KEY_FILE_NAME, DatabaseConfig, PrivacyConfig
@@ -35,6 +36,7 @@ class Settings(Section):
     lockers: list[LockerConfig] = Field(default_factory=list)
     privacy: PrivacyConfig = _section()
     ui: UiConfig = _section()
+    console: ConsoleConfig = _section()
 
     @model_validator(mode="before")
     @classmethod
