@@ -27,6 +27,10 @@ class AuditAction(StrEnum):
     OUT_OF_SERVICE = "out_of_service"
     BACK_IN_SERVICE = "back_in_service"
     AUDIT_EXPORT = "audit_export"
+    # the site console (lockers.console): accounts, passwords, API tokens
+    CONSOLE_PASSWORD = "console_password"
+    CONSOLE_ACCOUNT = "console_account"
+    API_TOKEN = "api_token"
 
 
 class AuditOutcome(StrEnum):
@@ -58,3 +62,10 @@ class AuditOutcome(StrEnum):
     AVAILABLE = "available"
     OCCUPIED = "occupied"
     OUT_OF_SERVICE = "out_of_service"
+    # the site console's logins and account changes
+    WRONG_PASSWORD = "wrong_password"
+    CREATED = "created"
+    REVOKED = "revoked"
+    CHANGED = "changed"
+    DISABLED = "disabled"
+    ENABLED = "enabled"

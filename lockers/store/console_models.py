@@ -34,6 +34,15 @@ class StaffRole(StrEnum):
     def includes(self, other: StaffRole) -> bool:
         return self.level >= other.level
 
+    @classmethod
+    def of_stored(cls, value: str) -> StaffRole:
+        """A role read from ``staff.role``; anything unknown (a kiosk's pre-migration
+        ``staff``) counts as the least: attendant."""
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.ATTENDANT
+
 
 _LEVELS = {StaffRole.ATTENDANT: 1, StaffRole.MANAGER: 2, StaffRole.ADMIN: 3}
 
