@@ -26,7 +26,8 @@ from lockers.console import accounts  # noqa: E402
 from lockers.console.app import create_app  # noqa: E402
 from lockers.console.site_port import CommandView  # noqa: E402
 from lockers.kiosk.pins import hash_pin  # noqa: E402
-from lockers.store import staff_repo  # noqa: E402
+from lockers.store import lockers_repo, rentals, staff_repo  # noqa: E402
+from lockers.store.models import LockerStatus  # noqa: E402
 from lockers.store.db import Database, Session  # noqa: E402
 
 PASSWORDS = {
@@ -126,9 +127,22 @@ def serve(app: object) -> Iterator[str]:
         sock.close()
 
 
+def rent(database: Database, label: str, started: datetime, hours: float) -> None:
+    """An active rental of locker ``label`` started at ``started``, ending ``hours`` later."""
+    with database.transaction() as session:
+        locker = lockers_repo.get_locker(session, label)
+        locker.status = LockerStatus.OCCUPIED
+        rentals.create_rental(
+            session, locker, now=started, max_hours=hours, retention_hours=24,
+            model_version="facenet-vggface2@test", kiosk_id="kiosk-1",
+        )  # fmt: skip
+
+
 @pytest.fixture
 def console(database: Database, settings: Settings) -> Iterator[Console]:
     clock = Clock()
+    with database.transaction() as session:
+        lockers_repo.sync_lockers(session, settings.lockers)
     for name, role in ROLES.items():
         add_member(database, name, role, PASSWORDS[name], clock.now)
     commands = RecordingCommands()
