@@ -15,6 +15,7 @@ from rich.console import Console
 from lockers.cli import (
     board_cmds,
     config_cmds,
+    console_cmds,
     doctor_cmd,
     kiosk_cmds,
     models_cmds,
@@ -56,6 +57,7 @@ kiosk_cmds.register(app)
 doctor_cmd.register(app)
 pad_cmds.register(app)
 soak_cmd.register(app)
+console_cmds.register(app)
 
 
 def main() -> None:
