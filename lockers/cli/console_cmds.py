@@ -41,7 +41,9 @@ def _database(ctx: typer.Context) -> Database:
 @app.callback()
 def console(
     ctx: typer.Context,
-    host: str = typer.Option("127.0.0.1", help="address to listen on (keep loopback behind a proxy)"),
+    host: str = typer.Option(
+        "127.0.0.1", help="address to listen on (keep loopback behind a proxy)"
+    ),
     port: int = typer.Option(8080, min=1, max=65535, help="TCP port"),
 ) -> None:
     """Serve the console (when no subcommand is given)."""
@@ -63,7 +65,10 @@ def set_password(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="staff member's name"),
     password: str = typer.Option(
-        ..., prompt="console password", hide_input=True, confirmation_prompt=True,
+        ...,
+        prompt="console password",
+        hide_input=True,
+        confirmation_prompt=True,
         help="at least 10 characters (asked for when not given)",
     ),
 ) -> None:
@@ -94,9 +99,14 @@ def token_create(
     database = _database(ctx)
     try:
         token = create_token(
-            database, staff, parse_role(role) if role else None, expires_days,
-            f"cli:{getpass.getuser()}", utcnow(), note or None,
-        )  # fmt: skip
+            database,
+            staff,
+            parse_role(role) if role else None,
+            expires_days,
+            f"cli:{getpass.getuser()}",
+            utcnow(),
+            note or None,
+        )
     finally:
         database.dispose()
     out.print(f"API token for {staff}, valid {expires_days:g} days (shown only now):")

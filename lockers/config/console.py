@@ -29,7 +29,9 @@ class ConsoleConfig(Section):
     max_wait_s: float = Field(
         30.0, gt=0, le=300, description="the longest ?wait= an API action may ask for"
     )
-    tls_cert_file: ResolvedPath | None = Field(None, description="PEM certificate: serve HTTPS directly")
+    tls_cert_file: ResolvedPath | None = Field(
+        None, description="PEM certificate: serve HTTPS directly"
+    )
     tls_key_file: ResolvedPath | None = Field(None, description="PEM private key of tls_cert_file")
     forwarded_allow_ips: str = Field(
         "127.0.0.1",

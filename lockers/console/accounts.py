@@ -58,9 +58,13 @@ class _Attempt:
 
 
 def login(
-    database: Database, config: ConsoleConfig, name: str, password: str, address: str,
+    database: Database,
+    config: ConsoleConfig,
+    name: str,
+    password: str,
+    address: str,
     now: datetime,
-) -> NewSession:  # fmt: skip
+) -> NewSession:
     """Check a console login and open a session.
 
     Raises:
@@ -71,19 +75,26 @@ def login(
         attempt = _attempt(session, config, name, password, address, now)
         known = attempt.outcome != AuditOutcome.UNKNOWN_STAFF
         audit.append(
-            session, at=now, actor=f"staff:{name}" if known else "console",
-            action=AuditAction.STAFF_LOGIN, outcome=attempt.outcome,
+            session,
+            at=now,
+            actor=f"staff:{name}" if known else "console",
+            action=AuditAction.STAFF_LOGIN,
+            outcome=attempt.outcome,
             reason=f"console login from {address}",
-        )  # fmt: skip
+        )
     if attempt.session is None:
         raise LoginRefused(attempt.message, hint="ask an admin if you are locked out")
     return attempt.session
 
 
 def _attempt(
-    session: Session, config: ConsoleConfig, name: str, password: str,
-    address: str, now: datetime,
-) -> _Attempt:  # fmt: skip
+    session: Session,
+    config: ConsoleConfig,
+    name: str,
+    password: str,
+    address: str,
+    now: datetime,
+) -> _Attempt:
     lockout = timedelta(minutes=config.login_lockout_min)
     address_until = console_repo.address_locked_until(session, address, now)
     if address_until is not None:
@@ -130,9 +141,13 @@ def logout(database: Database, session_hash: str, name: str, now: datetime) -> N
     with database.transaction() as session:
         console_repo.end_session(session, session_hash)
         audit.append(
-            session, at=now, actor=f"staff:{name}", action=AuditAction.STAFF_LOGOUT,
-            outcome=AuditOutcome.OK, reason="console",
-        )  # fmt: skip
+            session,
+            at=now,
+            actor=f"staff:{name}",
+            action=AuditAction.STAFF_LOGOUT,
+            outcome=AuditOutcome.OK,
+            reason="console",
+        )
 
 
 def set_password(database: Database, name: str, password: str, actor: str, now: datetime) -> None:
@@ -152,9 +167,13 @@ def set_password(database: Database, name: str, password: str, actor: str, now: 
             )
         console_repo.set_password(session, staff.id, password_hash, now)
         audit.append(
-            session, at=now, actor=actor, action=AuditAction.CONSOLE_PASSWORD,
-            outcome=AuditOutcome.CHANGED, reason=f"console password of {name} set",
-        )  # fmt: skip
+            session,
+            at=now,
+            actor=actor,
+            action=AuditAction.CONSOLE_PASSWORD,
+            outcome=AuditOutcome.CHANGED,
+            reason=f"console password of {name} set",
+        )
 
 
 def parse_role(value: str) -> StaffRole:
@@ -173,10 +192,15 @@ def _member_or_refuse(session: Session, name: str) -> console_repo.Member:
 
 
 def change_account(
-    database: Database, name: str, actor: str, now: datetime, *,
-    role: StaffRole | None = None, kiosks: list[str] | Unchanged | None = UNCHANGED,
+    database: Database,
+    name: str,
+    actor: str,
+    now: datetime,
+    *,
+    role: StaffRole | None = None,
+    kiosks: list[str] | Unchanged | None = UNCHANGED,
     disabled: bool | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """Change a member's role, kiosk scope (``None`` = every kiosk) or disable / re-enable their
     console account (disabling ends their sessions at once). Omitted: unchanged."""
     with database.transaction() as session:
@@ -192,15 +216,24 @@ def change_account(
             console_repo.set_disabled(session, found.staff_id, now if disabled else None)
             changes.append("disabled" if disabled else "enabled")
         audit.append(
-            session, at=now, actor=actor, action=AuditAction.CONSOLE_ACCOUNT,
-            outcome=AuditOutcome.CHANGED, reason=f"{name}: " + "; ".join(changes),
-        )  # fmt: skip
+            session,
+            at=now,
+            actor=actor,
+            action=AuditAction.CONSOLE_ACCOUNT,
+            outcome=AuditOutcome.CHANGED,
+            reason=f"{name}: " + "; ".join(changes),
+        )
 
 
 def create_token(
-    database: Database, name: str, role: StaffRole | None, expires_days: float, actor: str,
-    now: datetime, note: str | None = None,
-) -> str:  # fmt: skip
+    database: Database,
+    name: str,
+    role: StaffRole | None,
+    expires_days: float,
+    actor: str,
+    now: datetime,
+    note: str | None = None,
+) -> str:
     """A new API token for staff member ``name`` (returned once, stored hashed).
 
     ``role`` defaults to the member's own and may not exceed it.
@@ -224,14 +257,23 @@ def create_token(
                 hint="change their role first, or create a token with a lower role",
             )
         token_id = console_repo.add_token(
-            session, token_hash=secret_hash(token), staff_id=found.staff_id, role=wanted,
-            note=note, now=now, created_by=actor, expires_at=now + timedelta(days=expires_days),
-        )  # fmt: skip
+            session,
+            token_hash=secret_hash(token),
+            staff_id=found.staff_id,
+            role=wanted,
+            note=note,
+            now=now,
+            created_by=actor,
+            expires_at=now + timedelta(days=expires_days),
+        )
         audit.append(
-            session, at=now, actor=actor, action=AuditAction.API_TOKEN,
+            session,
+            at=now,
+            actor=actor,
+            action=AuditAction.API_TOKEN,
             outcome=AuditOutcome.CREATED,
             reason=f"token {token_id} for {name}, role {wanted.value}, {expires_days:g} days",
-        )  # fmt: skip
+        )
     return token
 
 
@@ -240,7 +282,11 @@ def revoke_token(database: Database, token_id: int, actor: str, now: datetime) -
         revoked = console_repo.revoke_token(session, token_id, now)
         if revoked:
             audit.append(
-                session, at=now, actor=actor, action=AuditAction.API_TOKEN,
-                outcome=AuditOutcome.REVOKED, reason=f"token {token_id}",
-            )  # fmt: skip
+                session,
+                at=now,
+                actor=actor,
+                action=AuditAction.API_TOKEN,
+                outcome=AuditOutcome.REVOKED,
+                reason=f"token {token_id}",
+            )
     return revoked

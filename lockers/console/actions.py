@@ -102,9 +102,14 @@ def send(
     text = reason_text(ctx.settings, action, reason, note)
     with ctx.database.transaction() as session:
         return ctx.commands.send(
-            session, kiosk_id=locker.kiosk_id, action=action, label=label, staff=who.name,
-            reason=text, now=ctx.clock(),
-        )  # fmt: skip
+            session,
+            kiosk_id=locker.kiosk_id,
+            action=action,
+            label=label,
+            staff=who.name,
+            reason=text,
+            now=ctx.clock(),
+        )
 
 
 def command(ctx: ConsoleContext, command_id: int) -> CommandView | None:

@@ -92,10 +92,16 @@ def _json_error(status: int, message: str, hint: str | None = None) -> JSONRespo
 def _page_error(request: Request, status: int, message: str, hint: str | None) -> Response:
     ctx = context_of(request)
     return ctx.templates.TemplateResponse(
-        request, "error.html", {"status": status, "message": message, "hint": hint,
-                                "who": getattr(request.state, "principal", None)},
+        request,
+        "error.html",
+        {
+            "status": status,
+            "message": message,
+            "hint": hint,
+            "who": getattr(request.state, "principal", None),
+        },
         status_code=status,
-    )  # fmt: skip
+    )
 
 
 def _error(request: Request, status: int, message: str, hint: str | None = None) -> Response:

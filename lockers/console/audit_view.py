@@ -32,8 +32,14 @@ class AuditFilters:
     before: int | None = None
 
     def as_params(self) -> dict[str, str]:
-        fields = {"kiosk": self.kiosk, "locker": self.locker, "staff": self.staff,
-                  "action": self.action, "since": self.since, "until": self.until}  # fmt: skip
+        fields = {
+            "kiosk": self.kiosk,
+            "locker": self.locker,
+            "staff": self.staff,
+            "action": self.action,
+            "since": self.since,
+            "until": self.until,
+        }
         return {key: value for key, value in fields.items() if value}
 
 
@@ -57,17 +63,23 @@ def parse_time(value: str, field: str) -> datetime | None:
 def to_query(ctx: ConsoleContext, filters: AuditFilters) -> AuditQuery:
     """Raises: BadFilter: a bad time or an action that is not an AuditAction."""
     if filters.action and filters.action not in {a.value for a in AuditAction}:
-        raise BadFilter(f"there is no audit action {filters.action!r}", hint="pick one from the list")
+        raise BadFilter(
+            f"there is no audit action {filters.action!r}", hint="pick one from the list"
+        )
     labels: list[str] = []
     if filters.kiosk:
         with ctx.database.transaction() as session:
             labels = console_queries.bank_labels(session, filters.kiosk)
     return AuditQuery(
-        kiosk_id=filters.kiosk or None, kiosk_labels=labels, locker_label=filters.locker or None,
-        staff=filters.staff or None, action=filters.action or None,
-        since=parse_time(filters.since, "since"), until=parse_time(filters.until, "until"),
+        kiosk_id=filters.kiosk or None,
+        kiosk_labels=labels,
+        locker_label=filters.locker or None,
+        staff=filters.staff or None,
+        action=filters.action or None,
+        since=parse_time(filters.since, "since"),
+        until=parse_time(filters.until, "until"),
         before_id=filters.before,
-    )  # fmt: skip
+    )
 
 
 def page_of(ctx: ConsoleContext, filters: AuditFilters) -> tuple[list[AuditEntry], int | None]:
@@ -93,10 +105,14 @@ def export_csv(ctx: ConsoleContext, filters: AuditFilters, actor: str) -> Iterat
     query = to_query(ctx, filters)
     with ctx.database.transaction() as session:
         audit.append(
-            session, at=ctx.clock(), actor=actor, action=AuditAction.AUDIT_EXPORT,
-            outcome=AuditOutcome.OK, reason="console CSV " + (
-                ", ".join(f"{k}={v}" for k, v in filters.as_params().items()) or "all"),
-        )  # fmt: skip
+            session,
+            at=ctx.clock(),
+            actor=actor,
+            action=AuditAction.AUDIT_EXPORT,
+            outcome=AuditOutcome.OK,
+            reason="console CSV "
+            + (", ".join(f"{k}={v}" for k, v in filters.as_params().items()) or "all"),
+        )
     return _chunks(ctx, query)
 
 

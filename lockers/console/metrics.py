@@ -73,8 +73,9 @@ def _lockers(grid: list[console_queries.LockerRow], kiosk_ids: list[str]) -> Met
         else:
             state = "flagged" if row.attention else "free"
         counts[(row.kiosk_id, state)] = counts.get((row.kiosk_id, state), 0) + 1
-    family = GaugeMetricFamily("lockers_lockers", "Lockers per kiosk and state",
-                               labels=["kiosk", "state"])  # fmt: skip
+    family = GaugeMetricFamily(
+        "lockers_lockers", "Lockers per kiosk and state", labels=["kiosk", "state"]
+    )
     for (kiosk, state), count in sorted(counts.items()):
         family.add_metric([kiosk, state], count)
     return family

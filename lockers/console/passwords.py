@@ -53,9 +53,13 @@ def verify_password(password: str, stored: str) -> bool:
             return False
         expected = base64.b64decode(digest)
         actual = hashlib.scrypt(
-            password.encode()[:MAX_PASSWORD_LENGTH * 4],
-            salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=32,
-        )  # fmt: skip
+            password.encode()[: MAX_PASSWORD_LENGTH * 4],
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=32,
+        )
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)

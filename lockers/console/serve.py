@@ -57,11 +57,15 @@ def serve(settings: Settings, host: str, port: int) -> None:
         app = create_app(settings, database, site=site, commands=commands)
         config = settings.console
         uvicorn.run(
-            app, host=host, port=port, proxy_headers=True,
+            app,
+            host=host,
+            port=port,
+            proxy_headers=True,
             forwarded_allow_ips=config.forwarded_allow_ips,
             ssl_certfile=None if config.tls_cert_file is None else str(config.tls_cert_file),
             ssl_keyfile=None if config.tls_key_file is None else str(config.tls_key_file),
-            log_level="info", server_header=False,
-        )  # fmt: skip
+            log_level="info",
+            server_header=False,
+        )
     finally:
         database.dispose()

@@ -53,7 +53,6 @@ def page(
     return ctx.templates.TemplateResponse(
         request,
         name,
-        {"who": who, "csrf": None if who is None else who.csrf_token, "now": ctx.clock(),
-         **values},
+        {"who": who, "csrf": None if who is None else who.csrf_token, "now": ctx.clock(), **values},
         status_code=status,
-    )  # fmt: skip
+    )

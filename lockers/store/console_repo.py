@@ -207,9 +207,11 @@ def find_session(session: Session, id_hash: str) -> LiveSession | None:
         return None
     console_session, staff, account = row
     return LiveSession(
-        console_session.id_hash, _member(staff, account), console_session.csrf_token,
+        console_session.id_hash,
+        _member(staff, account),
+        console_session.csrf_token,
         console_session.last_seen_at,
-    )  # fmt: skip
+    )
 
 
 def touch_session(session: Session, id_hash: str, now: datetime) -> None:
@@ -250,9 +252,16 @@ class TokenView:
 
 def _token_view(token: ApiToken, staff_name: str) -> TokenView:
     return TokenView(
-        token.id, staff_name, token.role, token.note, token.created_at, token.created_by,
-        token.expires_at, token.revoked_at, token.last_used_at,
-    )  # fmt: skip
+        token.id,
+        staff_name,
+        token.role,
+        token.note,
+        token.created_at,
+        token.created_by,
+        token.expires_at,
+        token.revoked_at,
+        token.last_used_at,
+    )
 
 
 def add_token(
@@ -267,9 +276,14 @@ def add_token(
     expires_at: datetime,
 ) -> int:
     token = ApiToken(
-        token_hash=token_hash, staff_id=staff_id, role=role.value, note=note, created_at=now,
-        created_by=created_by, expires_at=expires_at,
-    )  # fmt: skip
+        token_hash=token_hash,
+        staff_id=staff_id,
+        role=role.value,
+        note=note,
+        created_at=now,
+        created_by=created_by,
+        expires_at=expires_at,
+    )
     session.add(token)
     session.flush()
     return token.id
@@ -277,9 +291,9 @@ def add_token(
 
 def tokens(session: Session) -> list[TokenView]:
     rows = session.execute(
-        select(ApiToken, Staff.name).join(Staff, Staff.id == ApiToken.staff_id).order_by(
-            ApiToken.id.desc()
-        )
+        select(ApiToken, Staff.name)
+        .join(Staff, Staff.id == ApiToken.staff_id)
+        .order_by(ApiToken.id.desc())
     )
     return [_token_view(token, name) for token, name in rows]
 

@@ -19,16 +19,16 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
 
-from lockers_storekit import backend, database, db_url, settings  # noqa: E402, F401
+from lockers_storekit import backend, database, db_url, settings  # noqa: F401
 
-from lockers.config import Settings  # noqa: E402
-from lockers.console import accounts  # noqa: E402
-from lockers.console.app import create_app  # noqa: E402
-from lockers.console.site_port import CommandView  # noqa: E402
-from lockers.kiosk.pins import hash_pin  # noqa: E402
-from lockers.store import lockers_repo, rentals, staff_repo  # noqa: E402
-from lockers.store.models import LockerStatus  # noqa: E402
-from lockers.store.db import Database, Session  # noqa: E402
+from lockers.config import Settings
+from lockers.console import accounts
+from lockers.console.app import create_app
+from lockers.console.site_port import CommandView
+from lockers.kiosk.pins import hash_pin
+from lockers.store import lockers_repo, rentals, staff_repo
+from lockers.store.db import Database, Session
+from lockers.store.models import LockerStatus
 
 PASSWORDS = {
     "alice": "alice-password-1",  # attendant
@@ -57,12 +57,27 @@ class RecordingCommands:
 
     sent: dict[int, CommandView] = field(default_factory=dict)
 
-    def send(self, session: Session, *, kiosk_id: str, action: str, label: str, staff: str,
-             reason: str, now: datetime) -> CommandView:  # fmt: skip
+    def send(
+        self,
+        session: Session,
+        *,
+        kiosk_id: str,
+        action: str,
+        label: str,
+        staff: str,
+        reason: str,
+        now: datetime,
+    ) -> CommandView:
         command = CommandView(
-            id=len(self.sent) + 1, kiosk_id=kiosk_id, action=action, locker_label=label,
-            staff=staff, reason=reason, created_at=now, expires_at=now + timedelta(seconds=30),
-        )  # fmt: skip
+            id=len(self.sent) + 1,
+            kiosk_id=kiosk_id,
+            action=action,
+            locker_label=label,
+            staff=staff,
+            reason=reason,
+            created_at=now,
+            expires_at=now + timedelta(seconds=30),
+        )
         self.sent[command.id] = command
         return command
 
@@ -92,19 +107,19 @@ class Console:
     def client(self, address: str = "198.51.100.7", **headers: str) -> httpx.Client:
         """A browser from ``address`` (sent as X-Forwarded-For; loopback is a trusted proxy)."""
         client = httpx.Client(
-            base_url=self.url, headers={"X-Forwarded-For": address, **headers},
+            base_url=self.url,
+            headers={"X-Forwarded-For": address, **headers},
             follow_redirects=False,
-        )  # fmt: skip
+        )
         self.clients.append(client)
         return client
 
 
-def add_member(database: Database, name: str, role: str, password: str | None, now: datetime
-               ) -> None:  # fmt: skip
-    with database.transaction() as session:
+def add_member(db: Database, name: str, role: str, password: str | None, now: datetime) -> None:
+    with db.transaction() as session:
         staff_repo.add_staff(session, name, role, hash_pin("123456"))
     if password is not None:
-        accounts.set_password(database, name, password, "test", now)
+        accounts.set_password(db, name, password, "test", now)
 
 
 def serve(app: object) -> Iterator[str]:
@@ -113,9 +128,12 @@ def serve(app: object) -> Iterator[str]:
     sock.listen(64)  # listening before the thread starts: no wait for "ready"
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, log_level="warning", proxy_headers=True, forwarded_allow_ips="127.0.0.1",
+        app,
+        log_level="warning",
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
         lifespan="off",
-    )  # fmt: skip
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="console")
     thread.start()
@@ -127,19 +145,24 @@ def serve(app: object) -> Iterator[str]:
         sock.close()
 
 
-def rent(database: Database, label: str, started: datetime, hours: float) -> None:
+def rent(db: Database, label: str, started: datetime, hours: float) -> None:
     """An active rental of locker ``label`` started at ``started``, ending ``hours`` later."""
-    with database.transaction() as session:
+    with db.transaction() as session:
         locker = lockers_repo.get_locker(session, label)
         locker.status = LockerStatus.OCCUPIED
         rentals.create_rental(
-            session, locker, now=started, max_hours=hours, retention_hours=24,
-            model_version="facenet-vggface2@test", kiosk_id="kiosk-1",
-        )  # fmt: skip
+            session,
+            locker,
+            now=started,
+            max_hours=hours,
+            retention_hours=24,
+            model_version="facenet-vggface2@test",
+            kiosk_id="kiosk-1",
+        )
 
 
 @pytest.fixture
-def console(database: Database, settings: Settings) -> Iterator[Console]:
+def console(database: Database, settings: Settings) -> Iterator[Console]:  # noqa: F811
     clock = Clock()
     with database.transaction() as session:
         lockers_repo.sync_lockers(session, settings.lockers)
@@ -168,9 +191,13 @@ def login(client: httpx.Client, name: str, password: str | None = None) -> httpx
     form = client.get("/login")
     return client.post(
         "/login",
-        data={"name": name, "password": PASSWORDS.get(name, "") if password is None else password,
-              "csrf_token": csrf_of(form.text), "next": "/"},
-    )  # fmt: skip
+        data={
+            "name": name,
+            "password": PASSWORDS.get(name, "") if password is None else password,
+            "csrf_token": csrf_of(form.text),
+            "next": "/",
+        },
+    )
 
 
 def logged_in(console: Console, name: str, address: str = "198.51.100.7") -> httpx.Client:

@@ -38,9 +38,14 @@ def test_console_imports_no_heavy_library_and_stays_small(tmp_path: Path) -> Non
     database.dispose()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, url], capture_output=True, text=True, env=env, cwd=tmp_path,
-        timeout=120, check=True,
-    )  # fmt: skip
+        [sys.executable, "-c", PROBE, url],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=True,
+    )
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["heavy"] == []
     assert report["rss_kib"] < 150 * 1024, f"console RSS {report['rss_kib'] / 1024:.0f} MiB"

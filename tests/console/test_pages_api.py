@@ -25,8 +25,15 @@ def _seed_audit(console: Console) -> None:
     ]
     with console.database.transaction() as session:
         for at, actor, action, label in rows:
-            audit.append(session, at=at, actor=actor, action=action, outcome=AuditOutcome.OK,
-                         locker_label=label, reason=f"seeded {action}")  # fmt: skip
+            audit.append(
+                session,
+                at=at,
+                actor=actor,
+                action=action,
+                outcome=AuditOutcome.OK,
+                locker_label=label,
+                reason=f"seeded {action}",
+            )
 
 
 def _api(console: Console, name: str) -> object:
@@ -38,9 +45,14 @@ def test_audit_filters_paging_and_csv(console: Console) -> None:
     _seed_audit(console)
     api = _api(console, "mark")
     get = api.get  # type: ignore[attr-defined]
-    def actions_of(**params: str) -> list[str]:  # noqa: E306
-        return [e["reason"] for e in get("/api/v1/audit", params=params).json()["entries"]
-                if (e["reason"] or "").startswith("seeded")]  # fmt: skip
+
+    def actions_of(**params: str) -> list[str]:
+        return [
+            e["reason"]
+            for e in get("/api/v1/audit", params=params).json()["entries"]
+            if (e["reason"] or "").startswith("seeded")
+        ]
+
     assert actions_of(staff="mark") == ["seeded force_open"]
     assert actions_of(locker="1", action="force_open") == ["seeded force_open"]
     assert len(actions_of(locker="1")) == 3
@@ -60,14 +72,22 @@ def test_audit_filters_paging_and_csv(console: Console) -> None:
     assert [r["action"] for r in rows] == ["register", "force_open", "retrieve"]
     with console.database.transaction() as session:
         exports = list(audit.entries(session, action=AuditAction.AUDIT_EXPORT))
-    assert exports and exports[-1].actor == "staff:mark" and "locker=1" in (exports[-1].reason or "")
+    assert (
+        exports and exports[-1].actor == "staff:mark" and "locker=1" in (exports[-1].reason or "")
+    )
 
 
 def test_audit_pages_by_id(console: Console) -> None:
     with console.database.transaction() as session:
         for i in range(console.settings.console.page_size * 2 + 5):
-            audit.append(session, at=console.clock.now, actor="cli", action=AuditAction.HOUSEKEEPING,
-                         outcome=AuditOutcome.OK, reason=f"row {i}")  # fmt: skip
+            audit.append(
+                session,
+                at=console.clock.now,
+                actor="cli",
+                action=AuditAction.HOUSEKEEPING,
+                outcome=AuditOutcome.OK,
+                reason=f"row {i}",
+            )
     api = _api(console, "alice")
     seen: list[int] = []
     params: dict[str, str] = {"action": "housekeeping"}
@@ -88,8 +108,14 @@ def test_metrics_follow_the_naming_rules(console: Console) -> None:
     text = _api(console, "alice").get("/metrics").text  # type: ignore[attr-defined]
     families = list(text_string_to_metric_families(text))
     names = {f.name for f in families}
-    assert {"lockers_lockers", "lockers_unlocks", "lockers_retrieves", "lockers_commands",
-            "lockers_presentation_attacks_refused", "lockers_kiosk_up"} <= names  # fmt: skip
+    assert {
+        "lockers_lockers",
+        "lockers_unlocks",
+        "lockers_retrieves",
+        "lockers_commands",
+        "lockers_presentation_attacks_refused",
+        "lockers_kiosk_up",
+    } <= names
     for family in families:
         assert family.name.startswith("lockers_") and not family.name.startswith("lockers_lockers_")
         for sample in family.samples:
@@ -98,14 +124,19 @@ def test_metrics_follow_the_naming_rules(console: Console) -> None:
             else:
                 assert not sample.name.endswith("_total"), sample.name
             assert not {"staff", "name", "actor", "user", "label"} & set(sample.labels)
-    lockers = {(s.labels["kiosk"], s.labels["state"]): s.value
-               for f in families if f.name == "lockers_lockers" for s in f.samples}  # fmt: skip
+    lockers = {
+        (s.labels["kiosk"], s.labels["state"]): s.value
+        for f in families
+        if f.name == "lockers_lockers"
+        for s in f.samples
+    }
     assert lockers[("site", "overdue")] == 1 and lockers[("site", "free")] == 3
 
 
 def test_metrics_public_when_configured(console: Console) -> None:
-    from lockers.console.app import create_app
     from conftest import serve  # the same real server, another app
+
+    from lockers.console.app import create_app
 
     settings = console.settings.model_copy(
         update={"console": console.settings.console.model_copy(update={"metrics_public": True})}
@@ -124,22 +155,31 @@ def test_healthz(console: Console) -> None:
 
 def test_open_shows_pending_then_result(console: Console) -> None:
     client = logged_in(console, "alice")
-    sent = client.post("/lockers/3/actions", data={
-        "action": "open", "reason": "1", "note": "bag left", "csrf_token": page_csrf(client)})
+    sent = client.post(
+        "/lockers/3/actions",
+        data={"action": "open", "reason": "1", "note": "bag left", "csrf_token": page_csrf(client)},
+    )
     assert sent.status_code == 303 and sent.headers["location"] == "/commands/1"
     command = console.commands.sent[1]
     assert (command.action, command.staff, command.reason) == (
-        "open", "alice", "고객이 물건을 두고 감 (bag left)")  # ui.language ko, as the kiosk audits
+        "open",
+        "alice",
+        "고객이 물건을 두고 감 (bag left)",
+    )  # ui.language ko, as the kiosk audits
     pending = client.get("/commands/1")
     assert "Pending" in pending.text and 'hx-trigger="every 1s"' in pending.text
     console.commands.finish(1, "opened", console.clock.now)
     done = client.get("/commands/1", params={"fragment": "1"})
     assert "Result: <b>opened</b>" in done.text and "hx-trigger" not in done.text
-    reset = client.post("/lockers/3/actions", data={
-        "action": "reset", "reason": "0", "csrf_token": page_csrf(client)})
+    reset = client.post(
+        "/lockers/3/actions",
+        data={"action": "reset", "reason": "0", "csrf_token": page_csrf(client)},
+    )
     assert reset.status_code == 403  # attendant: open only
-    bad = client.post("/lockers/3/actions", data={
-        "action": "open", "reason": "99", "csrf_token": page_csrf(client)})
+    bad = client.post(
+        "/lockers/3/actions",
+        data={"action": "open", "reason": "99", "csrf_token": page_csrf(client)},
+    )
     assert bad.status_code == 400 and "not offered" in bad.text
 
 
@@ -156,8 +196,10 @@ def test_api_action_waits_for_the_result(console: Console) -> None:
     worker = threading.Thread(target=finish_when_sent)
     worker.start()
     try:
-        response = api.post("/api/v1/lockers/4/actions/out_of_service?wait=5",  # type: ignore[attr-defined]
-                            json={"reason": "lock faulty", "note": "rattles"})  # fmt: skip
+        response = api.post(
+            "/api/v1/lockers/4/actions/out_of_service?wait=5",  # type: ignore[attr-defined]
+            json={"reason": "lock faulty", "note": "rattles"},
+        )
     finally:
         finished.set()
         worker.join()
@@ -180,15 +222,18 @@ def test_release_all_overdue(console: Console) -> None:
     confirm = client.get("/kiosks/site/overdue")
     assert confirm.status_code == 200
     assert "Reset these 2 lockers" in confirm.text
-    done = client.post("/kiosks/site/release-overdue", data={
-        "reason": "0", "csrf_token": csrf_from(confirm.text)})
+    done = client.post(
+        "/kiosks/site/release-overdue", data={"reason": "0", "csrf_token": csrf_from(confirm.text)}
+    )
     assert done.status_code == 200
     assert sorted(c.locker_label for c in console.commands.sent.values()) == ["1", "2"]
     console.commands.finish(1, "done", now)
     report = client.get("/commands.csv", params={"ids": "1,2"})
     rows = list(csv.DictReader(io.StringIO(report.text)))
     assert [(r["locker"], r["action"], r["state"]) for r in rows] == [
-        ("1", "reset", "done"), ("2", "reset", "sent")]
+        ("1", "reset", "done"),
+        ("2", "reset", "sent"),
+    ]
 
 
 def csrf_from(html: str) -> str:
@@ -198,9 +243,10 @@ def csrf_from(html: str) -> str:
 
 
 def test_no_commands_without_the_site_store(console: Console) -> None:
-    from lockers.console.app import create_app
-    from conftest import serve
     import httpx
+    from conftest import serve
+
+    from lockers.console.app import create_app
 
     token = accounts.create_token(console.database, "alice", None, 1, "t", console.clock.now)
     for url in serve(create_app(console.settings, console.database, clock=console.clock)):

@@ -45,11 +45,21 @@ ROUTES: list[tuple[str, str, str, StaffRole | None, dict[str, object] | None]] =
     ("GET", "/api/v1/lockers", "/api/v1/lockers", A, None),
     ("GET", "/api/v1/audit", "/api/v1/audit", A, None),
     ("GET", "/api/v1/commands/{command_id}", "/api/v1/commands/1", A, None),
-    ("POST", "/api/v1/lockers/{label}/actions/{action}", "/api/v1/lockers/1/actions/open", A,
-     API_REASON),
-    ("POST", "/api/v1/kiosks/{kiosk_id}/release-overdue", "/api/v1/kiosks/site/release-overdue",
-     M, API_RESET),
-]  # fmt: skip
+    (
+        "POST",
+        "/api/v1/lockers/{label}/actions/{action}",
+        "/api/v1/lockers/1/actions/open",
+        A,
+        API_REASON,
+    ),
+    (
+        "POST",
+        "/api/v1/kiosks/{kiosk_id}/release-overdue",
+        "/api/v1/kiosks/site/release-overdue",
+        M,
+        API_RESET,
+    ),
+]
 PUBLIC_EXTRA = {("GET", "/api/v1/openapi.json")}
 
 
@@ -62,8 +72,9 @@ def _is_api(path: str) -> bool:
     return path.startswith("/api/") or path == "/metrics"
 
 
-def _call(client: httpx.Client, method: str, path: str, body: dict[str, object] | None,
-          csrf: str | None) -> httpx.Response:  # fmt: skip
+def _call(
+    client: httpx.Client, method: str, path: str, body: dict[str, object] | None, csrf: str | None
+) -> httpx.Response:
     if method == "GET":
         return client.get(path)
     if _is_api(path):
@@ -111,7 +122,9 @@ def test_every_route_with_every_role(walk: Console, name: str) -> None:
         else:
             response = _call(browser, method, path, body, page_csrf(browser))
         allowed = role.includes(least)
-        label = f"{name} ({role.value}) {method} {path}: {response.status_code} {response.text[:200]}"
+        label = (
+            f"{name} ({role.value}) {method} {path}: {response.status_code} {response.text[:200]}"
+        )
         if allowed:
             assert response.status_code not in (401, 403), label
             assert not response.headers.get("location", "").startswith("/login"), label
@@ -133,17 +146,20 @@ def test_openapi_is_public_and_lists_only_the_api(console: Console) -> None:
 
 
 def test_kiosk_scope_limits_actions(console: Console) -> None:
-    accounts.change_account(console.database, "mark", "test", console.clock.now,
-                            kiosks=["kiosk-elsewhere"])  # fmt: skip
+    accounts.change_account(
+        console.database, "mark", "test", console.clock.now, kiosks=["kiosk-elsewhere"]
+    )
     client = logged_in(console, "mark")
-    response = client.post("/lockers/1/actions",
-                           data={"action": "open", **REASON, "csrf_token": page_csrf(client)})  # fmt: skip
+    response = client.post(
+        "/lockers/1/actions", data={"action": "open", **REASON, "csrf_token": page_csrf(client)}
+    )
     assert response.status_code == 403
     assert "may not act on kiosk" in response.text
     assert not console.commands.sent
     accounts.change_account(console.database, "mark", "test", console.clock.now, kiosks=None)
-    response = client.post("/lockers/1/actions",
-                           data={"action": "open", **REASON, "csrf_token": page_csrf(client)})  # fmt: skip
+    response = client.post(
+        "/lockers/1/actions", data={"action": "open", **REASON, "csrf_token": page_csrf(client)}
+    )
     assert response.status_code == 303
     assert [c.locker_label for c in console.commands.sent.values()] == ["1"]
     assert timedelta(0) < console.commands.sent[1].expires_at - console.clock.now

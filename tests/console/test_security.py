@@ -87,8 +87,10 @@ def test_session_cookie_attributes(console: Console) -> None:
     assert "secure" not in cookie  # plain HTTP here
     behind_tls = console.client(**{"X-Forwarded-Proto": "https"})
     form = behind_tls.get("/login")
-    secure = behind_tls.post("/login", data={
-        "name": "alice", "password": PASSWORDS["alice"], "csrf_token": csrf_of(form.text)})
+    secure = behind_tls.post(
+        "/login",
+        data={"name": "alice", "password": PASSWORDS["alice"], "csrf_token": csrf_of(form.text)},
+    )
     assert "; secure" in secure.headers["set-cookie"].lower()
 
 
@@ -105,8 +107,10 @@ def test_password_change_and_disable_end_sessions(console: Console) -> None:
 
 def test_short_password_refused(console: Console) -> None:
     admin = logged_in(console, "ada")
-    response = admin.post("/staff/alice/password",
-                          data={"password": "short", "csrf_token": page_csrf(admin, "/staff")})  # fmt: skip
+    response = admin.post(
+        "/staff/alice/password",
+        data={"password": "short", "csrf_token": page_csrf(admin, "/staff")},
+    )
     assert response.status_code == 400
     assert "at least 10 characters" in response.text
 
@@ -121,20 +125,27 @@ def test_api_token_expiry_revocation_and_role_cap(console: Console) -> None:
     expired = api.get("/api/v1/me")
     assert expired.status_code == 401 and "expired" in expired.json()["message"]
     assert console.client(Authorization="Bearer made-up").get("/api/v1/me").status_code == 401
-    low = accounts.create_token(console.database, "mark", accounts.parse_role("attendant"), 1,
-                                "test", console.clock.now)  # fmt: skip
+    low = accounts.create_token(
+        console.database, "mark", accounts.parse_role("attendant"), 1, "test", console.clock.now
+    )
     low_api = console.client(Authorization=f"Bearer {low}")
     assert low_api.get("/audit.csv").status_code == 403  # the token's role, not mark's
-    assert low_api.post("/api/v1/kiosks/site/release-overdue",
-                        json={"reason": "locker found empty"}).status_code == 403  # fmt: skip
+    assert (
+        low_api.post(
+            "/api/v1/kiosks/site/release-overdue", json={"reason": "locker found empty"}
+        ).status_code
+        == 403
+    )
     manager_token = accounts.create_token(console.database, "mark", None, 1, "t", console.clock.now)
     manager_api = console.client(Authorization=f"Bearer {manager_token}")
-    accounts.change_account(console.database, "mark", "test", console.clock.now,
-                            role=accounts.parse_role("attendant"))  # fmt: skip
+    accounts.change_account(
+        console.database, "mark", "test", console.clock.now, role=accounts.parse_role("attendant")
+    )
     assert manager_api.get("/api/v1/me").json()["role"] == "attendant"  # demoted with mark
     try:
-        accounts.create_token(console.database, "mark", accounts.parse_role("admin"), 1, "t",
-                              console.clock.now)  # fmt: skip
+        accounts.create_token(
+            console.database, "mark", accounts.parse_role("admin"), 1, "t", console.clock.now
+        )
     except accounts.AccountError as exc:
         assert "cannot be admin" in exc.message
     else:

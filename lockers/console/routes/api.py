@@ -104,21 +104,45 @@ class ReleasedOut(BaseModel):
 
 
 def _kiosk(k: KioskView) -> KioskOut:
-    return KioskOut(kiosk_id=k.kiosk_id, display_name=k.display_name, location=k.location,
-                    online=k.online, last_beat_at=k.last_beat_at, problems=list(k.problems))  # fmt: skip
+    return KioskOut(
+        kiosk_id=k.kiosk_id,
+        display_name=k.display_name,
+        location=k.location,
+        online=k.online,
+        last_beat_at=k.last_beat_at,
+        problems=list(k.problems),
+    )
 
 
 def _locker(r: LockerRow) -> LockerOut:
-    return LockerOut(label=r.label, kiosk_id=r.kiosk_id, size=r.size, status=r.status,
-                     door_state=r.door_state, attention=r.attention, rented_since=r.rented_since,
-                     ends_at=r.ends_at, overdue=r.overdue)  # fmt: skip
+    return LockerOut(
+        label=r.label,
+        kiosk_id=r.kiosk_id,
+        size=r.size,
+        status=r.status,
+        door_state=r.door_state,
+        attention=r.attention,
+        rented_since=r.rented_since,
+        ends_at=r.ends_at,
+        overdue=r.overdue,
+    )
 
 
 def _command(c: CommandView) -> CommandOut:
-    return CommandOut(id=c.id, kiosk_id=c.kiosk_id, action=c.action, locker_label=c.locker_label,
-                      staff=c.staff, reason=c.reason, state=c.state, pending=c.pending,
-                      created_at=c.created_at, expires_at=c.expires_at,
-                      finished_at=c.finished_at, detail=c.detail)  # fmt: skip
+    return CommandOut(
+        id=c.id,
+        kiosk_id=c.kiosk_id,
+        action=c.action,
+        locker_label=c.locker_label,
+        staff=c.staff,
+        reason=c.reason,
+        state=c.state,
+        pending=c.pending,
+        created_at=c.created_at,
+        expires_at=c.expires_at,
+        finished_at=c.finished_at,
+        detail=c.detail,
+    )
 
 
 @router.get("/me", response_model=MeOut)
@@ -136,10 +160,11 @@ def kiosks(request: Request, who: Attendant) -> list[KioskOut]:
 
 @router.get("/lockers", response_model=list[LockerOut])
 def lockers(
-    request: Request, who: Attendant,
+    request: Request,
+    who: Attendant,
     kiosk: Annotated[str | None, Query(max_length=64)] = None,
     q: Annotated[str | None, Query(max_length=16, description="part of a label")] = None,
-) -> list[LockerOut]:  # fmt: skip
+) -> list[LockerOut]:
     ctx = context_of(request)
     with ctx.database.transaction() as session:
         rows = console_queries.locker_grid(session, ctx.clock(), kiosk_id=kiosk, search=q)
@@ -152,9 +177,16 @@ def audit(
 ) -> AuditPageOut:
     rows, older = audit_view.page_of(context_of(request), chosen)
     entries = [
-        AuditEntryOut(id=e.id, at=e.at, actor=e.actor, action=e.action,
-                      locker_label=e.locker_label, rental_id=e.rental_id, outcome=e.outcome,
-                      reason=e.reason)  # fmt: skip
+        AuditEntryOut(
+            id=e.id,
+            at=e.at,
+            actor=e.actor,
+            action=e.action,
+            locker_label=e.locker_label,
+            rental_id=e.rental_id,
+            outcome=e.outcome,
+            reason=e.reason,
+        )
         for e in rows
     ]
     return AuditPageOut(entries=entries, next_before=older)
@@ -170,9 +202,14 @@ def command(request: Request, command_id: int, who: Attendant) -> CommandOut:
 
 @router.post("/lockers/{label}/actions/{action}", response_model=CommandOut)
 def act(
-    request: Request, response: Response, label: str, action: str, body: ActionIn,
-    who: Attendant, wait: Annotated[float, Query(ge=0, le=300)] = 0,
-) -> CommandOut:  # fmt: skip
+    request: Request,
+    response: Response,
+    label: str,
+    action: str,
+    body: ActionIn,
+    who: Attendant,
+    wait: Annotated[float, Query(ge=0, le=300)] = 0,
+) -> CommandOut:
     """Send ``action`` (open, reset, out_of_service, back_in_service) to the locker's kiosk.
     202 while the command is pending, 200 once it has a result."""
     ctx = context_of(request)
@@ -184,8 +221,9 @@ def act(
 
 
 @router.post("/kiosks/{kiosk_id}/release-overdue", response_model=list[ReleasedOut])
-def release_overdue(request: Request, kiosk_id: str, body: ActionIn, who: Manager
-                    ) -> list[ReleasedOut]:  # fmt: skip
+def release_overdue(
+    request: Request, kiosk_id: str, body: ActionIn, who: Manager
+) -> list[ReleasedOut]:
     """One reset command per overdue locker of the kiosk's bank."""
     ctx = context_of(request)
     with ctx.database.transaction() as session:

@@ -40,9 +40,15 @@ def audit_page(
     params = chosen.as_params()
     older_link = None if older is None else "/audit?" + urlencode({**params, "before": older})
     return page(
-        request, "audit.html", who, rows=rows, filters=chosen, older_link=older_link,
-        csv_link="/audit.csv?" + urlencode(params), actions=audit_view.ACTIONS,
-    )  # fmt: skip
+        request,
+        "audit.html",
+        who,
+        rows=rows,
+        filters=chosen,
+        older_link=older_link,
+        csv_link="/audit.csv?" + urlencode(params),
+        actions=audit_view.ACTIONS,
+    )
 
 
 @router.get("/audit.csv")
@@ -51,6 +57,7 @@ def audit_csv(
 ) -> Response:
     chunks = audit_view.export_csv(context_of(request), chosen, who.actor)
     return StreamingResponse(
-        chunks, media_type="text/csv",
+        chunks,
+        media_type="text/csv",
         headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
-    )  # fmt: skip
+    )

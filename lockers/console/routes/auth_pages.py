@@ -29,17 +29,28 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def _login_form(request: Request, error: str = "", next_path: str = "/", status: int = 200
-                ) -> Response:  # fmt: skip
+def _login_form(
+    request: Request, error: str = "", next_path: str = "/", status: int = 200
+) -> Response:
     token = new_secret()
     response = page(
-        request, "login.html", None, status=status, error=error, next=_safe_next(next_path),
-        login_csrf=token, why=request.query_params.get("why", ""),
-    )  # fmt: skip
+        request,
+        "login.html",
+        None,
+        status=status,
+        error=error,
+        next=_safe_next(next_path),
+        login_csrf=token,
+        why=request.query_params.get("why", ""),
+    )
     response.set_cookie(
-        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request),
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
         path="/login",
-    )  # fmt: skip
+    )
     return response
 
 
@@ -62,16 +73,24 @@ def login(
     ctx = context_of(request)
     try:
         new = accounts.login(
-            ctx.database, ctx.settings.console, name, password, client_address(request),
+            ctx.database,
+            ctx.settings.console,
+            name,
+            password,
+            client_address(request),
             ctx.clock(),
-        )  # fmt: skip
+        )
     except accounts.LoginRefused as exc:
         return _login_form(request, exc.message, next, status=401)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
-        SESSION_COOKIE, new.session_id, httponly=True, samesite="strict",
-        secure=_secure(request), path="/",
-    )  # fmt: skip
+        SESSION_COOKIE,
+        new.session_id,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+        path="/",
+    )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
 

@@ -117,8 +117,18 @@ def release_overdue(
     return page(request, "released.html", who, kiosk_id=kiosk_id, released=released, ids=ids)
 
 
-CSV_COLUMNS = ("command", "kiosk", "locker", "action", "staff", "reason", "state", "detail",
-               "sent_at", "finished_at")  # fmt: skip
+CSV_COLUMNS = (
+    "command",
+    "kiosk",
+    "locker",
+    "action",
+    "staff",
+    "reason",
+    "state",
+    "detail",
+    "sent_at",
+    "finished_at",
+)
 
 
 @router.get("/commands.csv")
@@ -135,12 +145,22 @@ def commands_csv(
             raise actions.ActionRefused(f"command id {part!r} is not a number")
         found: CommandView | None = actions.command(ctx, int(part))
         if found is not None:
-            writer.writerow([
-                found.id, found.kiosk_id, found.locker_label, found.action, found.staff,
-                found.reason, found.state, found.detail or "", found.created_at.isoformat(),
-                "" if found.finished_at is None else found.finished_at.isoformat(),
-            ])  # fmt: skip
+            writer.writerow(
+                [
+                    found.id,
+                    found.kiosk_id,
+                    found.locker_label,
+                    found.action,
+                    found.staff,
+                    found.reason,
+                    found.state,
+                    found.detail or "",
+                    found.created_at.isoformat(),
+                    "" if found.finished_at is None else found.finished_at.isoformat(),
+                ]
+            )
     return Response(
-        out.getvalue(), media_type="text/csv",
+        out.getvalue(),
+        media_type="text/csv",
         headers={"Content-Disposition": 'attachment; filename="commands.csv"'},
-    )  # fmt: skip
+    )

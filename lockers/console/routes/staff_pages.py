@@ -23,8 +23,7 @@ def _staff_page(request: Request, who: Principal, **extra: object) -> Response:
         members = console_repo.members(session)
         tokens = console_repo.tokens(session)
         kiosks = ctx.site.kiosks(session, ctx.clock())
-    return page(request, "staff.html", who, members=members, tokens=tokens, kiosks=kiosks,
-                **extra)  # fmt: skip
+    return page(request, "staff.html", who, members=members, tokens=tokens, kiosks=kiosks, **extra)
 
 
 @router.get("/staff", response_class=HTMLResponse)
@@ -34,9 +33,11 @@ def staff(request: Request, who: Admin) -> Response:
 
 @router.post("/staff/{name}/password")
 def set_password(
-    request: Request, name: str, who: Admin,
+    request: Request,
+    name: str,
+    who: Admin,
     password: Annotated[str, Form(max_length=1024)],
-) -> Response:  # fmt: skip
+) -> Response:
     ctx = context_of(request)
     accounts.set_password(ctx.database, name, password, who.actor, ctx.clock())
     return RedirectResponse("/staff", status_code=303)
@@ -44,38 +45,50 @@ def set_password(
 
 @router.post("/staff/{name}/account")
 def change_account(
-    request: Request, name: str, who: Admin,
+    request: Request,
+    name: str,
+    who: Admin,
     role: Annotated[str, Form(max_length=16)] = "",
     kiosks: Annotated[str, Form(max_length=2000)] = "",
     all_kiosks: Annotated[bool, Form()] = False,
     disabled: Annotated[str, Form(max_length=8)] = "",
-) -> Response:  # fmt: skip
+) -> Response:
     """``kiosks``: comma-separated ids (empty with ``all_kiosks`` = every kiosk)."""
     ctx = context_of(request)
     scope: list[str] | None = None
     if not all_kiosks:
         scope = [k.strip() for k in kiosks.split(",") if k.strip()]
     accounts.change_account(
-        ctx.database, name, who.actor, ctx.clock(),
-        role=accounts.parse_role(role) if role else None, kiosks=scope,
+        ctx.database,
+        name,
+        who.actor,
+        ctx.clock(),
+        role=accounts.parse_role(role) if role else None,
+        kiosks=scope,
         disabled={"yes": True, "no": False}.get(disabled),
-    )  # fmt: skip
+    )
     return RedirectResponse("/staff", status_code=303)
 
 
 @router.post("/tokens", response_class=HTMLResponse)
 def create_token(
-    request: Request, who: Admin,
+    request: Request,
+    who: Admin,
     staff: Annotated[str, Form(max_length=64)],
     expires_days: Annotated[float, Form(gt=0, le=3650)],
     role: Annotated[str, Form(max_length=16)] = "",
     note: Annotated[str, Form(max_length=200)] = "",
-) -> Response:  # fmt: skip
+) -> Response:
     ctx = context_of(request)
     token = accounts.create_token(
-        ctx.database, staff, accounts.parse_role(role) if role else None, expires_days,
-        who.actor, ctx.clock(), note or None,
-    )  # fmt: skip
+        ctx.database,
+        staff,
+        accounts.parse_role(role) if role else None,
+        expires_days,
+        who.actor,
+        ctx.clock(),
+        note or None,
+    )
     # Shown once, on this response only; the database keeps its hash.
     return _staff_page(request, who, new_token=token, new_token_staff=staff)
 
