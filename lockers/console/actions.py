@@ -3,7 +3,6 @@ command to the kiosk that owns the locker. The console itself never drives a boa
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from lockers.config import Settings
@@ -114,18 +113,13 @@ def send(
 
 def command(ctx: ConsoleContext, command_id: int) -> CommandView | None:
     with ctx.database.transaction() as session:
-        return ctx.commands.get(session, command_id)
+        return ctx.commands.get(session, command_id, ctx.clock())
 
 
 def wait_for_result(ctx: ConsoleContext, command_id: int, wait_s: float) -> CommandView | None:
-    """The command once finished, or as it stands after ``wait_s`` (polls every 0.2 s; the
-    site store's result NOTIFY can replace the polling when it is wired)."""
-    deadline = time.monotonic() + min(wait_s, ctx.settings.console.max_wait_s)
-    while True:
-        current = command(ctx, command_id)
-        if current is None or not current.pending or time.monotonic() >= deadline:
-            return current
-        time.sleep(0.2)
+    """The command once finished, or as it stands after ``wait_s`` (at most
+    ``console.max_wait_s``)."""
+    return ctx.commands.wait(ctx.database, command_id, min(wait_s, ctx.settings.console.max_wait_s))
 
 
 @dataclass(frozen=True)

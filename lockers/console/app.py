@@ -22,7 +22,8 @@ from lockers.config import Settings
 from lockers.console.auth import Forbidden, NotAuthenticated
 from lockers.console.context import PACKAGE_DIR, ConsoleContext, context_of, is_api
 from lockers.console.routes import api, audit_pages, auth_pages, ops, overview_pages, staff_pages
-from lockers.console.site_port import CommandSender, NoCommands, SingleBankSite, SiteView
+from lockers.console.site_port import CommandSender, CommandsUnavailable, SiteView
+from lockers.console.site_store import SiteStore
 from lockers.console.views import register_filters
 from lockers.errors import LockersError, StoreError
 from lockers.store.db import Database
@@ -60,7 +61,7 @@ def create_app(
     clock: Callable[[], datetime] = utcnow,
 ) -> FastAPI:
     """The console app over ``database`` (already migrated). ``site`` and ``commands`` default
-    to one bank and no remote commands until the site store is wired in."""
+    to the site store (kiosk registry, site commands with ``site.command_ttl_s``)."""
     app = FastAPI(
         title="Lockers site console API",
         version="1",
@@ -68,14 +69,15 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    store = SiteStore(settings.site.command_ttl_s)
     templates = Jinja2Templates(directory=str(PACKAGE_DIR / "templates"))
     register_filters(templates)
     app.state.console = ConsoleContext(
         settings=settings,
         database=database,
         clock=clock,
-        site=site or SingleBankSite(),
-        commands=commands or NoCommands(),
+        site=site or store,
+        commands=commands or store,
         templates=templates,
     )
     app.mount("/static", StaticFiles(directory=str(PACKAGE_DIR / "static")), name="static")
@@ -110,6 +112,16 @@ def _error(request: Request, status: int, message: str, hint: str | None = None)
     return _page_error(request, status, message, hint)
 
 
+def _status_of(exc: LockersError) -> int:
+    """503 when the console cannot do it now (read-only, database unreachable); else the
+    request was wrong: 400."""
+    if isinstance(exc, CommandsUnavailable):
+        return 503
+    if isinstance(exc, StoreError) and ("reach" in exc.message or "busy" in exc.message):
+        return 503
+    return 400
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     async def not_authenticated(request: Request, exc: Exception) -> Response:
         message = exc.message if isinstance(exc, NotAuthenticated) else "please log in"
@@ -136,9 +148,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def lockers_error(request: Request, exc: Exception) -> Response:
         if not isinstance(exc, LockersError):
             return _error(request, 500, "internal error")
-        status = 503 if isinstance(exc, StoreError) and "reach" in exc.message else 400
-        status = 503 if type(exc).__name__ == "CommandsUnavailable" else status
-        return _error(request, status, exc.message, exc.hint)
+        return _error(request, _status_of(exc), exc.message, exc.hint)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         return _error(request, 500, "internal error: the console logged it", "see the log")

@@ -5,19 +5,8 @@ from __future__ import annotations
 import ipaddress
 
 from lockers.config import Settings
-from lockers.console.site_port import CommandSender, NoCommands, SingleBankSite, SiteView
 from lockers.store.db import Database
 from lockers.store.schema import require_current_schema
-
-
-def site_port(settings: Settings) -> tuple[SiteView, CommandSender]:
-    """The kiosks and the command sender this console uses.
-
-    The one place to wire the site store (issue 18: ``lockers.store.site.site_status`` and
-    ``lockers.store.site_commands.send_command``/``get_command``); until then one bank and no
-    remote commands.
-    """
-    return SingleBankSite(), NoCommands()
 
 
 def is_loopback(host: str) -> bool:
@@ -53,8 +42,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
     database = Database(settings.database_url, settings.database.busy_timeout_s)
     try:
         require_current_schema(database)
-        site, commands = site_port(settings)
-        app = create_app(settings, database, site=site, commands=commands)
+        app = create_app(settings, database)
         config = settings.console
         uvicorn.run(
             app,

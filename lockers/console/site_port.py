@@ -1,9 +1,6 @@
-"""What the console needs from the site (issue 18): the kiosks, and commands to the kiosk that
-owns a locker. Two small protocols, so the pages do not depend on how they are provided.
-
-Until the site store is wired in (see :mod:`lockers.console.app` ``create_app(site=...,
-commands=...)``), the whole database is one bank (:data:`SINGLE_BANK`) whose kiosk state is
-unknown, and actions are refused with a clear message rather than pretended.
+"""What the console needs from the site: the kiosks, and commands to the kiosk that owns a
+locker. Two small protocols, so the pages do not depend on how they are provided: the site store
+(:class:`lockers.console.site_store.SiteStore`) in production, a recorder in page tests.
 """
 
 from __future__ import annotations
@@ -13,8 +10,7 @@ from datetime import datetime
 from typing import Protocol
 
 from lockers.errors import LockersError
-from lockers.store.console_queries import SINGLE_BANK
-from lockers.store.db import Session
+from lockers.store.db import Database, Session
 
 ACTIONS = ("open", "reset", "out_of_service", "back_in_service")  # CommandAction's values
 
@@ -88,22 +84,21 @@ class CommandSender(Protocol):
         """
         ...
 
-    def get(self, session: Session, command_id: int) -> CommandView | None: ...
+    def get(self, session: Session, command_id: int, now: datetime) -> CommandView | None:
+        """The command as it stands (one unclaimed past its time to live reads as expired)."""
+        ...
+
+    def wait(self, database: Database, command_id: int, timeout_s: float) -> CommandView | None:
+        """The command once finished, or as it stands after ``timeout_s``."""
+        ...
 
     def counts_by_result(self, session: Session) -> list[tuple[str, int]]:
         """(result or "pending", count) over every command, for /metrics."""
         ...
 
 
-class SingleBankSite:
-    """The site before issue 18: one bank, no heartbeat registry."""
-
-    def kiosks(self, session: Session, now: datetime) -> list[KioskView]:
-        return [KioskView(SINGLE_BANK, "this site")]
-
-
 class NoCommands:
-    """Refuses every action: without the site store no kiosk would ever pick a command up."""
+    """A read-only console: refuses every action with a clear message."""
 
     def send(
         self,
@@ -117,12 +112,14 @@ class NoCommands:
         now: datetime,
     ) -> CommandView:
         raise CommandsUnavailable(
-            "this console cannot send commands to kiosks yet",
-            hint="act at the kiosk's own staff screen; remote commands need the site store "
-            "(one site, several kiosks)",
+            "this console is read-only: it sends no commands to kiosks",
+            hint="act at the kiosk's own staff screen, or start a console that may send commands",
         )
 
-    def get(self, session: Session, command_id: int) -> CommandView | None:
+    def get(self, session: Session, command_id: int, now: datetime) -> CommandView | None:
+        return None
+
+    def wait(self, database: Database, command_id: int, timeout_s: float) -> CommandView | None:
         return None
 
     def counts_by_result(self, session: Session) -> list[tuple[str, int]]:

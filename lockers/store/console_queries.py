@@ -6,22 +6,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from lockers.store.audit_values import AuditAction, AuditOutcome
-from lockers.store.models import AuditEntry, Locker, Rental, RentalState, UnlockRequest
-
-# Issue 18 gives every locker a kiosk (its bank). Until that column exists the whole site is one
-# bank, named SINGLE_BANK; the grid and the filters then work unchanged once it lands.
-SINGLE_BANK = "site"
-_locker_bank: Any = getattr(Locker, "kiosk_id", None)
-
-
-def _bank_of(locker: Locker) -> str:
-    return str(getattr(locker, "kiosk_id", SINGLE_BANK))
+from lockers.store.models import (
+    AuditEntry,
+    Locker,
+    Rental,
+    RentalState,
+    SiteCommand,
+    UnlockRequest,
+)
 
 
 @dataclass(frozen=True)
@@ -51,17 +48,15 @@ def locker_grid(
         .outerjoin(Rental, (Rental.locker_id == Locker.id) & (Rental.state == RentalState.ACTIVE))
         .where(Locker.retired_at.is_(None))
     )
-    if kiosk_id is not None and _locker_bank is not None:
-        query = query.where(_locker_bank == kiosk_id)
-    elif kiosk_id is not None and kiosk_id != SINGLE_BANK:
-        return []
+    if kiosk_id is not None:
+        query = query.where(Locker.kiosk_id == kiosk_id)
     if search:
         query = query.where(Locker.label.ilike(f"%{_escape_like(search)}%", escape="\\"))
     rows = [
         LockerRow(
             id=locker.id,
             label=locker.label,
-            kiosk_id=_bank_of(locker),
+            kiosk_id=locker.kiosk_id,
             size=locker.size.value,
             status=locker.status.value,
             door_state=locker.door_state.value,
@@ -142,9 +137,7 @@ def audit_after(session: Session, query: AuditQuery, after_id: int, limit: int) 
 
 def bank_labels(session: Session, kiosk_id: str) -> list[str]:
     """Labels of every locker (retired ones too: the log outlives them) of a kiosk's bank."""
-    if _locker_bank is None:
-        return [] if kiosk_id != SINGLE_BANK else list(session.scalars(select(Locker.label)))
-    return list(session.scalars(select(Locker.label).where(_locker_bank == kiosk_id)))
+    return list(session.scalars(select(Locker.label).where(Locker.kiosk_id == kiosk_id)))
 
 
 def overdue_lockers(session: Session, now: datetime, kiosk_id: str) -> list[LockerRow]:
@@ -183,3 +176,9 @@ def presentation_attacks(session: Session) -> int:
         )
         or 0
     )
+
+
+def command_counts(session: Session) -> list[tuple[str, int]]:
+    """(result, or "pending" while unfinished, count) of every site command."""
+    rows = session.execute(select(SiteCommand.result, func.count()).group_by(SiteCommand.result))
+    return sorted((str(result or "pending"), int(n)) for result, n in rows)

@@ -5,7 +5,7 @@ Downgrade drops the console tables (passwords, sessions and tokens are lost) and
 ``attendant`` and ``manager`` back to ``staff`` (the least privilege the old code knew).
 
 Revision ID: 0003
-Revises: 0001 (the lead re-chains it after 0002, "one site, several kiosks", at merge time)
+Revises: 0002
 Create Date: 2026-12-05 04:00:00
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

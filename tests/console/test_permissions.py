@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from conftest import ROLES, Console, add_member, logged_in, page_csrf
+from console_kit import ROLES, Console, add_member, logged_in, page_csrf
 
 from lockers.console import accounts
 from lockers.console.app import route_table
@@ -26,8 +26,8 @@ ROUTES: list[tuple[str, str, str, StaffRole | None, dict[str, object] | None]] =
     ("POST", "/lockers/{label}/actions", "/lockers/1/actions", A, {"action": "open", **REASON}),
     ("GET", "/commands/{command_id}", "/commands/1", A, None),
     ("GET", "/commands.csv", "/commands.csv?ids=1", M, None),
-    ("GET", "/kiosks/{kiosk_id}/overdue", "/kiosks/site/overdue", M, None),
-    ("POST", "/kiosks/{kiosk_id}/release-overdue", "/kiosks/site/release-overdue", M, REASON),
+    ("GET", "/kiosks/{kiosk_id}/overdue", "/kiosks/kiosk-1/overdue", M, None),
+    ("POST", "/kiosks/{kiosk_id}/release-overdue", "/kiosks/kiosk-1/release-overdue", M, REASON),
     ("GET", "/audit", "/audit", A, None),
     ("GET", "/audit.csv", "/audit.csv", M, None),
     ("GET", "/staff", "/staff", AD, None),
@@ -55,7 +55,7 @@ ROUTES: list[tuple[str, str, str, StaffRole | None, dict[str, object] | None]] =
     (
         "POST",
         "/api/v1/kiosks/{kiosk_id}/release-overdue",
-        "/api/v1/kiosks/site/release-overdue",
+        "/api/v1/kiosks/kiosk-1/release-overdue",
         M,
         API_RESET,
     ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import PASSWORDS, Console, csrf_of, logged_in, login, page_csrf
+from console_kit import PASSWORDS, Console, csrf_of, logged_in, login, page_csrf
 
 from lockers.console import accounts
 from lockers.store import audit
@@ -132,7 +132,7 @@ def test_api_token_expiry_revocation_and_role_cap(console: Console) -> None:
     assert low_api.get("/audit.csv").status_code == 403  # the token's role, not mark's
     assert (
         low_api.post(
-            "/api/v1/kiosks/site/release-overdue", json={"reason": "locker found empty"}
+            "/api/v1/kiosks/kiosk-1/release-overdue", json={"reason": "locker found empty"}
         ).status_code
         == 403
     )

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from conftest import Console, logged_in
+from console_kit import Console, logged_in
 
 
 def test_overview_after_login(console: Console) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import add_member
+from console_kit import add_member
 from lockers_storekit import write_config
 from typer.testing import CliRunner
 
