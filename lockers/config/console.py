@@ -22,6 +22,10 @@ class ConsoleConfig(Section):
     door_open_alert_s: float = Field(
         120.0, gt=0, description="a door left open longer than this raises an alert"
     )
+    pad_alert_count: int = Field(
+        3, ge=1, description="presentation attacks at one kiosk that raise an alert..."
+    )
+    pad_alert_window_min: float = Field(10.0, gt=0, description="...within this many minutes")
     metrics_public: bool = Field(
         False, description="serve /metrics without a bearer token (only on a trusted network)"
     )

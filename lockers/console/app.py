@@ -21,7 +21,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from lockers.config import Settings
 from lockers.console.auth import Forbidden, NotAuthenticated
 from lockers.console.context import PACKAGE_DIR, ConsoleContext, context_of, is_api
-from lockers.console.routes import api, audit_pages, auth_pages, ops, overview_pages, staff_pages
+from lockers.console.routes import (
+    alerts_pages,
+    api,
+    audit_pages,
+    auth_pages,
+    ops,
+    overview_pages,
+    staff_pages,
+)
 from lockers.console.site_port import CommandSender, CommandsUnavailable, SiteView
 from lockers.console.site_store import SiteStore
 from lockers.console.views import register_filters
@@ -35,6 +43,7 @@ ROUTERS = (
     (auth_pages.router, ""),
     (overview_pages.router, ""),
     (audit_pages.router, ""),
+    (alerts_pages.router, ""),
     (staff_pages.router, ""),
     (ops.router, ""),
     (api.router, API_PREFIX),

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from lockers.console import alerts
 from lockers.console.context import ConsoleContext
 from lockers.console.site_port import KioskView
 from lockers.store import console_queries
@@ -59,6 +60,16 @@ class SiteCollector(Collector):
         for result, count in commands:
             command_family.add_metric([result], count)
         yield command_family
+        open_by_kind: dict[str, int] = {}
+        for alert in alerts.open_alerts(ctx):
+            if alert.acknowledged_by is None:
+                open_by_kind[alert.kind] = open_by_kind.get(alert.kind, 0) + 1
+        alert_family = GaugeMetricFamily(
+            "lockers_alerts_open", "Alerts not acknowledged, by kind", labels=["kind"]
+        )
+        for kind, count in sorted(open_by_kind.items()):
+            alert_family.add_metric([kind], count)
+        yield alert_family
 
 
 def _lockers(grid: list[console_queries.LockerRow], kiosk_ids: list[str]) -> Metric:

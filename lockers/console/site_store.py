@@ -35,7 +35,8 @@ class SiteStore:
     """:class:`SiteView` and :class:`CommandSender` over the shared database.
 
     Args:
-        ttl_s: a command not claimed by the owning kiosk within this expires (``site.command_ttl_s``).
+        ttl_s: a command not claimed by the owning kiosk within this expires
+            (``site.command_ttl_s``).
     """
 
     def __init__(self, ttl_s: float) -> None:

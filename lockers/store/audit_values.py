@@ -47,6 +47,7 @@ class AuditAction(StrEnum):
     CONSOLE_PASSWORD = "console_password"
     CONSOLE_ACCOUNT = "console_account"
     API_TOKEN = "api_token"
+    ALERT_ACK = "alert_ack"
 
 
 class AuditOutcome(StrEnum):

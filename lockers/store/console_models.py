@@ -102,3 +102,16 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_failure_at: Mapped[datetime] = mapped_column(UtcDateTime)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
+class AlertAck(Base):
+    """An alert acknowledged by a named staff member. Alerts are derived from the site's state
+    (lockers.console.alerts); each has a stable key naming what and since when, so a new
+    occurrence is a new alert."""
+
+    __tablename__ = "console_alert_acks"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    staff: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    note: Mapped[str | None] = mapped_column(Text, default=None)

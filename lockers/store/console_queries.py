@@ -32,6 +32,7 @@ class LockerRow:
     status: str
     door_state: str
     attention: str | None
+    updated_at: datetime
     rental_id: int | None
     rented_since: datetime | None
     ends_at: datetime | None
@@ -61,6 +62,7 @@ def locker_grid(
             status=locker.status.value,
             door_state=locker.door_state.value,
             attention=locker.attention,
+            updated_at=locker.updated_at,
             rental_id=None if rental is None else rental.id,
             rented_since=None if rental is None else rental.started_at,
             ends_at=None if rental is None else rental.ends_at,
@@ -182,3 +184,13 @@ def command_counts(session: Session) -> list[tuple[str, int]]:
     """(result, or "pending" while unfinished, count) of every site command."""
     rows = session.execute(select(SiteCommand.result, func.count()).group_by(SiteCommand.result))
     return sorted((str(result or "pending"), int(n)) for result, n in rows)
+
+
+def presentation_attacks_since(session: Session, since: datetime) -> list[tuple[str, int]]:
+    """(actor, count) of presentation attacks refused since ``since``, per kiosk actor."""
+    rows = session.execute(
+        select(AuditEntry.actor, func.count())
+        .where(AuditEntry.outcome == AuditOutcome.PRESENTATION_ATTACK.value, AuditEntry.at >= since)
+        .group_by(AuditEntry.actor)
+    )
+    return [(str(actor), int(n)) for actor, n in rows]

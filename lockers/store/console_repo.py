@@ -13,6 +13,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from lockers.store.console_models import (
+    AlertAck,
     ApiToken,
     ConsoleAccount,
     ConsoleSession,
@@ -322,3 +323,23 @@ def revoke_token(session: Session, token_id: int, now: datetime) -> bool:
         .values(revoked_at=now)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- alert acknowledgements ---------------------------------------------------------------
+
+
+def acknowledged(session: Session, keys: list[str]) -> dict[str, tuple[str, datetime]]:
+    """{key: (staff, at)} of the given alerts that were acknowledged."""
+    if not keys:
+        return {}
+    rows = session.scalars(select(AlertAck).where(AlertAck.key.in_(keys)))
+    return {ack.key: (ack.staff, ack.at) for ack in rows}
+
+
+def acknowledge(session: Session, key: str, staff: str, now: datetime, note: str | None) -> bool:
+    """Record the acknowledgement; False if it was already acknowledged."""
+    if session.get(AlertAck, key) is not None:
+        return False
+    session.add(AlertAck(key=key, staff=staff, at=now, note=note))
+    session.flush()
+    return True

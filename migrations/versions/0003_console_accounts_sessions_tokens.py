@@ -1,4 +1,5 @@
-"""Site console: staff passwords and kiosk scopes, browser sessions, API tokens, login throttle;
+"""Site console: staff passwords and kiosk scopes, browser sessions, API tokens, login throttle,
+alert acknowledgements;
 the kiosk's ``staff`` role becomes ``attendant`` (roles: attendant / manager / admin).
 
 Downgrade drops the console tables (passwords, sessions and tokens are lost) and maps
@@ -80,11 +81,20 @@ def upgrade() -> None:
         sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("address", name=op.f("pk_console_login_throttle")),
     )
+    op.create_table(
+        "console_alert_acks",
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("staff", sa.String(length=64), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_console_alert_acks")),
+    )
     op.execute("UPDATE staff SET role = 'attendant' WHERE role = 'staff'")
 
 
 def downgrade() -> None:
     op.execute("UPDATE staff SET role = 'staff' WHERE role IN ('attendant', 'manager')")
+    op.drop_table("console_alert_acks")
     op.drop_table("console_login_throttle")
     with op.batch_alter_table("console_api_tokens") as batch_op:
         batch_op.drop_index(batch_op.f("ix_console_api_tokens_staff_id"))

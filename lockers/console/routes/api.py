@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from lockers.console import actions, audit_view
+from lockers.console import actions, alerts, audit_view
 from lockers.console.auth import REQUIRE_ATTENDANT, REQUIRE_MANAGER, Principal
 from lockers.console.context import context_of
 from lockers.console.routes.audit_pages import filters
@@ -236,3 +236,32 @@ def release_overdue(
         except LockersError as exc:
             out.append(ReleasedOut(label=row.label, command=None, error=exc.message))
     return out
+
+
+class AlertOut(BaseModel):
+    key: str
+    kind: str
+    kiosk_id: str
+    locker_label: str | None
+    since: datetime
+    message: str
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+
+
+class AckIn(BaseModel):
+    key: str = Field(max_length=200)
+    note: str = Field("", max_length=200)
+
+
+@router.get("/alerts", response_model=list[AlertOut])
+def alert_list(request: Request, who: Attendant) -> list[AlertOut]:
+    """Current alerts, newest first."""
+    return [AlertOut(**a.__dict__) for a in alerts.open_alerts(context_of(request))]
+
+
+@router.post("/alerts/ack", status_code=204)
+def alert_ack(request: Request, body: AckIn, who: Manager) -> Response:
+    """Acknowledge an alert by its key, in the caller's name (audited)."""
+    alerts.acknowledge(context_of(request), body.key, who.name, body.note)
+    return Response(status_code=204)
