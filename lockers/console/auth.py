@@ -27,6 +27,9 @@ from lockers.store.console_models import StaffRole
 from lockers.store.console_repo import Member
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Last use is written at most this often: a read-only request then commits no write (a SQLite
+# commit is an fsync), and the idle expiry is still exact to within these seconds.
+TOUCH_EVERY = timedelta(seconds=20)
 
 
 class NotAuthenticated(Exception):
@@ -89,7 +92,8 @@ def _from_token(ctx: ConsoleContext, token: str, now: datetime) -> Principal:
             raise NotAuthenticated(f"this API token expired at {view.expires_at:%Y-%m-%d %H:%M}Z")
         if member.disabled:
             raise NotAuthenticated(f"the console account of {member.name} is disabled")
-        console_repo.mark_token_used(session, view.id, now)
+        if view.last_used_at is None or now - view.last_used_at > TOUCH_EVERY:
+            console_repo.mark_token_used(session, view.id, now)
     token_role, staff_role = role_of(view.role), role_of(member.role)
     # A demoted member's tokens are demoted with them.
     role = token_role if staff_role.includes(token_role) else staff_role
@@ -111,7 +115,8 @@ def _from_session(ctx: ConsoleContext, session_id: str, now: datetime) -> Princi
             console_repo.end_session(session, id_hash)  # lockout ends the session at once
             raise NotAuthenticated(f"the console account of {member.name} is locked")
         else:
-            console_repo.touch_session(session, id_hash, now)
+            if now - live.last_seen_at > TOUCH_EVERY:
+                console_repo.touch_session(session, id_hash, now)
             expired = False
     if expired:  # raised after the commit, so the expired session is really gone
         raise NotAuthenticated("your session expired; please log in again")

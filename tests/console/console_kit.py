@@ -133,6 +133,9 @@ def add_member(db: Database, name: str, role: str, password: str | None, now: da
 
 def serve(app: object) -> Iterator[str]:
     sock = socket.socket()
+    # uvicorn sets TCP_NODELAY on sockets it opens itself; without it, loopback requests wait
+    # ~40 ms for delayed ACKs
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)  # listening before the thread starts: no wait for "ready"
     port = sock.getsockname()[1]
