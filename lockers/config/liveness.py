@@ -49,18 +49,24 @@ class LivenessSettings(Section):
     """Passive presentation-attack detection (PAD) on every capture, and the head-turn challenge.
 
     ``passive``: ``on`` (the kiosk refuses to start without verified anti-spoof weights) or
-    ``off`` (staff decision: the screen and the audit log say so). ``threshold``: the fused
-    "real" probability (mean of both models over the frames) below which a capture is refused.
+    ``off`` (staff decision: the screen and the audit log say so). The fused "real" probability
+    (mean of both models over the frames) of a capture that would open an existing rental's
+    door falls in one of three tiers: below ``threshold`` it is refused; at or above
+    ``confident`` the door opens; in between the kiosk asks for one head move first.
+    ``register_turns``: the head moves asked at a new registration (which opens an empty
+    locker; 0 = none, a warning in ``lockers doctor``).
     """
 
     passive: Literal["on", "off"] = "on"
     threshold: float = Field(0.69, gt=0.0, lt=1.0)
+    confident: float = Field(0.69, gt=0.0, le=1.0)
     anti_spoof_dir: ResolvedPath = Field(default="models/anti-spoof")  # type: ignore[assignment]
     anti_spoof_models: list[AntiSpoofModelConfig] = Field(default_factory=_default_models)  # type: ignore[arg-type]
     threads: int = Field(1, ge=1, le=64)
-    # The head-turn challenge: `turns` moves drawn from `directions` with no immediate repeat,
-    # each within `turn_timeout_s`, each held for a random time the user is shown.
-    turns: int = Field(3, ge=1, le=6)
+    # The head-turn challenge: moves drawn from `directions` with no immediate repeat, each
+    # within `turn_timeout_s`, each held for a random time the user is shown. A registration
+    # asks `register_turns`; an unsure capture for an existing rental asks exactly one.
+    register_turns: int = Field(1, ge=0, le=6)
     directions: tuple[Literal["left", "right", "up", "down"], ...] = ("left", "right", "up", "down")
     turn_timeout_s: float = Field(6.0, gt=0.5, le=60.0)
     hold_min_s: float = Field(0.3, ge=0.0, le=5.0)
@@ -75,8 +81,33 @@ class LivenessSettings(Section):
             return "on" if value else "off"
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _deprecated_turns(cls, data: object) -> object:
+        # `turns` (before the tiers: the moves of every registration) reads as `register_turns`.
+        if not isinstance(data, dict) or "turns" not in data:
+            return data
+        if "register_turns" in data:
+            raise ValueError("turns is the old name of register_turns: give register_turns only")
+        data = dict(data)
+        data["register_turns"] = data.pop("turns")
+        return data
+
+    @property
+    def turns(self) -> int:
+        """Deprecated: the moves of a registration challenge for code that cannot skip the
+        challenge yet (``register_turns: 0`` reads as 1 here, the stricter side). Read
+        ``register_turns``."""
+        return max(1, self.register_turns)
+
     @model_validator(mode="after")
     def _consistent(self) -> LivenessSettings:
+        if self.confident < self.threshold:
+            raise ValueError(
+                f"confident ({self.confident}) must be at least threshold ({self.threshold}): "
+                "scores between them get a head-move challenge, scores at or above confident "
+                "open without one"
+            )
         if self.hold_max_s < self.hold_min_s:
             raise ValueError("hold_max_s must be at least hold_min_s")
         if len(set(self.directions)) < 2:
