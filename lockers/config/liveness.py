@@ -26,6 +26,11 @@ class AntiSpoofModelConfig(Section):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+# Chosen with `lockers evaluate-pad` on the shared material (README, "Anti-spoofing").
+DEFAULT_THRESHOLD = 0.69
+DEFAULT_CONFIDENT = 0.69
+
+
 def _default_models() -> list[dict[str, object]]:
     return [
         {
@@ -54,12 +59,13 @@ class LivenessSettings(Section):
     door falls in one of three tiers: below ``threshold`` it is refused; at or above
     ``confident`` the door opens; in between the kiosk asks for one head move first.
     ``register_turns``: the head moves asked at a new registration (which opens an empty
-    locker; 0 = none, a warning in ``lockers doctor``).
+    locker; 0 = none).
     """
 
     passive: Literal["on", "off"] = "on"
-    threshold: float = Field(0.69, gt=0.0, lt=1.0)
-    confident: float = Field(0.69, gt=0.0, le=1.0)
+    threshold: float = Field(DEFAULT_THRESHOLD, gt=0.0, lt=1.0)
+    # Not given: DEFAULT_CONFIDENT, or the threshold when that is higher.
+    confident: float = Field(DEFAULT_CONFIDENT, gt=0.0, le=1.0)
     anti_spoof_dir: ResolvedPath = Field(default="models/anti-spoof")  # type: ignore[assignment]
     anti_spoof_models: list[AntiSpoofModelConfig] = Field(default_factory=_default_models)  # type: ignore[arg-type]
     threads: int = Field(1, ge=1, le=64)
@@ -83,14 +89,25 @@ class LivenessSettings(Section):
 
     @model_validator(mode="before")
     @classmethod
-    def _deprecated_turns(cls, data: object) -> object:
-        # `turns` (before the tiers: the moves of every registration) reads as `register_turns`.
-        if not isinstance(data, dict) or "turns" not in data:
+    def _older_files(cls, data: object) -> object:
+        if not isinstance(data, dict):
             return data
-        if "register_turns" in data:
-            raise ValueError("turns is the old name of register_turns: give register_turns only")
         data = dict(data)
-        data["register_turns"] = data.pop("turns")
+        # `turns` (before the tiers: the moves of every registration) reads as `register_turns`.
+        if "turns" in data:
+            if "register_turns" in data:
+                raise ValueError(
+                    "turns is the old name of register_turns: give register_turns only"
+                )
+            data["register_turns"] = data.pop("turns")
+        # A file that raises `threshold` above the shipped `confident` without naming
+        # `confident` (every file before the tiers) keeps its meaning: no challenge tier.
+        if "confident" not in data:
+            try:
+                threshold = float(data.get("threshold", DEFAULT_THRESHOLD))
+            except (TypeError, ValueError):
+                return data  # the threshold field's own error says what is wrong
+            data["confident"] = max(DEFAULT_CONFIDENT, threshold)
         return data
 
     @property

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lockers.config import load_settings
-from lockers.config.liveness import LivenessSettings
+from lockers.config.liveness import DEFAULT_CONFIDENT, LivenessSettings
 from lockers.errors import ConfigError
 
 
@@ -50,3 +50,13 @@ def test_the_old_turns_key_still_reads_as_register_turns(tmp_path: Path) -> None
     assert live.register_turns == 3 and live.turns == 3
     with pytest.raises(ConfigError, match="old name of register_turns"):
         _load(tmp_path, "liveness:\n  turns: 3\n  register_turns: 1\n")
+
+
+def test_a_file_that_only_raises_the_threshold_keeps_working_without_a_challenge_tier(
+    tmp_path: Path,
+) -> None:
+    live = _load(tmp_path, "liveness:\n  threshold: 0.95\n")
+    assert live.confident == live.threshold == 0.95
+    from_env = _load(tmp_path, "", {"LOCKERS_LIVENESS__THRESHOLD": "0.97"})
+    assert from_env.confident == 0.97
+    assert _load(tmp_path, "liveness:\n  threshold: 0.1\n").confident == DEFAULT_CONFIDENT
