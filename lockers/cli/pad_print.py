@@ -130,12 +130,17 @@ def print_tiers(console: Console, tiers: TierReport) -> None:
     console.print(_tier_summary(proposed))
 
 
+def _percent(rate: float) -> str:
+    return "-" if np.isnan(rate) else f"{rate:.1%}"
+
+
 def _tier_summary(figures: TierFigures) -> str:
     return (
         f"threshold {figures.rule.threshold:.3f} / confident {figures.rule.confident:.3f}: "
-        f"real refused (BPCER) {figures.bpcer:.1%}, real challenged {figures.challenge_rate:.1%}; "
-        f"worst attack type opened without a challenge {figures.apcer_without_challenge():.1%}, "
-        f"challenged {figures.attacks_challenged():.1%}"
+        f"real refused (BPCER) {_percent(figures.bpcer)}, real challenged "
+        f"{_percent(figures.challenge_rate)}; worst attack type opened without a challenge "
+        f"{_percent(figures.apcer_without_challenge())}, challenged "
+        f"{_percent(figures.attacks_challenged())}"
     )
 
 
