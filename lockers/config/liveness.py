@@ -27,8 +27,8 @@ class AntiSpoofModelConfig(Section):
 
 
 # Chosen with `lockers evaluate-pad` on the shared material (README, "Anti-spoofing").
-DEFAULT_THRESHOLD = 0.69
-DEFAULT_CONFIDENT = 0.69
+DEFAULT_THRESHOLD = 0.50
+DEFAULT_CONFIDENT = 0.82
 
 
 def _default_models() -> list[dict[str, object]]:
