@@ -117,7 +117,6 @@ def evaluate_pad_cmd(
     --target-bpcer and the confident score proposed for --target-apcer.
     """
     from lockers.cli.pad_print import print_evaluation
-    from lockers.training.pad_eval import plot_histograms
 
     _check_sources(real, "--real")
     _check_sources(attack, "--attack")
@@ -138,11 +137,7 @@ def evaluate_pad_cmd(
         "video_every": video_every,
     }
     document = _document(measured, run, window)
-    (out / "report.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    pngs = (
-        plot_histograms(measured.report, out / "pad-scores.png"),
-        plot_histograms(measured.per_presentation, out / "pad-presentations.png"),
-    )
+    pngs = _write_report(out, document, measured)
     if as_json:
         typer.echo(json.dumps(document, indent=2))
         return
@@ -152,6 +147,19 @@ def evaluate_pad_cmd(
     )
     console.print(
         "[dim]simulated attacks are a regression check, not an ISO/IEC 30107-3 lab test[/]"
+    )
+
+
+def _write_report(
+    out: Path, document: dict[str, object], measured: PadEvaluation
+) -> tuple[Path, Path]:
+    """``report.json`` and the two histograms in ``out``; returns the histograms' paths."""
+    from lockers.training.pad_eval import plot_histograms
+
+    (out / "report.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return (
+        plot_histograms(measured.report, out / "pad-scores.png"),
+        plot_histograms(measured.per_presentation, out / "pad-presentations.png"),
     )
 
 
