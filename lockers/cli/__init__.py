@@ -19,6 +19,7 @@ from lockers.cli import (
     kiosk_cmds,
     models_cmds,
     pad_cmds,
+    site_cmds,
     soak_cmd,
     store_cmds,
     train_cmds,
@@ -56,6 +57,7 @@ kiosk_cmds.register(app)
 doctor_cmd.register(app)
 pad_cmds.register(app)
 soak_cmd.register(app)
+site_cmds.register(app)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from lockers.config import Settings
     from lockers.hardware import UnlockOutcome
     from lockers.hardware.boards import SerialBoard
+    from lockers.hardware.emulator import BoardEmulator
 
 PROTOCOLS = ("lcus", "modbus", "kerong", "xor")
 _PORT_HELP = "serial port or pyserial URL (default: board.port in config.yaml; 'emulator')"
@@ -229,31 +230,9 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Emulate a lock board on a pseudo-terminal and print the port to use."""
-        import signal
-        import sys
-
-        from lockers.hardware.emulator import COMMANDS_HELP, BoardEmulator
-
         console = Console(highlight=False, soft_wrap=True)
         name = protocol or state(ctx).settings().board.protocol
-        try:
-            emulator = BoardEmulator(
-                name,
-                boards=boards,
-                channels=channels,
-                door_close_after_s=door_close_after_s,
-                link=link,
-            )
-            jams = [tuple(int(part, 0) for part in item.split(":")) for item in jam]
-            if any(len(j) != 2 for j in jams):
-                raise ValueError("--jam takes BOARD:CHANNEL, e.g. --jam 0:3")
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc)) from None
-
-        def terminate(_signum: int, _frame: object) -> None:
-            raise KeyboardInterrupt
-
-        previous = signal.signal(signal.SIGTERM, terminate)
+        emulator, jams = _build_emulator(name, boards, channels, door_close_after_s, jam, link)
         with emulator:
             for board_number, channel in jams:
                 emulator.jam(board_number, channel)
@@ -263,19 +242,57 @@ def register(app: typer.Typer) -> None:
             )
             console.print(f"port: {emulator.port}")
             console.print(f"try:  lockers board status --port {emulator.port} --protocol {name}")
-            try:
-                if sys.stdin.isatty() and not duration_s:
-                    console.print(f"fault commands: {COMMANDS_HELP}; Ctrl-D or Ctrl-C stops")
-                    for line in sys.stdin:
-                        reply = emulator.command(line)
-                        if reply:
-                            console.print(reply)
-                else:
-                    deadline = time.monotonic() + duration_s if duration_s else None
-                    while deadline is None or time.monotonic() < deadline:
-                        time.sleep(0.1)
-            except KeyboardInterrupt:
-                pass
-            finally:
-                signal.signal(signal.SIGTERM, previous)
+            _serve_until_stopped(console, emulator, duration_s)
         console.print("emulator stopped")
+
+
+def _build_emulator(
+    name: str,
+    boards: int,
+    channels: int | None,
+    door_close_after_s: float,
+    jam: list[str],
+    link: str | None,
+) -> tuple[BoardEmulator, list[tuple[int, ...]]]:
+    """The emulator ``board emulate`` asked for and its ``--jam`` list, or a usage error."""
+    from lockers.hardware.emulator import BoardEmulator
+
+    try:
+        emulator = BoardEmulator(
+            name, boards=boards, channels=channels, door_close_after_s=door_close_after_s, link=link
+        )
+        jams = [tuple(int(part, 0) for part in item.split(":")) for item in jam]
+        if any(len(j) != 2 for j in jams):
+            raise ValueError("--jam takes BOARD:CHANNEL, e.g. --jam 0:3")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return emulator, jams
+
+
+def _serve_until_stopped(console: Console, emulator: BoardEmulator, duration_s: float) -> None:
+    """Take fault commands from a terminal, or just run for ``duration_s`` (0: until Ctrl-C or
+    SIGTERM)."""
+    import signal
+    import sys
+
+    from lockers.hardware.emulator import COMMANDS_HELP
+
+    def terminate(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        if sys.stdin.isatty() and not duration_s:
+            console.print(f"fault commands: {COMMANDS_HELP}; Ctrl-D or Ctrl-C stops")
+            for line in sys.stdin:
+                reply = emulator.command(line)
+                if reply:
+                    console.print(reply)
+        else:
+            deadline = time.monotonic() + duration_s if duration_s else None
+            while deadline is None or time.monotonic() < deadline:
+                time.sleep(0.1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -4,11 +4,13 @@ from lockers.config.hardware import BoardConfig, LockerConfig
 from lockers.config.liveness import AntiSpoofModelConfig, LivenessSettings
 from lockers.config.loader import find_config_file, load_settings
 from lockers.config.schema import Settings
-from lockers.config.store import DatabaseConfig, PrivacyConfig
+from lockers.config.site import SiteConfig
+from lockers.config.store import DEFAULT_KIOSK_ID, DatabaseConfig, PrivacyConfig
 from lockers.config.ui import UiConfig
 from lockers.config.vision import CameraConfig, DetectionConfig, QualityConfig, RecognitionConfig
 
 __all__ = [
+    "DEFAULT_KIOSK_ID",
     "AntiSpoofModelConfig",
     "BoardConfig",
     "CameraConfig",
@@ -20,6 +22,7 @@ __all__ = [
     "QualityConfig",
     "RecognitionConfig",
     "Settings",
+    "SiteConfig",
     "UiConfig",
     "find_config_file",
     "load_settings",

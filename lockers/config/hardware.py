@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from lockers.config._base import Section
 
 Protocol = Literal["lcus", "modbus", "kerong", "xor"]
+LABEL_MAX_LENGTH = 16  # lockers.label in the database, site.label_prefix included
 
 
 class BoardConfig(Section):
@@ -67,7 +68,7 @@ class BoardConfig(Section):
 class LockerConfig(Section):
     """One physical locker: its label on the door and where its lock is wired."""
 
-    label: str = Field(min_length=1, max_length=16)
+    label: str = Field(min_length=1, max_length=LABEL_MAX_LENGTH)
     size: Literal["S", "M", "L"] = "M"
     board: int = Field(0, ge=0, le=255, description="board address on the bus")
     channel: int = Field(ge=1, le=64, description="lock/relay number on that board, 1-based")

@@ -8,8 +8,9 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from lockers.config._base import ResolvedPath, Section
-from lockers.config.hardware import BoardConfig, LockerConfig
+from lockers.config.hardware import LABEL_MAX_LENGTH, BoardConfig, LockerConfig
 from lockers.config.liveness import LivenessSettings
+from lockers.config.site import SiteConfig
 from lockers.config.store import DEFAULT_KEY_FILE_NAME, DatabaseConfig, PrivacyConfig
 from lockers.config.ui import UiConfig
 from lockers.config.vision import CameraConfig, DetectionConfig, QualityConfig, RecognitionConfig
@@ -35,6 +36,7 @@ class Settings(Section):
     lockers: list[LockerConfig] = Field(default_factory=list)
     privacy: PrivacyConfig = _section()
     ui: UiConfig = _section()
+    site: SiteConfig = _section()
 
     @model_validator(mode="before")
     @classmethod
@@ -67,7 +69,27 @@ class Settings(Section):
                 )
             seen_labels.add(locker.label)
             seen_wires.add(wire)
+        prefix = self.site.label_prefix
+        too_long = [lk.label for lk in self.lockers if len(prefix + lk.label) > LABEL_MAX_LENGTH]
+        if too_long:
+            raise ValueError(
+                f"site.label_prefix {prefix!r} makes the labels of lockers "
+                f"{', '.join(too_long)} longer than {LABEL_MAX_LENGTH} characters"
+            )
         return self
+
+    @property
+    def bank(self) -> list[LockerConfig]:
+        """This kiosk's lockers as the database knows them: ``site.label_prefix`` + label."""
+        prefix = self.site.label_prefix
+        if not prefix:
+            return list(self.lockers)
+        return [lk.model_copy(update={"label": prefix + lk.label}) for lk in self.lockers]
+
+    @property
+    def display_name(self) -> str:
+        """What customers and staff call this kiosk (``site.display_name`` or the kiosk id)."""
+        return self.site.display_name or self.database.kiosk_id
 
     @property
     def database_url(self) -> str:

@@ -134,6 +134,15 @@ class RecognitionConfig(Section):
     margin: float = Field(0.08, ge=0, le=2, description="best minus second-best score")
     frames_to_agree: int = Field(3, ge=1, description="k in k-of-n")
     frames_window: int = Field(5, ge=1, description="n in k-of-n")
+    # The retrieve back-off (lockers.backoff.Backoff): the kiosk's service decides how long a
+    # customer waits after failed attempts in a row; the screen shows that wait.
+    retry_free_failures: int = Field(
+        2, ge=0, le=100, description="failed retrieve attempts in a row that cost no wait"
+    )
+    retry_base_s: float = Field(
+        2.0, gt=0, le=3600, description="wait after the first failure past the free ones"
+    )
+    retry_max_s: float = Field(60.0, gt=0, le=86400, description="the longest wait (doubling)")
     # Development only: run with random weights. Recognition then means nothing; the kiosk
     # command refuses it, the demo labels it loudly.
     allow_untrained: bool = False
@@ -142,4 +151,6 @@ class RecognitionConfig(Section):
     def _k_of_n(self) -> RecognitionConfig:
         if self.frames_to_agree > self.frames_window:
             raise ValueError("frames_to_agree (k) cannot exceed frames_window (n)")
+        if self.retry_max_s < self.retry_base_s:
+            raise ValueError("retry_max_s cannot be below retry_base_s")
         return self

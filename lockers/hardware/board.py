@@ -1,8 +1,8 @@
 """The lock-board interface every driver implements and the kiosk services depend on.
 
-Contract (PROTOCOLS.md §5-6): "pulse sent" and "door opened" are separate outcomes; an unlock
-that may have reached the wire is never re-sent automatically; a silent board's doors are
-``UNKNOWN``, never ``CLOSED``.
+Contract (docs/protocols.md, "What an unlock's outcome means"): "pulse sent" and "door opened"
+are separate outcomes; an unlock that may have reached the wire is never re-sent automatically;
+a silent board's doors are ``UNKNOWN``, never ``CLOSED``.
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ class UnlockOutcome(StrEnum):
     """What happened to one unlock request."""
 
     OPENED = "opened"  # pulse sent and the door was seen open within the window
-    JAMMED = "jammed"  # pulse sent, but the door never reported open (or the sensor failed)
-    UNCONFIRMED = "unconfirmed"  # pulse may have reached the wire; no feedback (board silent)
+    # Pulse sent, every reading after it valid, none open: the door provably did not open.
+    JAMMED = "jammed"
+    # The pulse may have acted and the door was not watched without a gap (no feedback, a
+    # garbled or missing reply): it may have opened.
+    UNCONFIRMED = "unconfirmed"
     NOT_SENT = "not_sent"  # provably never left the host (port closed, expired, refused)
 
 
@@ -52,7 +55,7 @@ class UnlockResult:
 
 
 class DoorEventKind(StrEnum):
-    """Something staff must hear about (PROTOCOLS.md §6.4)."""
+    """Something staff must hear about (docs/protocols.md, "Door states and alerts")."""
 
     FORCED_OPEN = "forced_open"  # the door went from closed to open with no unlock command
     JAMMED = "jammed"  # pulsed, but the door never reported open within the detection window

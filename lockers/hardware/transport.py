@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import serial
 
+from lockers.backoff import Backoff, BackoffTimer
 from lockers.errors import BoardError, BoardTimeout
 from lockers.hardware.protocols.framing import FrameError, hex_bytes
 
@@ -81,7 +82,9 @@ class SerialTransport:
         reply_timeout_s: default longest wait for a reply.
         quiet_s: line silence that ends a variable-length reply.
         inter_frame_gap_s: minimum time between the end of one exchange and the next write.
-        reconnect_initial_s, reconnect_max_s: back-off between reopen attempts (doubles).
+        reconnect_initial_s, reconnect_max_s: back-off between reopen attempts: the first wait
+            after a loss, doubling with each failed reopen up to the cap
+            (:class:`~lockers.backoff.Backoff`).
         exclusive: lock the port (a second opener gets a "busy" error).
     """
 
@@ -105,13 +108,11 @@ class SerialTransport:
         self.reply_timeout_s = reply_timeout_s
         self.quiet_s = quiet_s
         self.inter_frame_gap_s = inter_frame_gap_s
-        self.reconnect_initial_s = reconnect_initial_s
-        self.reconnect_max_s = reconnect_max_s
+        self.reconnect = BackoffTimer(Backoff(reconnect_initial_s, reconnect_max_s))
         self.exclusive = exclusive
         self.on_reopen = on_reopen
         self._serial: Any = None
         self._last_io = 0.0
-        self._backoff_s = reconnect_initial_s
         self._next_attempt = 0.0
         self._opened_once = False
         self.last_error: BoardError | None = None
@@ -149,7 +150,7 @@ class SerialTransport:
             self.last_error = error
             raise error from None
         self._serial = port
-        self._backoff_s = self.reconnect_initial_s
+        self.reconnect.reset()
         self._last_io = time.monotonic()
         reopened = self._opened_once
         self._opened_once = True
@@ -184,8 +185,7 @@ class SerialTransport:
         try:
             self.open()
         except PortUnavailable:
-            self._next_attempt = time.monotonic() + self._backoff_s
-            self._backoff_s = min(self._backoff_s * 2, self.reconnect_max_s)
+            self._next_attempt = time.monotonic() + self.reconnect.next_delay()
             raise
 
     def close(self) -> None:
@@ -198,7 +198,7 @@ class SerialTransport:
 
     def _lost(self, exc: BaseException) -> PortLost:
         self.close()
-        self._next_attempt = time.monotonic() + self._backoff_s
+        self._next_attempt = time.monotonic() + self.reconnect.next_delay()
         error = PortLost(
             f"serial port {self.url} was lost ({exc})",
             hint="check the USB cable; the driver reopens the port when it is back",

@@ -127,3 +127,16 @@ class StaffEntry:
 
     number: int
     name: str
+
+
+@dataclass(frozen=True)
+class HousekeepingReport:
+    """What one housekeeping pass did: rentals expired (their templates deleted) at ``at``."""
+
+    at: datetime
+    expired_rentals: tuple[int, ...]
+    templates_deleted: int
+
+    @property
+    def idle(self) -> bool:
+        return not self.expired_rentals

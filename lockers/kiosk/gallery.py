@@ -18,10 +18,9 @@ from lockers.store import rentals
 from lockers.store.crypto import TemplateCipher
 from lockers.store.db import Session
 from lockers.vision.matcher import FaceMatcher
+from lockers.vision.types import EMBEDDING_DIM
 
 _log = logging.getLogger(__name__)
-
-EMBEDDING_DIM = 512
 # A cached score and the same score recomputed from the database differ only by float32
 # rounding; anything larger means the cache held another rental's templates.
 CONFIRM_TOLERANCE = 1e-3
@@ -62,6 +61,11 @@ class GalleryCache:
         self._known = active
         return self._matcher
 
+    @property
+    def rental_ids(self) -> frozenset[int]:
+        """The rentals whose templates this process holds now (no database round trip)."""
+        return frozenset(self._known)
+
     def forget(self, rental_id: int) -> None:
         """Drop an ended rental's templates now (the next sync would too)."""
         self._matcher.remove(rental_id)
@@ -80,7 +84,9 @@ class GalleryCache:
         A mismatch means the cache is stale (it held other templates under that id): it is
         dropped and rebuilt from the database on the next :meth:`matcher`.
         """
-        assert self._model_version is not None
+        if self._model_version is None:
+            # Nothing was matched since the last rebuild: there is no cached score to confirm.
+            return False
         stored = rentals.active_templates(
             session, self._cipher, self._model_version, only=[rental_id]
         ).get(rental_id)

@@ -9,22 +9,27 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from lockers.errors import LockersError
-from lockers.hardware.board import LockAddress, LockBoard, UnlockOutcome
+from lockers.backoff import Backoff
+from lockers.hardware.board import LockBoard, UnlockResult
 from lockers.kiosk.dto import AuditRow, LockerView, StaffActionResult, StaffEntry, StaffSession
-from lockers.kiosk.errors import StaffActionRefused, StaffAuthError
-from lockers.kiosk.pins import DUMMY_HASH, hash_pin, validate_pin, verify_pin
-from lockers.kiosk.unlocking import Checkpoint, no_checkpoint, pulse
-from lockers.store import audit, lockers_repo, rentals, staff_repo, unlocks
-from lockers.store.db import Database, Session
-from lockers.store.models import (
-    DoorStateValue,
-    Locker,
-    LockerStatus,
-    RentalState,
-    UnlockPurpose,
-    utcnow,
+from lockers.kiosk.errors import StaffActionRefused, StaffAuthError, StaffSessionExpired
+from lockers.kiosk.pin_secret import pin_secret_of
+from lockers.kiosk.pins import DUMMY_HASH, hash_pin, is_keyed, validate_pin, verify_pin
+from lockers.kiosk.staff_views import export_audit_csv, list_lockers
+from lockers.kiosk.unlocking import (
+    Checkpoint,
+    DoorOpener,
+    DoorOrder,
+    no_checkpoint,
+    report_door,
+    staff_opening,
 )
+from lockers.store import audit, lockers_repo, rentals, staff_repo
+from lockers.store.audit_values import AuditAction, AuditOutcome
+from lockers.store.db import Database, Session
+from lockers.store.models import LockerStatus, RentalState, Staff, UnlockPurpose, utcnow
+
+__all__ = ["ROLES", "LoginPolicy", "StaffService", "export_audit_csv", "list_lockers"]
 
 ROLES = ("staff", "admin")
 
@@ -40,9 +45,13 @@ class LoginPolicy:
     max_lockout_s: float = 3600.0
     idle_logout_s: float = 120.0
 
+    @property
+    def lockout(self) -> Backoff:
+        """The lockout rule: the first ``max_failures - 1`` wrong PINs cost nothing."""
+        return Backoff(self.lockout_s, self.max_lockout_s, free=max(0, self.max_failures - 1))
+
     def lockout_for(self, failures: int) -> float:
-        extra = failures - self.max_failures
-        return 0.0 if extra < 0 else min(self.max_lockout_s, self.lockout_s * 2**extra)
+        return self.lockout.wait_s(failures)
 
 
 @dataclass
@@ -64,6 +73,7 @@ class StaffService:
         policy: LoginPolicy | None = None,
         clock: Callable[[], datetime] = utcnow,
         checkpoint: Checkpoint = no_checkpoint,
+        pin_secret: bytes | None = None,
     ) -> None:
         self._db = database
         self._board = board
@@ -71,16 +81,21 @@ class StaffService:
         self._policy = policy or LoginPolicy()
         self._clock = clock
         self._checkpoint = checkpoint
+        self._pin_secret = pin_secret
         self._sessions: dict[str, _Session] = {}
+
+    def _secret(self) -> bytes:
+        """The site's PIN secret: given, or the one the store was opened with."""
+        return self._pin_secret if self._pin_secret is not None else pin_secret_of(self._db)
 
     # -- accounts and login ----------------------------------------------------------------
 
     def add_staff(self, name: str, pin: str, role: str = "staff", actor: str = "cli") -> None:
-        """Create a staff member (PIN hashed with scrypt).
+        """Create a staff member (PIN hashed with scrypt, keyed with the site's PIN secret).
 
         Raises:
             StaffAuthError: the PIN is not 4-12 digits. StaffActionRefused: bad name or role.
-            StaffExistsError: the name is taken.
+            StaffExistsError: the name is taken. PinSecretError: no PIN secret is loaded.
         """
         name = name.strip()
         if not name or len(name) > 64:
@@ -88,18 +103,12 @@ class StaffService:
         if role not in ROLES:
             raise StaffActionRefused(f"role {role!r} is unknown", hint=f"use one of {ROLES}")
         validate_pin(pin)
-        pin_hash = hash_pin(pin)
+        pin_hash = hash_pin(pin, self._secret())
         now = self._clock()
         with self._db.transaction() as session:
             staff_repo.add_staff(session, name, role, pin_hash)
-            audit.append(
-                session,
-                at=now,
-                actor=actor,
-                action="add_staff",
-                outcome="ok",
-                reason=f"{name} ({role})",
-            )
+            trail = audit.Writer(session, now, actor)
+            trail.add(AuditAction.ADD_STAFF, AuditOutcome.OK, reason=f"{name} ({role})")
 
     def directory(self) -> list[StaffEntry]:
         """Who can log in, for the name tiles of the login screen (no PIN, no role)."""
@@ -107,78 +116,67 @@ class StaffService:
             return [StaffEntry(s.id, s.name) for s in staff_repo.list_staff(session)]
 
     def login(self, name: str, pin: str) -> StaffSession:
-        """Check ``pin``; returns a session. Wrong PINs count towards a lockout.
+        """Check ``pin``; returns a session. Wrong PINs count towards a lockout. A PIN hash made
+        before the site's PIN secret is re-keyed with it on success.
 
         Raises:
             StaffAuthError: unknown name or wrong PIN (same message), or locked out
                 (``retry_after_s`` says for how long).
         """
         now = self._clock()
+        secret = self._secret()
         with self._db.transaction() as session:
             staff = staff_repo.find_staff(session, name)
             if staff is None:
-                verify_pin(pin, DUMMY_HASH)
-                audit.append(
-                    session,
-                    at=now,
-                    actor=f"staff:{name[:64]}",
-                    action="staff_login",
-                    outcome="unknown_staff",
-                )
-                error: StaffAuthError | None = _wrong()
+                verify_pin(pin, DUMMY_HASH, secret)
+                self._audit_login(session, name[:64], AuditOutcome.UNKNOWN_STAFF, None, now)
+                error = _wrong()
             elif staff.locked_until is not None and now < staff.locked_until:
                 wait = (staff.locked_until - now).total_seconds()
-                audit.append(
-                    session,
-                    at=now,
-                    actor=f"staff:{staff.name}",
-                    action="staff_login",
-                    outcome="locked_out",
-                    reason=f"{wait:.0f} s left",
-                )
+                reason = f"{wait:.0f} s left"
+                self._audit_login(session, staff.name, AuditOutcome.LOCKED_OUT, reason, now)
                 error = _locked(wait)
-            elif not verify_pin(pin, staff.pin_hash):
-                staff.failed_attempts += 1
-                lock_s = self._policy.lockout_for(staff.failed_attempts)
-                staff.locked_until = now + timedelta(seconds=lock_s) if lock_s else None
-                audit.append(
-                    session,
-                    at=now,
-                    actor=f"staff:{staff.name}",
-                    action="staff_login",
-                    outcome="wrong_pin",
-                    reason=f"failure {staff.failed_attempts}"
-                    + (f"; locked for {lock_s:.0f} s" if lock_s else ""),
-                )
-                error = _locked(lock_s) if lock_s else _wrong()
+            elif not verify_pin(pin, staff.pin_hash, secret):
+                error = self._wrong_pin(session, staff, now)
             else:
                 staff.failed_attempts, staff.locked_until = 0, None
-                audit.append(
-                    session, at=now, actor=f"staff:{staff.name}", action="staff_login", outcome="ok"
-                )
+                if not is_keyed(staff.pin_hash):
+                    staff.pin_hash = hash_pin(pin, secret)  # re-keyed with the site secret
+                self._audit_login(session, staff.name, AuditOutcome.OK, None, now)
                 token = secrets.token_urlsafe(24)
                 self._sessions[token] = _Session(staff.name, staff.role, now)
                 return StaffSession(token, staff.name, staff.role)
         # Raised after the commit, so the failure count and the audit entry are kept.
-        assert error is not None
         raise error
+
+    def _wrong_pin(self, session: Session, staff: Staff, now: datetime) -> StaffAuthError:
+        staff.failed_attempts += 1
+        lock_s = self._policy.lockout_for(staff.failed_attempts)
+        staff.locked_until = now + timedelta(seconds=lock_s) if lock_s else None
+        reason = f"failure {staff.failed_attempts}" + (
+            f"; locked for {lock_s:.0f} s" if lock_s else ""
+        )
+        self._audit_login(session, staff.name, AuditOutcome.WRONG_PIN, reason, now)
+        return _locked(lock_s) if lock_s else _wrong()
+
+    @staticmethod
+    def _audit_login(
+        session: Session, name: str, outcome: AuditOutcome, reason: str | None, now: datetime
+    ) -> None:
+        audit.Writer(session, now, f"staff:{name}").add(
+            AuditAction.STAFF_LOGIN, outcome, reason=reason
+        )
 
     def logout(self, who: StaffSession, reason: str = "logout") -> None:
         if self._sessions.pop(who.token, None) is not None:
             with self._db.transaction() as session:
-                audit.append(
-                    session,
-                    at=self._clock(),
-                    actor=f"staff:{who.staff_name}",
-                    action="staff_logout",
-                    outcome="ok",
-                    reason=reason,
-                )
+                trail = audit.Writer(session, self._clock(), f"staff:{who.staff_name}")
+                trail.add(AuditAction.STAFF_LOGOUT, AuditOutcome.OK, reason=reason)
 
     def is_logged_in(self, who: StaffSession) -> bool:
         try:
             self._require(who)
-        except StaffAuthError:
+        except StaffSessionExpired:
             return False
         return True
 
@@ -186,15 +184,16 @@ class StaffService:
         """The audit actor of a live session; refreshes its idle timer.
 
         Raises:
-            StaffAuthError: not logged in, or logged out automatically after inactivity.
+            StaffSessionExpired: not logged in (logged out, or elsewhere), or logged out
+                automatically after inactivity.
         """
         now = self._clock()
         live = self._sessions.get(who.token)
         if live is None:
-            raise StaffAuthError("not logged in", hint="log in with your staff PIN")
+            raise StaffSessionExpired("not logged in", hint="log in with your staff PIN")
         if (now - live.last_seen).total_seconds() > self._policy.idle_logout_s:
             self.logout(who, reason="auto-logout after inactivity")
-            raise StaffAuthError(
+            raise StaffSessionExpired(
                 "logged out after inactivity", hint="log in again with your staff PIN"
             )
         live.last_seen = now
@@ -218,9 +217,7 @@ class StaffService:
         self._require(who)
         with self._db.transaction() as session:
             return [
-                AuditRow(
-                    e.at, e.actor, e.action, e.outcome, e.locker_label, e.rental_id, e.reason
-                )
+                AuditRow(e.at, e.actor, e.action, e.outcome, e.locker_label, e.rental_id, e.reason)
                 for e in audit.recent(
                     session, action=action, locker_label=locker_label, limit=limit
                 )
@@ -250,53 +247,9 @@ class StaffService:
             raise StaffActionRefused(
                 "no lock board is connected to this command", hint="run it on the kiosk"
             )
-        now = self._clock()
-        with self._db.transaction() as session:
-            locker = lockers_repo.get_locker(session, label)
-            rental = lockers_repo.active_rental_of(session, locker.id)
-            lockers_repo.flag(session, locker, "opened by staff: reset it to put it back in use")
-            intent = unlocks.request_unlock(
-                session,
-                locker,
-                UnlockPurpose.FORCE_OPEN,
-                now=now,
-                kiosk_id=self.kiosk_id,
-                rental_id=None if rental is None else rental.id,
-            )
-            audit.append(
-                session,
-                at=now,
-                actor=actor,
-                action="force_open",
-                outcome="requested",
-                locker_label=label,
-                rental_id=intent.rental_id,
-                reason=reason,
-            )
-            address, intent_id = LockAddress(locker.board, locker.channel), intent.id
-        self._checkpoint("force_open:committed")
-        result = pulse(self._board, address)
-        now = self._clock()
-        with self._db.transaction() as session:
-            request = unlocks.finish_unlock(
-                session, intent_id, result.outcome.value, result.detail, now
-            )
-            locker = lockers_repo.get_locker(session, label)
-            locker.door_state = (
-                DoorStateValue.OPEN
-                if result.outcome is UnlockOutcome.OPENED
-                else DoorStateValue.UNKNOWN
-            )
-            audit.append(
-                session,
-                at=now,
-                actor=actor,
-                action="force_open",
-                outcome=result.outcome.value,
-                locker_label=label,
-                rental_id=request.rental_id,
-                reason=result.detail or None,
-            )
+        opener = DoorOpener(self._db, self._board, clock=self._clock, checkpoint=self._checkpoint)
+        order = DoorOrder(UnlockPurpose.FORCE_OPEN, None, actor, reason, self.kiosk_id)
+        result: UnlockResult = opener.open(label, order, report_door, before=staff_opening)
         return StaffActionResult(label, "force_open", result.outcome.value, result.detail)
 
     def reset(self, who: StaffSession, label: str, reason: str) -> StaffActionResult:
@@ -331,15 +284,10 @@ class StaffService:
                 if rental is not None
                 else "no active rental"
             )
-            audit.append(
-                session,
-                at=now,
-                actor=actor,
-                action="reset",
-                outcome="ok",
-                locker_label=label,
-                rental_id=None if rental is None else rental.id,
-                reason=f"{reason} ({detail})",
+            rental_id = None if rental is None else rental.id
+            why = f"{reason} ({detail})"
+            audit.Writer(session, now, actor).add(
+                AuditAction.RESET, AuditOutcome.OK, label, rental_id, why
             )
         self._checkpoint("reset:committed")
         return StaffActionResult(label, "reset", "ok", detail)
@@ -355,15 +303,8 @@ class StaffService:
         with self._db.transaction() as session:
             locker = lockers_repo.get_locker(session, label)
             locker.status = LockerStatus.OUT_OF_SERVICE
-            audit.append(
-                session,
-                at=now,
-                actor=actor,
-                action="out_of_service",
-                outcome="ok",
-                locker_label=label,
-                reason=reason,
-            )
+            trail = audit.Writer(session, now, actor)
+            trail.add(AuditAction.OUT_OF_SERVICE, AuditOutcome.OK, label, reason=reason)
         return StaffActionResult(label, "out_of_service", "ok")
 
     def back_in_service(self, who: StaffSession, label: str) -> StaffActionResult:
@@ -376,14 +317,8 @@ class StaffService:
                 raise StaffActionRefused(f"locker {label} is not out of service")
             rental = lockers_repo.active_rental_of(session, locker.id)
             locker.status = LockerStatus.AVAILABLE if rental is None else LockerStatus.OCCUPIED
-            audit.append(
-                session,
-                at=now,
-                actor=actor,
-                action="back_in_service",
-                outcome=locker.status.value,
-                locker_label=label,
-            )
+            status = AuditOutcome(locker.status.value)
+            audit.Writer(session, now, actor).add(AuditAction.BACK_IN_SERVICE, status, label)
         return StaffActionResult(label, "back_in_service", "ok")
 
     def export_audit(self, who: StaffSession, path: Path, since: datetime | None = None) -> int:
@@ -394,56 +329,6 @@ class StaffService:
         """
         actor = self._require(who)
         return export_audit_csv(self._db, path, actor, self._clock(), since)
-
-
-def export_audit_csv(
-    database: Database, path: Path, actor: str, now: datetime, since: datetime | None = None
-) -> int:
-    """See :meth:`StaffService.export_audit` (also used by the CLI)."""
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        with database.transaction() as session:
-            with tmp.open("w", newline="", encoding="utf-8") as out:
-                count = audit.write_csv(audit.entries(session, since), out)
-            audit.append(
-                session,
-                at=now,
-                actor=actor,
-                action="audit_export",
-                outcome="ok",
-                reason=f"{count} entries to {path.name}",
-            )
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise LockersError(
-            f"cannot write the audit export {path}: {exc.strerror}",
-            hint="choose a writable location with free space",
-        ) from None
-    return count
-
-
-def list_lockers(database: Database, now: datetime) -> list[LockerView]:
-    """Every locker in service with its active rental (if any)."""
-    with database.transaction() as session:
-        return [_view(session, locker, now) for locker in lockers_repo.list_lockers(session)]
-
-
-def _view(session: Session, locker: Locker, now: datetime) -> LockerView:
-    rental = lockers_repo.active_rental_of(session, locker.id)
-    return LockerView(
-        label=locker.label,
-        size=locker.size.value,
-        board=locker.board,
-        channel=locker.channel,
-        status=locker.status.value,
-        door_state=locker.door_state.value,
-        attention=locker.attention,
-        rental_id=None if rental is None else rental.id,
-        rental_started_at=None if rental is None else rental.started_at,
-        rental_ends_at=None if rental is None else rental.ends_at,
-        overdue=rental is not None and rental.ends_at <= now,
-    )
 
 
 def _need_reason(reason: str) -> str:

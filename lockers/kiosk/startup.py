@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from lockers.config import Settings
 from lockers.kiosk.dto import Finding, StartupReport
-from lockers.kiosk.rental_service import expire_rentals
+from lockers.kiosk.housekeeping import expire_rentals
+from lockers.kiosk.pin_secret import open_pin_secret
 from lockers.store import audit, consistency, lockers_repo, rentals
+from lockers.store.audit_values import AuditAction, AuditOutcome
 from lockers.store.crypto import TemplateCipher, TemplateKeyError, load_or_create_key
 from lockers.store.db import Database
 from lockers.store.models import utcnow
@@ -20,6 +22,7 @@ class Store:
 
     database: Database
     cipher: TemplateCipher
+    pin_secret: bytes | None = None
 
     def close(self) -> None:
         self.database.dispose()
@@ -72,7 +75,7 @@ def start_store(settings: Settings, *, repair: bool = True) -> tuple[Store, Star
 
     Opens the database (schema must match), syncs lockers from the config, runs the
     consistency check (repairing what is safe when ``repair``), expires rentals past their
-    retention, and loads the template key. Findings are audited.
+    retention, and loads the template key and the PIN secret. Findings are audited.
 
     Raises:
         StoreError, TemplateKeyError: with the command or step that fixes it.
@@ -86,19 +89,16 @@ def start_store(settings: Settings, *, repair: bool = True) -> tuple[Store, Star
             found = consistency.check(
                 session, now=now, repair=repair, kiosk_id=settings.database.kiosk_id
             )
+            trail = audit.Writer(session, now, actor)
             for item in found:
-                audit.append(
-                    session,
-                    at=now,
-                    actor=actor,
-                    action="startup_check",
-                    outcome="repaired" if item.repaired else "found",
-                    locker_label=item.locker_label,
-                    rental_id=item.rental_id,
-                    reason=f"{item.kind}: {item.detail}",
+                outcome = AuditOutcome.REPAIRED if item.repaired else AuditOutcome.FOUND
+                why = f"{item.kind}: {item.detail}"
+                trail.add(
+                    AuditAction.STARTUP_CHECK, outcome, item.locker_label, item.rental_id, why
                 )
         expired = expire_rentals(database, now, actor)
         cipher = open_cipher(settings, database)
+        pin_secret = open_pin_secret(settings, database)
     except BaseException:
         database.dispose()
         raise
@@ -110,7 +110,14 @@ def start_store(settings: Settings, *, repair: bool = True) -> tuple[Store, Star
         ),
         expired_rentals=tuple(expired),
     )
-    return Store(database, cipher), report
+    return Store(database, cipher, pin_secret), report
 
 
-__all__ = ["Store", "TemplateKeyError", "open_cipher", "open_database", "start_store"]
+__all__ = [
+    "Store",
+    "TemplateKeyError",
+    "open_cipher",
+    "open_database",
+    "open_pin_secret",
+    "start_store",
+]

@@ -25,8 +25,24 @@ class AuditAction(StrEnum):
     FORCE_OPEN = "force_open"
     RESET = "reset"
     OUT_OF_SERVICE = "out_of_service"
+    # site commands (lockers.store.models.CommandResult's values beyond the door outcomes)
+    CLAIMED = "claimed"
+    NO_ANSWER = "no_answer"
+    REFUSED = "refused"
+    DONE = "done"
+    EXPIRED = "expired"
+    INTERRUPTED = "interrupted"
     BACK_IN_SERVICE = "back_in_service"
     AUDIT_EXPORT = "audit_export"
+    SCHEMA_MIGRATION = "schema_migration"  # e.g. 0002 gave the existing lockers to a kiosk
+    # one site, several kiosks (lockers.store.site, lockers.store.site_commands)
+    KIOSK_STARTED = "kiosk_started"
+    KIOSK_STOPPED = "kiosk_stopped"
+    COMMAND_SENT = "command_sent"
+    COMMAND_CLAIMED = "command_claimed"
+    COMMAND_RUN = "command_run"  # finished by the owning kiosk; the outcome is its result
+    COMMAND_EXPIRED = "command_expired"
+    COMMAND_INTERRUPTED = "command_interrupted"
 
 
 class AuditOutcome(StrEnum):
@@ -58,3 +74,10 @@ class AuditOutcome(StrEnum):
     AVAILABLE = "available"
     OCCUPIED = "occupied"
     OUT_OF_SERVICE = "out_of_service"
+    # site commands (lockers.store.models.CommandResult's values beyond the door outcomes)
+    CLAIMED = "claimed"
+    NO_ANSWER = "no_answer"
+    REFUSED = "refused"
+    DONE = "done"
+    EXPIRED = "expired"
+    INTERRUPTED = "interrupted"

@@ -48,25 +48,9 @@ def seed_active_rentals(
     vectors = np.asarray(templates, dtype=np.float32)
     if vectors.ndim != 3:
         raise ValueError(f"templates must be (rentals, k, dim), got shape {vectors.shape}")
-    count = len(vectors)
-    if count == 0:
+    if len(vectors) == 0:
         return []
-    locker_ids = list(
-        session.scalars(
-            insert(Locker).returning(Locker.id, sort_by_parameter_order=True),
-            [
-                {
-                    "label": f"{label_prefix}{i}",
-                    "size": LockerSize.M,
-                    "board": first_board + i // CHANNELS_PER_BOARD,
-                    "channel": 1 + i % CHANNELS_PER_BOARD,
-                    "status": LockerStatus.OCCUPIED,
-                    "updated_at": now,
-                }
-                for i in range(count)
-            ],
-        )
-    )
+    locker_ids = _insert_lockers(session, len(vectors), now, first_board, label_prefix)
     ends = now + timedelta(hours=max_hours)
     rental_ids = list(
         session.scalars(
@@ -101,3 +85,25 @@ def seed_active_rentals(
         ],
     )
     return rental_ids
+
+
+def _insert_lockers(
+    session: Session, count: int, now: datetime, first_board: int, label_prefix: str
+) -> list[int]:
+    """``count`` occupied lockers on boards no configuration names; returns their ids."""
+    return list(
+        session.scalars(
+            insert(Locker).returning(Locker.id, sort_by_parameter_order=True),
+            [
+                {
+                    "label": f"{label_prefix}{i}",
+                    "size": LockerSize.M,
+                    "board": first_board + i // CHANNELS_PER_BOARD,
+                    "channel": 1 + i % CHANNELS_PER_BOARD,
+                    "status": LockerStatus.OCCUPIED,
+                    "updated_at": now,
+                }
+                for i in range(count)
+            ],
+        )
+    )

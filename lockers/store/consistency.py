@@ -13,7 +13,8 @@ from datetime import datetime
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from lockers.store import lockers_repo
+from lockers.errors import StoreError
+from lockers.store import audit, lockers_repo
 from lockers.store.models import (
     FaceTemplate,
     Locker,
@@ -44,6 +45,15 @@ def check(
     ``kiosk_id`` limits the pending-unlock check to this kiosk's own intents (on a shared
     database another kiosk's intent may be in flight right now).
     """
+    findings = _locker_findings(session, repair)
+    findings += _template_findings(session, repair)
+    findings += _interrupted_unlocks(session, now, repair, kiosk_id)
+    session.flush()
+    return findings
+
+
+def _locker_findings(session: Session, repair: bool) -> list[Finding]:
+    """Lockers whose status disagrees with their active rental."""
     findings: list[Finding] = []
     active_by_locker = {
         r.locker_id: r
@@ -54,41 +64,34 @@ def check(
         if rental is not None and locker.status == LockerStatus.AVAILABLE:
             if repair:
                 locker.status = LockerStatus.OCCUPIED
+            detail = (
+                f"locker {locker.label} was marked available but holds active rental "
+                f"{rental.id}; marked occupied"
+            )
             findings.append(
-                Finding(
-                    "available_with_active_rental",
-                    f"locker {locker.label} was marked available but holds active rental "
-                    f"{rental.id}; marked occupied",
-                    locker.label,
-                    rental.id,
-                    repair,
-                )
+                Finding("available_with_active_rental", detail, locker.label, rental.id, repair)
             )
         if rental is not None and locker.retired_at is not None:
-            findings.append(
-                Finding(
-                    "retired_with_active_rental",
-                    f"locker {locker.label} is no longer configured but holds active rental "
-                    f"{rental.id}",
-                    locker.label,
-                    rental.id,
-                )
+            detail = (
+                f"locker {locker.label} is no longer configured but holds active rental {rental.id}"
             )
+            findings.append(Finding("retired_with_active_rental", detail, locker.label, rental.id))
         if rental is None and locker.status == LockerStatus.OCCUPIED and locker.attention is None:
             if repair:
                 lockers_repo.flag(
                     session, locker, "occupied without an active rental: check and reset"
                 )
-            findings.append(
-                Finding(
-                    "occupied_without_rental",
-                    f"locker {locker.label} is occupied but has no active rental; flagged for "
-                    "staff (belongings may be inside)",
-                    locker.label,
-                    None,
-                    repair,
-                )
+            detail = (
+                f"locker {locker.label} is occupied but has no active rental; flagged for "
+                "staff (belongings may be inside)"
             )
+            findings.append(Finding("occupied_without_rental", detail, locker.label, None, repair))
+    return findings
+
+
+def _template_findings(session: Session, repair: bool) -> list[Finding]:
+    """Templates of closed rentals (deleted on repair), active rentals without templates."""
+    findings: list[Finding] = []
     orphan_rentals = list(
         session.scalars(
             select(FaceTemplate.rental_id)
@@ -100,15 +103,8 @@ def check(
     for rental_id in orphan_rentals:
         if repair:
             delete_templates(session, rental_id)
-        findings.append(
-            Finding(
-                "templates_of_closed_rental",
-                f"rental {rental_id} is closed but still had face templates; deleted",
-                None,
-                rental_id,
-                repair,
-            )
-        )
+        detail = f"rental {rental_id} is closed but still had face templates; deleted"
+        findings.append(Finding("templates_of_closed_rental", detail, None, rental_id, repair))
     no_templates = session.scalars(
         select(Rental).where(
             Rental.state == RentalState.ACTIVE,
@@ -116,18 +112,29 @@ def check(
         )
     )
     for rental in no_templates:
-        findings.append(
-            Finding(
-                "active_rental_without_templates",
-                f"active rental {rental.id} in locker {rental.locker.label} has no face "
-                "templates: nobody can retrieve it by face; staff must reset it",
-                rental.locker.label,
-                rental.id,
-            )
+        detail = (
+            f"active rental {rental.id} in locker {rental.locker.label} has no face "
+            "templates: nobody can retrieve it by face; staff must reset it"
         )
+        findings.append(
+            Finding("active_rental_without_templates", detail, rental.locker.label, rental.id)
+        )
+    return findings
+
+
+def _interrupted_unlocks(
+    session: Session, now: datetime, repair: bool, kiosk_id: str | None
+) -> list[Finding]:
+    """Unlock intents without an outcome: the door may be open, so staff look."""
+    findings: list[Finding] = []
     for request in pending_unlocks(session, kiosk_id):
         target = session.get(Locker, request.locker_id)
-        assert target is not None
+        if target is None:  # a foreign key: only a damaged database gets here
+            raise StoreError(
+                f"unlock request {request.id} names locker id {request.locker_id}, which does "
+                "not exist",
+                hint="restore the database from a backup",
+            )
         if repair:
             request.outcome = "interrupted"
             request.detail = "the process stopped before the board's answer was recorded"
@@ -135,18 +142,30 @@ def check(
             lockers_repo.flag(
                 session, target, f"{request.purpose.value} unlock interrupted: door may be open"
             )
-        findings.append(
-            Finding(
-                "interrupted_unlock",
-                f"a {request.purpose.value} unlock of locker {target.label} (request "
-                f"{request.id}) has no recorded outcome; flagged for staff",
-                target.label,
-                request.rental_id,
-                repair,
-            )
+        detail = (
+            f"a {request.purpose.value} unlock of locker {target.label} (request "
+            f"{request.id}) has no recorded outcome; flagged for staff"
         )
-    session.flush()
+        findings.append(
+            Finding("interrupted_unlock", detail, target.label, request.rental_id, repair)
+        )
     return findings
+
+
+def audit_findings(session: Session) -> list[Finding]:
+    """Audit entries whose action or outcome is outside the contract of
+    :mod:`lockers.store.audit_values` (``lockers db check`` reports them; the log is
+    append-only, so they are never repaired)."""
+    return [
+        Finding(
+            "audit_value_outside_contract",
+            f"audit entry {entry.id} ({entry.at:%Y-%m-%d %H:%M}Z) has action {entry.action!r}, "
+            f"outcome {entry.outcome!r}: not in AuditAction/AuditOutcome",
+            entry.locker_label,
+            entry.rental_id,
+        )
+        for entry in audit.off_contract(session)
+    ]
 
 
 def invariant_violations(session: Session) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,57 +36,95 @@ def load_or_create_key(path: Path, create: bool = True) -> bytes:
         TemplateKeyError: the file is missing (and ``create`` is false), unreadable, the wrong
             size, or readable by other users.
     """
+    return load_or_create_secret(path, _TEMPLATE_KEY, create)
+
+
+class PinSecretError(StoreError):
+    """The staff PIN secret file is missing, unreadable, malformed or readable by others."""
+
+
+@dataclass(frozen=True)
+class SecretFile:
+    """What one kind of secret file is called in messages, and how its errors read."""
+
+    what: str
+    error: type[StoreError]
+    missing_hint: str
+    setting: str
+
+
+_TEMPLATE_KEY = SecretFile(
+    "template key file",
+    TemplateKeyError,
+    "restore the key from its backup; without it the enrolled faces cannot be read (staff can "
+    "reset the affected lockers)",
+    "privacy.template_key_file",
+)
+PIN_SECRET = SecretFile(
+    "PIN secret file",
+    PinSecretError,
+    "restore it from the backup of the kiosk's secrets (it lives beside the template key); "
+    "without it no staff PIN stored since it was made can be checked",
+    "privacy.pin_secret_file",
+)
+
+
+def load_or_create_secret(path: Path, kind: SecretFile, create: bool = True) -> bytes:
+    """Read the 32-byte secret at ``path``; create it (mode 0600, atomically) if absent and
+    allowed.
+
+    Raises:
+        ``kind.error``: the file is missing (and ``create`` is false), unreadable, the wrong
+            size, or readable by other users.
+    """
     if not path.exists():
         if not create:
-            raise TemplateKeyError(
-                f"template key file {path} does not exist",
-                hint="restore the key from its backup; without it the enrolled faces cannot be "
-                "read (staff can reset the affected lockers)",
-            )
-        return _create_key(path)
+            raise kind.error(f"{kind.what} {path} does not exist", hint=kind.missing_hint)
+        return _create_secret(path, kind)
     try:
         mode = path.stat().st_mode
         key = path.read_bytes()
     except OSError as exc:
-        raise TemplateKeyError(
-            f"cannot read template key file {path}: {exc.strerror}",
-            hint="the kiosk user must own the key file (mode 0600)",
+        raise kind.error(
+            f"cannot read {kind.what} {path}: {exc.strerror}",
+            hint="the kiosk user must own the file (mode 0600)",
         ) from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise TemplateKeyError(
-            f"template key file {path} is readable by other users (mode {mode & 0o777:o})",
+        raise kind.error(
+            f"{kind.what} {path} is readable by other users (mode {mode & 0o777:o})",
             hint=f"run: chmod 600 {path}",
         )
     if len(key) != KEY_BYTES:
-        raise TemplateKeyError(
-            f"template key file {path} holds {len(key)} bytes, expected {KEY_BYTES}",
-            hint="restore the original key file from its backup",
+        raise kind.error(
+            f"{kind.what} {path} holds {len(key)} bytes, expected {KEY_BYTES}",
+            hint="restore the original file from its backup",
         )
     return key
 
 
-def _create_key(path: Path) -> bytes:
+def _create_secret(path: Path, kind: SecretFile) -> bytes:
     key = secrets.token_bytes(KEY_BYTES)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
+            os.fchmod(fd, 0o600)  # whatever the umask or a stale .tmp's mode
             os.write(fd, key)
             os.fsync(fd)
         finally:
             os.close(fd)
-        # link() fails if another process created the key meanwhile: then that key wins.
+        # link() fails if another process created the file meanwhile: then that one wins.
         try:
             os.link(tmp, path)
         except FileExistsError:
             os.unlink(tmp)
-            return load_or_create_key(path, create=False)
+            return load_or_create_secret(path, kind, create=False)
         os.unlink(tmp)
     except OSError as exc:
-        raise TemplateKeyError(
-            f"cannot create template key file {path}: {exc.strerror}",
-            hint="make its directory writable by the kiosk user or set privacy.template_key_file",
+        raise kind.error(
+            f"cannot create {kind.what} {path}: {exc.strerror}",
+            hint=f"make its directory writable by the kiosk user or set {kind.setting}",
         ) from None
     return key
 

@@ -10,7 +10,7 @@ from typing import Literal
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
-from lockers.config import LockerConfig
+from lockers.config import DEFAULT_KIOSK_ID, LockerConfig, Settings
 from lockers.errors import StoreError
 from lockers.store.models import Locker, LockerSize, LockerStatus, Rental, RentalState, utcnow
 
@@ -25,6 +25,10 @@ class UnknownLockerError(StoreError):
 
 class LockerInUseError(StoreError):
     """The locker holds an active rental, so the requested change is refused."""
+
+
+class LabelTakenError(StoreError):
+    """A configured label is a locker in service of another kiosk's bank."""
 
 
 @dataclass
@@ -44,20 +48,95 @@ def active_rental_of(session: Session, locker_id: int) -> Rental | None:
     )
 
 
-def sync_lockers(session: Session, configured: Sequence[LockerConfig]) -> SyncReport:
-    """Make the lockers in service match ``configured`` (matched by label).
+def sync_lockers(
+    session: Session, configured: Sequence[LockerConfig], kiosk_id: str = DEFAULT_KIOSK_ID
+) -> SyncReport:
+    """Make kiosk ``kiosk_id``'s bank of lockers in service match ``configured`` (by label).
 
-    New labels are added, changed size/wiring is updated, labels no longer configured are
-    retired (kept for history). Nothing is changed if any of it is refused.
+    New labels are added, changed size/wiring is updated, labels of this bank no longer
+    configured are retired (kept for history). Other kiosks' lockers are never touched. Labels
+    are as stored (``Settings.bank`` puts ``site.label_prefix`` first). A retired locker of
+    another kiosk gives its label up to this bank (it keeps its history). Nothing is changed if
+    any of it is refused.
 
     Raises:
         LockerInUseError: a locker to retire or rewire holds an active rental.
+        LabelTakenError: a configured label is a locker in service of another kiosk.
     """
     report = SyncReport()
-    existing = {locker.label: locker for locker in session.scalars(select(Locker))}
     wanted = {cfg.label: cfg for cfg in configured}
+    mine = {
+        locker.label: locker
+        for locker in session.scalars(select(Locker).where(Locker.kiosk_id == kiosk_id))
+    }
+    others = _other_banks_lockers(session, kiosk_id, [lb for lb in wanted if lb not in mine])
+    _refuse_taken_labels(others, kiosk_id)
+    _refuse_changes_in_use(session, mine, wanted)
+    now = utcnow()
+    # Retire first, so a label removed and a new one on the same wire do not collide.
+    for label, locker in mine.items():
+        if label not in wanted and locker.retired_at is None:
+            locker.retired_at = now
+            report.retired.append(label)
+    session.flush()
+    for label, cfg in wanted.items():
+        known = mine.get(label) or others.get(label)
+        if known is None:
+            session.add(
+                Locker(
+                    label=label,
+                    kiosk_id=kiosk_id,
+                    size=LockerSize(cfg.size),
+                    board=cfg.board,
+                    channel=cfg.channel,
+                    status=LockerStatus.AVAILABLE,
+                )
+            )
+            report.added.append(label)
+            continue
+        before = (known.kiosk_id, known.size, known.board, known.channel, known.retired_at)
+        known.size, known.board, known.channel = LockerSize(cfg.size), cfg.board, cfg.channel
+        known.kiosk_id, known.retired_at = kiosk_id, None
+        if before[0] != kiosk_id:
+            report.added.append(label)
+        elif before != (kiosk_id, known.size, known.board, known.channel, None):
+            report.updated.append(label)
+    session.flush()
+    return report
+
+
+def sync_bank(session: Session, settings: Settings) -> SyncReport:
+    """:func:`sync_lockers` for the running kiosk: its ``lockers:`` (prefixed) and its id."""
+    return sync_lockers(session, settings.bank, settings.database.kiosk_id)
+
+
+def _other_banks_lockers(session: Session, kiosk_id: str, labels: list[str]) -> dict[str, Locker]:
+    if not labels:
+        return {}
+    query = select(Locker).where(Locker.kiosk_id != kiosk_id, Locker.label.in_(labels))
+    return {locker.label: locker for locker in session.scalars(query)}
+
+
+def _refuse_taken_labels(others: dict[str, Locker], kiosk_id: str) -> None:
+    taken = sorted(
+        (locker for locker in others.values() if locker.retired_at is None),
+        key=lambda locker: locker.label,
+    )
+    if taken:
+        owners = "; ".join(f"{lk.label} is a locker of kiosk {lk.kiosk_id!r}" for lk in taken)
+        raise LabelTakenError(
+            f"kiosk {kiosk_id!r} cannot take the locker labels another kiosk of the site uses: "
+            f"{owners}",
+            hint="labels are unique across the site: give this kiosk a site.label_prefix "
+            '(e.g. "B-") or other labels in its lockers: list, then sync again',
+        )
+
+
+def _refuse_changes_in_use(
+    session: Session, mine: dict[str, Locker], wanted: dict[str, LockerConfig]
+) -> None:
     refused: list[str] = []
-    for label, locker in existing.items():
+    for label, locker in mine.items():
         if locker.retired_at is not None:
             continue
         cfg = wanted.get(label)
@@ -71,41 +150,14 @@ def sync_lockers(session: Session, configured: Sequence[LockerConfig]) -> SyncRe
             hint="let the renter retrieve their belongings or have staff reset the locker "
             "(lockers lockers reset LABEL), then sync again",
         )
-    now = utcnow()
-    # Retire first, so a label removed and a new one on the same wire do not collide.
-    for label, locker in existing.items():
-        if label not in wanted and locker.retired_at is None:
-            locker.retired_at = now
-            report.retired.append(label)
-    session.flush()
-    for label, cfg in wanted.items():
-        known = existing.get(label)
-        if known is None:
-            session.add(
-                Locker(
-                    label=label,
-                    size=LockerSize(cfg.size),
-                    board=cfg.board,
-                    channel=cfg.channel,
-                    status=LockerStatus.AVAILABLE,
-                )
-            )
-            report.added.append(label)
-            continue
-        before = (known.size, known.board, known.channel, known.retired_at)
-        known.size, known.board, known.channel = LockerSize(cfg.size), cfg.board, cfg.channel
-        known.retired_at = None
-        if before != (known.size, known.board, known.channel, None):
-            report.updated.append(label)
-    session.flush()
-    return report
 
 
-def list_lockers(session: Session) -> list[Locker]:
-    """Lockers in service, in configuration order."""
-    return list(
-        session.scalars(select(Locker).where(Locker.retired_at.is_(None)).order_by(Locker.id))
-    )
+def list_lockers(session: Session, kiosk_id: str | None = None) -> list[Locker]:
+    """Lockers in service (of kiosk ``kiosk_id``'s bank, or of the whole site), in config order."""
+    query = select(Locker).where(Locker.retired_at.is_(None)).order_by(Locker.id)
+    if kiosk_id is not None:
+        query = query.where(Locker.kiosk_id == kiosk_id)
+    return list(session.scalars(query))
 
 
 def get_locker(session: Session, label: str) -> Locker:
@@ -122,12 +174,16 @@ def get_locker(session: Session, label: str) -> Locker:
 
 
 def claim_free_locker(
-    session: Session, policy: AllocationPolicy = "first_free", size: str | None = None
+    session: Session,
+    policy: AllocationPolicy = "first_free",
+    size: str | None = None,
+    kiosk_id: str | None = None,
 ) -> Locker | None:
     """Atomically mark one available locker occupied and return it (``None``: all taken).
 
     ``first_free`` takes the first available locker in configuration order; ``by_size`` takes
-    the smallest one at least ``size`` (default the smallest of all).
+    the smallest one at least ``size`` (default the smallest of all). ``kiosk_id`` limits the
+    choice to that kiosk's bank (a kiosk must never hand out a locker behind another's board).
     The claim is a conditional UPDATE, so two kiosks racing for the same locker cannot both win
     (the loser moves on to the next candidate).
     """
@@ -136,6 +192,8 @@ def claim_free_locker(
         Locker.retired_at.is_(None),
         Locker.attention.is_(None),
     )
+    if kiosk_id is not None:
+        query = query.where(Locker.kiosk_id == kiosk_id)
     if policy == "by_size":
         rank = case({size_.value: rank for size_, rank in _SIZE_RANK.items()}, value=Locker.size)
         if size is not None:
@@ -151,10 +209,11 @@ def claim_free_locker(
             .execution_options(synchronize_session=False)
         )
         if claimed.rowcount == 1:  # type: ignore[attr-defined]
-            locker = session.get(Locker, locker_id)
-            assert locker is not None
-            session.refresh(locker)
-            return locker
+            return session.execute(
+                select(Locker)
+                .where(Locker.id == locker_id)
+                .execution_options(populate_existing=True)
+            ).scalar_one()
     return None
 
 

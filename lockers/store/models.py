@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -59,7 +60,8 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        assert isinstance(value, datetime)
+        if not isinstance(value, datetime):
+            raise TypeError(f"a UtcDateTime column returned {type(value).__name__}, not datetime")
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
@@ -121,12 +123,19 @@ class Base(DeclarativeBase):
 
 
 class Locker(Base):
-    """One physical locker, created from ``config.yaml``; never deleted once it held a rental."""
+    """One physical locker, created from ``config.yaml``; never deleted once it held a rental.
+
+    It belongs to one kiosk's bank (``kiosk_id``): only that kiosk drives its board, so
+    (kiosk, board, channel) is unique while the label is unique across the whole site.
+    """
 
     __tablename__ = "lockers"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     label: Mapped[str] = mapped_column(String(16), unique=True)
+    # No default: every writer must say whose bank a locker is in. (SQLite databases carry the
+    # migration's DEFAULT in their DDL, since SQLite cannot add a NOT NULL column without one.)
+    kiosk_id: Mapped[str] = mapped_column(String(64), index=True)
     size: Mapped[LockerSize] = mapped_column(_enum(LockerSize, "locker_size"))
     board: Mapped[int] = mapped_column(Integer)
     channel: Mapped[int] = mapped_column(Integer)
@@ -145,9 +154,11 @@ class Locker(Base):
     rentals: Mapped[list[Rental]] = relationship(back_populates="locker")
 
     __table_args__ = (
-        # Two lockers in service can never share a lock wire; a retired one may.
+        # Two lockers in service of one kiosk can never share a lock wire; a retired one may, and
+        # so may two kiosks (each has its own board 0).
         Index(
             "uq_lockers_wire_in_service",
+            "kiosk_id",
             "board",
             "channel",
             unique=True,
@@ -256,3 +267,75 @@ class AuditEntry(Base):
     score: Mapped[float | None] = mapped_column(Float, default=None)
     outcome: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class CommandAction(StrEnum):
+    """What staff at one kiosk (or the console/CLI) ask the kiosk that owns a locker to do."""
+
+    OPEN = "open"
+    RESET = "reset"
+    OUT_OF_SERVICE = "out_of_service"
+    BACK_IN_SERVICE = "back_in_service"
+
+
+class CommandResult(StrEnum):
+    """How a site command ended (``site_commands.result``)."""
+
+    OPENED = "opened"
+    JAMMED = "jammed"  # pulsed, the door did not report open: flagged for staff
+    NO_ANSWER = "no_answer"  # the board did not answer: flagged for staff
+    UNCONFIRMED = "unconfirmed"  # pulsed, no door feedback to confirm it
+    REFUSED = "refused"  # the owning kiosk would not do it (detail says why)
+    DONE = "done"  # reset / out of service / back in service carried out
+    EXPIRED = "expired"  # nobody claimed it within its time to live: never executed
+    INTERRUPTED = "interrupted"  # its executor died after claiming it: ran at most once
+
+
+class Kiosk(Base):
+    """One kiosk of the site, as it last reported itself (registry and heartbeat)."""
+
+    __tablename__ = "kiosks"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # database.kiosk_id
+    display_name: Mapped[str] = mapped_column(String(64))
+    location: Mapped[str | None] = mapped_column(Text, default=None)
+    version: Mapped[str] = mapped_column(String(32))
+    model_version: Mapped[str | None] = mapped_column(String(64), default=None)
+    failed_checks: Mapped[list[str]] = mapped_column(JSON, default=list)
+    free_lockers: Mapped[int | None] = mapped_column(Integer, default=None)
+    # The kiosk's own beat interval: it is offline after 3 of them without a beat.
+    heartbeat_s: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_beat_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    # A fresh random token per process: tells a restart of this kiosk from a second kiosk that
+    # was given the same kiosk_id by mistake.
+    instance: Mapped[str] = mapped_column(String(64))
+
+
+class SiteCommand(Base):
+    """A staff action for a locker of another kiosk's bank, executed by that kiosk at most once.
+
+    Life: sent (``created_at``, ``expires_at``) → claimed by one process of the owning kiosk
+    (``claimed_at``, ``claimed_by``) → finished (``finished_at``, ``result``); or, unclaimed past
+    ``expires_at``, finished as ``expired`` without ever being claimed.
+    """
+
+    __tablename__ = "site_commands"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kiosk_id: Mapped[str] = mapped_column(ForeignKey("kiosks.id"))  # the owning (target) kiosk
+    action: Mapped[CommandAction] = mapped_column(_enum(CommandAction, "command_action"))
+    locker_label: Mapped[str] = mapped_column(String(16))
+    staff: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(64))  # the sending kiosk's id, "console" or "cli"
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), default=None)  # Kiosk.instance
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    result: Mapped[str | None] = mapped_column(String(16), default=None)  # CommandResult
+    detail: Mapped[str | None] = mapped_column(Text, default=None)
+
+    __table_args__ = (Index("ix_site_commands_pending", "kiosk_id", "finished_at"),)

@@ -12,6 +12,7 @@ import numpy.typing as npt
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from lockers.errors import StoreError
 from lockers.store.crypto import TemplateCipher
 from lockers.store.models import (
     FaceTemplate,
@@ -165,6 +166,21 @@ def close_rental(
 
 def get_rental(session: Session, rental_id: int) -> Rental | None:
     return session.get(Rental, rental_id)
+
+
+def require_rental(session: Session, rental_id: int) -> Rental:
+    """The rental ``rental_id``, which the caller's own earlier transaction created or matched.
+
+    Raises:
+        StoreError: it is gone (rentals are never deleted, so the database was altered).
+    """
+    rental = session.get(Rental, rental_id)
+    if rental is None:
+        raise StoreError(
+            f"rental {rental_id} vanished from the database between two steps",
+            hint="rentals are never deleted: check what else writes to this database",
+        )
+    return rental
 
 
 def rentals_to_expire(session: Session, now: datetime) -> list[Rental]:

@@ -37,7 +37,11 @@ def alembic_config(database: Database | None = None) -> Config:
 def head_revision() -> str:
     """The newest revision the code knows."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None, "migrations/versions holds no revision"
+    if head is None:
+        raise StoreError(
+            "migrations/versions holds no revision",
+            hint="the installation is incomplete: reinstall lockers with its migrations folder",
+        )
     return head
 
 
@@ -54,8 +58,11 @@ def current_revision(database: Database) -> str | None:
         raise describe_db_error(exc, database.url.render_as_string()) from exc
 
 
-def upgrade(database: Database, revision: str = "head") -> str:
+def upgrade(database: Database, revision: str = "head", kiosk_id: str | None = None) -> str:
     """Migrate ``database`` to ``revision``; returns the revision it is at afterwards.
+
+    ``kiosk_id`` is the upgrading kiosk's ``database.kiosk_id``: migration 0002 gives it the
+    lockers that exist before it (default: ``$LOCKERS_DATABASE__KIOSK_ID``, else ``kiosk-1``).
 
     Raises:
         StoreError: the database cannot be written or is at a revision this code does not know.
@@ -67,6 +74,8 @@ def upgrade(database: Database, revision: str = "head") -> str:
     try:
         with database.engine.begin() as conn:
             cfg.attributes["connection"] = conn
+            if kiosk_id:
+                cfg.attributes["kiosk_id"] = kiosk_id
             command.upgrade(cfg, revision)
     except DBAPIError as exc:
         raise describe_db_error(exc, database.url.render_as_string()) from exc

@@ -34,3 +34,9 @@ def count_staff(session: Session) -> int:
 def list_staff(session: Session) -> list[Staff]:
     """Every staff member, by name (the kiosk's login tiles)."""
     return list(session.scalars(select(Staff).order_by(Staff.name)))
+
+
+def any_pin_hash_with_prefix(session: Session, prefix: str) -> bool:
+    """Whether any staff PIN hash starts with ``prefix`` (e.g. the keyed scheme's)."""
+    found = session.scalar(select(Staff.id).where(Staff.pin_hash.startswith(prefix)).limit(1))
+    return found is not None

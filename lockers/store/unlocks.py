@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lockers.errors import StoreError
 from lockers.store.models import Locker, UnlockPurpose, UnlockRequest
 
 
@@ -35,7 +36,11 @@ def finish_unlock(
     session: Session, request_id: int, outcome: str, detail: str, now: datetime
 ) -> UnlockRequest:
     request = session.get(UnlockRequest, request_id)
-    assert request is not None, f"unlock request {request_id} vanished"
+    if request is None:
+        raise StoreError(
+            f"unlock request {request_id} vanished before its outcome was recorded",
+            hint="unlock requests are never deleted: check what else writes to this database",
+        )
     request.outcome = outcome
     request.detail = detail
     request.finished_at = now

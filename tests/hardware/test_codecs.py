@@ -1,4 +1,4 @@
-"""Golden frames from shared/hardware/PROTOCOLS.md for every codec, and round trips."""
+"""Golden frames (docs/protocols.md) for every codec, and round trips."""
 
 from __future__ import annotations
 
@@ -247,3 +247,19 @@ def test_xor_all_reply_round_trip(board: int, closed: list[bool]) -> None:
 def test_xor_request_round_trip(board: int, lock: int) -> None:
     assert xor.decode_request(xor.encode_unlock(board, lock)) == (0x8A, board, lock)
     assert xor.decode_request(xor.encode_query(board, lock)) == (0x80, board, lock)
+
+
+# -- the worked examples in docs/protocols.md -------------------------------------------------
+
+
+def test_docs_worked_examples() -> None:
+    assert modbus.encode_flash_on(1, 1, 100) == h("01 05 02 01 00 01 5C 72")
+    assert modbus.encode_read(1, modbus.READ_DISCRETE_INPUTS, 0, 8) == h("01 02 00 00 00 08 79 CC")
+    closed = kerong.encode_status_reply(0, kerong.STATUS, [True] * 16, [False] * 16)
+    assert closed == h("02 00 30 FF FF 00 00 03 33")
+    assert kerong.encode_unlock(1, 5) == h("02 14 31 03 4A")
+    assert xor.encode_unlock(1, 1) == h("8A 01 01 11 9B")
+    # The CRC register after each byte of "coil 0 on", as the page walks through it.
+    trace = [modbus.crc16(h("01 05 00 00 FF 00")[:n]) for n in range(1, 7)]
+    assert trace == [0x807E, 0x23C0, 0x5023, 0xD911, 0x4C59, 0x3A8C]
+    assert modbus.encode_write_coil(1, 0, modbus.COIL_ON) == h("01 05 00 00 FF 00 8C 3A")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -44,8 +43,9 @@ def test_modbus_golden_exchanges() -> None:
         pulse = modbus.encode_flash_on(1, 1, 100)
         assert exchange(port, pulse, 8) == pulse
         assert emulator.relay_on(1, 2)
-        time.sleep(0.2)
-        assert not emulator.relay_on(1, 2), "the board ends its own pulse"
+        assert emulator.wait_until(lambda: not emulator.relay_on(1, 2)), (
+            "the board ends its own pulse"
+        )
         assert exchange(port, modbus.encode_write_coil(1, 0x0300, 1), 5) == h("01 85 02 C3 51")
 
 
@@ -61,8 +61,7 @@ def test_kerong_and_xor_golden_exchanges() -> None:
 def test_lcus_status_and_commands() -> None:
     with BoardEmulator("lcus", channels=2) as emulator, open_raw(emulator) as port:
         port.write(h("A0 02 01 A3"))
-        time.sleep(0.05)
-        assert emulator.relay_on(0, 2)
+        assert emulator.wait_until(lambda: emulator.relay_on(0, 2))
         assert exchange(port, b"\xff", 64) == b"CH1: OFF\r\nCH2: ON \r\n"
 
 

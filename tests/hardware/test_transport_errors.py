@@ -13,7 +13,7 @@ from conftest import fast_config, lockers_for, make_emulator
 from lockers.errors import BoardError, ConfigError
 from lockers.hardware.boards import open_board
 from lockers.hardware.boards.bus import BusArbiter
-from lockers.hardware.transport import PortUnavailable, describe_open_error
+from lockers.hardware.transport import PortUnavailable, SerialTransport, describe_open_error
 
 
 def test_missing_port_names_it_and_what_to_check() -> None:
@@ -73,6 +73,25 @@ def test_emulator_port_opens_an_in_process_emulator() -> None:
     assert not emulator.running
 
 
+def test_reopen_waits_follow_the_backoff_rule() -> None:
+    transport = SerialTransport(
+        "/dev/ttyLOCKERS-NOPE", baudrate=9600, reconnect_initial_s=0.05, reconnect_max_s=0.12
+    )
+    rule = transport.reconnect.rule
+    assert (rule.base_s, rule.max_s) == (0.05, 0.12)
+    waits = []
+    for _ in range(4):
+        before = time.monotonic()
+        with pytest.raises(PortUnavailable, match="does not exist"):
+            transport.ensure_open(deadline=before + 1.0)  # waits out the back-off, then tries
+        waits.append(transport._next_attempt - time.monotonic())
+    assert transport.reconnect.failures == 4
+    assert [round(rule.wait_s(n), 3) for n in (1, 2, 3, 4)] == [0.05, 0.1, 0.12, 0.12]
+    assert all(0 < wait <= rule.wait_s(n) for n, wait in enumerate(waits, 1)), waits
+    with pytest.raises(PortUnavailable, match="next reopen attempt in"):
+        transport.ensure_open()  # no deadline: fails at once while backing off
+
+
 def test_open_error_is_a_board_error() -> None:
     assert issubclass(PortUnavailable, BoardError)
 
@@ -80,29 +99,31 @@ def test_open_error_is_a_board_error() -> None:
 def test_arbiter_serves_urgent_before_routine() -> None:
     arbiter = BusArbiter()
     order: list[str] = []
-    release = threading.Event()
+    holding, release = threading.Event(), threading.Event()
 
     def hold(name: str, urgent: bool) -> None:
         with arbiter.hold(urgent=urgent, deadline=time.monotonic() + 5) as got:
             assert got
             order.append(name)
             if name == "first":
+                holding.set()
                 release.wait(5)
 
     first = threading.Thread(target=hold, args=("first", False))
     first.start()
-    time.sleep(0.05)
+    assert holding.wait(5), "the first holder got the bus"
     polls = [threading.Thread(target=hold, args=(f"poll{i}", False)) for i in range(3)]
     for thread in polls:
         thread.start()
-    time.sleep(0.05)
+    assert arbiter.wait_for_waiting(3, timeout_s=5), "the three polls queued"
     unlock = threading.Thread(target=hold, args=("unlock", True))
     unlock.start()
-    time.sleep(0.05)
+    assert arbiter.wait_for_waiting(4, timeout_s=5), "the unlock queued behind them"
     release.set()
     for thread in [first, *polls, unlock]:
         thread.join()
     assert order[:2] == ["first", "unlock"]
+    assert sorted(order[2:]) == ["poll0", "poll1", "poll2"]
 
 
 def test_arbiter_deadline_yields_false() -> None:

@@ -7,16 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from lockers_storekit import MODEL, ScriptedBoard, face
+from sqlalchemy import select
 
-from lockers.config import Settings
+from lockers.config import Settings, load_settings
 from lockers.hardware.board import UnlockOutcome
 from lockers.kiosk.dto import RegisterOutcome, RetrieveOutcome
 from lockers.kiosk.errors import ConsentRequired, InvalidTemplates
 from lockers.kiosk.rental_service import RentalService
 from lockers.kiosk.startup import Store, start_store
 from lockers.store import audit, consistency, rentals
-from lockers.store.models import LockerStatus, RentalState
+from lockers.store.models import FaceTemplate, LockerStatus, RentalState
 
 
 class Clock:
@@ -380,3 +382,93 @@ def test_a_stale_in_memory_gallery_never_opens_another_renters_locker(
     # The owner still gets their locker.
     back = svc.retrieve(face(1, k=3), model_version=MODEL)
     assert (back.outcome, back.locker_label) == (RetrieveOutcome.OPENED, owner.locker_label)
+
+
+def test_the_retrieve_backoff_comes_from_the_config(tmp_path: Path, store: Store) -> None:
+    recognition = {"retry_free_failures": 0, "retry_base_s": 5, "retry_max_s": 7}
+    tuned = store_settings(tmp_path, recognition)
+    clock = Clock()
+    svc = service(tuned, store, ScriptedBoard(), clock=clock)
+    svc.register(face(1), consent=True, model_version=MODEL)
+    waits = []
+    for i in range(3):
+        waits.append(svc.retrieve(face(100 + i), model_version=MODEL).retry_after_s)
+        clock.now += timedelta(seconds=waits[-1])
+    assert waits == [5, 7, 7]  # no free failure, then doubling capped at retry_max_s
+
+
+def store_settings(tmp_path: Path, recognition: dict[str, float]) -> Settings:
+    """The test store's settings with other ``recognition`` values."""
+    config = yaml.safe_load((tmp_path / "config.yaml").read_text(encoding="utf-8"))
+    config["recognition"] = {**config["recognition"], **recognition}
+    tuned = tmp_path / "tuned.yaml"
+    tuned.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return load_settings(tuned)
+
+
+def templates_of(store: Store, rental_id: int | None) -> int:
+    with store.database.transaction() as session:
+        return sum(
+            1
+            for template in session.scalars(select(FaceTemplate))
+            if template.rental_id == rental_id
+        )
+
+
+def test_housekeeping_expires_rentals_on_a_running_kiosk(settings: Settings, store: Store) -> None:
+    clock = Clock()
+    svc = service(settings, store, ScriptedBoard(), clock=clock)
+    assert svc.prepare(MODEL) == 0
+    kept = svc.register(face(1), consent=True, model_version=MODEL)
+    clock.now += timedelta(hours=1)
+    gone = svc.register(face(2), consent=True, model_version=MODEL)
+    clock.now += timedelta(hours=1)
+    assert svc.prepare(MODEL) == 2  # both in this kiosk's in-memory gallery
+    assert svc.housekeeping().idle  # nothing is past retention yet: nothing written
+    assert ("housekeeping", "templates_deleted") not in actions(store)
+
+    privacy = settings.privacy
+    # Past the first rental's end and retention, not the second's.
+    clock.now = (
+        clock.now
+        - timedelta(hours=2)
+        + timedelta(hours=privacy.rental_max_hours + privacy.retention_hours, minutes=30)
+    )
+    report = svc.housekeeping()
+    assert report.expired_rentals == (kept.rental_id,) and report.templates_deleted == 3
+    assert templates_of(store, kept.rental_id) == 0  # gone from the database
+    assert templates_of(store, gone.rental_id) == 3
+    # ... and from the running kiosk's gallery: the expired face no longer opens anything.
+    assert svc.retrieve(face(1), model_version=MODEL).outcome is RetrieveOutcome.NO_MATCH
+    with store.database.transaction() as session:
+        rental = rentals.get_rental(session, kept.rental_id or 0)
+        assert rental is not None and rental.state == RentalState.EXPIRED
+        assert rental.locker.attention and "expired" in rental.locker.attention
+    assert ("expire", "templates_deleted") in actions(store)
+    assert ("housekeeping", "templates_deleted") in actions(store)
+    assert svc.retrieve(face(2), model_version=MODEL).outcome is RetrieveOutcome.OPENED
+
+
+def test_the_gallery_drops_what_housekeeping_expired(settings: Settings, store: Store) -> None:
+    clock = Clock()
+    svc = service(settings, store, ScriptedBoard(), clock=clock)
+    reg = svc.register(face(1), consent=True, model_version=MODEL)
+    svc.prepare(MODEL)
+    assert reg.rental_id in svc._gallery.rental_ids
+    later = clock.now + timedelta(hours=settings.privacy.rental_max_hours + 73)
+    assert svc.housekeeping(later).expired_rentals == (reg.rental_id,)
+    assert reg.rental_id not in svc._gallery.rental_ids
+
+
+def test_every_audit_entry_is_in_the_contract(settings: Settings, store: Store) -> None:
+    clock = Clock()
+    svc = service(settings, store, ScriptedBoard([UnlockOutcome.UNCONFIRMED]), clock=clock)
+    svc.register(face(1), consent=True, model_version=MODEL)
+    svc.register(face(2), consent=True, model_version=MODEL)
+    svc.retrieve(face(9), model_version=MODEL)
+    svc.retrieve(face(2), model_version=MODEL)
+    svc.record_passive_check_off()
+    svc.housekeeping(clock.now + timedelta(days=30))
+    with store.database.transaction() as session:
+        assert consistency.audit_findings(session) == []
+        assert len(list(audit.entries(session))) >= 8

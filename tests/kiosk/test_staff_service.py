@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import csv
+import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,11 +13,13 @@ import pytest
 from lockers_storekit import MODEL, ScriptedBoard, face
 
 from lockers.config import Settings
-from lockers.kiosk.errors import StaffActionRefused, StaffAuthError
+from lockers.kiosk import pins
+from lockers.kiosk.errors import StaffActionRefused, StaffAuthError, StaffSessionExpired
 from lockers.kiosk.rental_service import RentalService
-from lockers.kiosk.staff_service import StaffService
-from lockers.kiosk.startup import Store
-from lockers.store import audit, consistency, rentals
+from lockers.kiosk.staff_service import LoginPolicy, StaffService
+from lockers.kiosk.startup import Store, open_pin_secret
+from lockers.store import audit, consistency, rentals, staff_repo
+from lockers.store.crypto import PinSecretError
 from lockers.store.lockers_repo import UnknownLockerError
 
 PIN = "482916"
@@ -79,8 +83,78 @@ def test_auto_logout_after_inactivity(staff: StaffService, clock: Clock) -> None
     clock.now += timedelta(seconds=100)
     assert staff.is_logged_in(who)
     clock.now += timedelta(seconds=121)
-    with pytest.raises(StaffAuthError, match="inactivity"):
+    with pytest.raises(StaffSessionExpired, match="inactivity"):
         staff.reset(who, "1", "late")
+    # Ended is ended: the next call says so by type as well (never decided by message text).
+    with pytest.raises(StaffSessionExpired):
+        staff.lockers(who)
+
+
+def test_a_wrong_pin_is_not_a_session_expiry(staff: StaffService) -> None:
+    with pytest.raises(StaffAuthError) as err:
+        staff.login("alice", "000000")
+    assert not isinstance(err.value, StaffSessionExpired)
+
+
+def test_lockout_follows_the_shared_backoff_rule() -> None:
+    policy = LoginPolicy(max_failures=3, lockout_s=10.0, max_lockout_s=25.0)
+    assert [policy.lockout_for(n) for n in range(1, 7)] == [0, 0, 10, 20, 25, 25]
+
+
+def _stored_pin_hash(store: Store, name: str) -> str:
+    with store.database.transaction() as session:
+        found = staff_repo.find_staff(session, name)
+        assert found is not None
+        return found.pin_hash
+
+
+def test_pin_hashes_are_keyed_with_the_site_secret(
+    settings: Settings, store: Store, staff: StaffService
+) -> None:
+    secret_file = settings.privacy.pin_secret_path
+    assert secret_file == settings.privacy.template_key_file.with_name("pin.secret")
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    assert store.pin_secret == secret_file.read_bytes()
+    stored = _stored_pin_hash(store, "alice")
+    assert stored.startswith("scrypt-k1$")
+    # A copied database alone: the right PIN does not verify without the site's secret.
+    assert not pins.verify_pin(PIN, stored, bytes(32))
+    assert pins.verify_pin(PIN, stored, secret_file.read_bytes())
+
+
+def test_an_unkeyed_hash_still_logs_in_and_is_rekeyed(
+    store: Store, staff: StaffService, clock: Clock
+) -> None:
+    salt = b"0123456789abcdef"
+    digest = hashlib.scrypt(b"135790", salt=salt, n=2**14, r=8, p=1, dklen=32)
+    legacy = "$".join(
+        [
+            "scrypt",
+            "16384",
+            "8",
+            "1",
+            base64.b64encode(salt).decode(),
+            base64.b64encode(digest).decode(),
+        ]
+    )
+    with store.database.transaction() as session:
+        staff_repo.add_staff(session, "bob", "staff", legacy)
+    with pytest.raises(StaffAuthError, match="wrong"):
+        staff.login("bob", "000000")
+    assert _stored_pin_hash(store, "bob") == legacy  # only a successful login re-keys
+    assert staff.login("bob", "135790").staff_name == "bob"
+    rekeyed = _stored_pin_hash(store, "bob")
+    assert rekeyed.startswith("scrypt-k1$") and rekeyed != legacy
+    assert staff.login("bob", "135790").staff_name == "bob"
+
+
+def test_a_lost_pin_secret_is_a_clear_error(
+    settings: Settings, store: Store, staff: StaffService
+) -> None:
+    settings.privacy.pin_secret_path.unlink()
+    with pytest.raises(PinSecretError, match="does not exist") as err:
+        open_pin_secret(settings, store.database)
+    assert "backup" in err.value.hint
 
 
 def test_staff_actions_are_audited_and_reset_deletes_templates(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from lockers_storekit import write_config
 from typer.testing import CliRunner
 
 from lockers.cli import app
+from lockers.store.crypto import PinSecretError
 
 PIN = "135790"
 
@@ -25,7 +27,7 @@ def test_store_commands(tmp_path: Path) -> None:
     code, out = run(config, "db", "current")
     assert code == 1 and "run `lockers db upgrade`" in out
     upgraded = run(config, "db", "upgrade")[1]
-    assert upgraded.startswith("database upgraded: (empty) -> 0001")
+    assert upgraded.startswith("database upgraded: (empty) -> 0002")
     # First run: the configured lockers are created with the schema (was: by `db check`).
     assert "created 4 lockers from the config: 1, 2, 3, 4" in upgraded
     assert run(config, "db", "current")[1].rstrip().endswith("up to date")
@@ -75,3 +77,40 @@ def test_cli_refuses_a_garbage_database(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "is not a valid database file" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_db_check_reports_audit_values_outside_the_contract(tmp_path: Path) -> None:
+    from sqlalchemy import insert
+
+    from lockers.store.db import Database
+    from lockers.store.models import AuditEntry, utcnow
+
+    config = write_config(tmp_path, "")
+    run(config, "db", "upgrade")
+    assert run(config, "db", "check")[0] == 0
+    # A row from before the enums (or another tool): the log is append-only, so it is reported.
+    database = Database(f"sqlite:///{tmp_path / 'data' / 'lockers.db'}")
+    with database.transaction() as session:
+        session.execute(
+            insert(AuditEntry).values(at=utcnow(), actor="old", action="unlock", outcome="weird")
+        )
+    database.dispose()
+    code, out = run(config, "db", "check")
+    assert code == 1 and "audit_value_outside_contract" in out and "'weird'" in out
+
+
+def test_staff_pins_are_keyed_with_a_secret_file_beside_the_template_key(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "")
+    run(config, "db", "upgrade")
+    result = CliRunner().invoke(
+        app, ["--config", str(config), "admin", "add-staff", "dave"], input=f"{PIN}\n{PIN}\n"
+    )
+    assert result.exit_code == 0, result.output
+    secret = tmp_path / "keys" / "pin.secret"
+    assert secret.stat().st_mode & 0o777 == 0o600 and len(secret.read_bytes()) == 32
+    code, out = run(config, "lockers", "reset", "1", "--staff", "dave", "--reason", "t", pin=PIN)
+    assert code == 0, out
+    secret.unlink()  # the database alone no longer checks a PIN, and says why
+    with pytest.raises(PinSecretError, match=r"PIN secret file .* does not exist") as err:
+        run(config, "lockers", "reset", "1", "--staff", "dave", "--reason", "t", pin=PIN)
+    assert "backup" in err.value.hint

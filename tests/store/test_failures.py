@@ -16,6 +16,7 @@ import pytest
 
 from lockers.errors import StoreError
 from lockers.store import audit
+from lockers.store.audit_values import AuditAction, AuditOutcome
 from lockers.store.db import Database
 from lockers.store.models import utcnow
 from lockers.store.schema import current_revision, upgrade
@@ -77,12 +78,19 @@ def _write_as_unprivileged(url: str, results: Any) -> None:
     try:
         db = Database(url)
         with db.transaction() as session:
-            audit.append(session, at=utcnow(), actor="t", action="x", outcome="ok")
+            audit.append(
+                session, at=utcnow(), actor="t", action=AuditAction.RESET, outcome=AuditOutcome.OK
+            )
         results.put("no error")
     except StoreError as exc:
         results.put(f"{exc.message} | {exc.hint}")
     except Exception as exc:  # report, so the test fails with the reason instead of a timeout
         results.put(repr(exc))
+
+
+def _write_kept_entry(db: Database) -> None:
+    with db.transaction() as session:
+        audit.Writer(session, utcnow(), "t").add(AuditAction.RESET, AuditOutcome.OK, reason="kept")
 
 
 def test_read_only_directory() -> None:
@@ -92,8 +100,7 @@ def test_read_only_directory() -> None:
     url = f"sqlite:///{folder / 'lockers.db'}"
     db = Database(url)
     upgrade(db)
-    with db.transaction() as session:
-        audit.append(session, at=utcnow(), actor="t", action="x", outcome="ok", reason="kept")
+    _write_kept_entry(db)
     db.dispose()
     (folder / "lockers.db").chmod(0o444)
     folder.chmod(0o555)
@@ -120,8 +127,7 @@ def test_full_disk_keeps_what_was_committed(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'lockers.db'}"
     db = Database(url)
     upgrade(db)
-    with db.transaction() as session:
-        audit.append(session, at=utcnow(), actor="t", action="x", outcome="ok", reason="kept")
+    _write_kept_entry(db)
     db.dispose()
     size = (tmp_path / "lockers.db").stat().st_size
     # The child may not grow any file beyond the database's current size: a full disk.
@@ -132,14 +138,15 @@ def test_full_disk_keeps_what_was_committed(tmp_path: Path) -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, ({size}, {size}))
         from lockers.errors import StoreError
         from lockers.store import audit
+        from lockers.store.audit_values import AuditAction, AuditOutcome
         from lockers.store.db import Database
         from lockers.store.models import utcnow
         db = Database("{url}")
         try:
             for _ in range(200):
                 with db.transaction() as s:
-                    audit.append(s, at=utcnow(), actor="t", action="x", outcome="ok",
-                                 reason="x" * 5000)
+                    audit.append(s, at=utcnow(), actor="t", action=AuditAction.RESET,
+                                 outcome=AuditOutcome.OK, reason="x" * 5000)
             print("NO-ERROR")
         except StoreError as exc:
             print("STORE-ERROR", exc.message, "|", exc.hint)

@@ -1,17 +1,20 @@
 """What every driver shares: timeouts, the bus arbiter, logging and the unlock discipline.
 
 A protocol driver implements only the exchange of bytes (:meth:`SerialBoard._send_unlock`,
-:meth:`SerialBoard._read_board`); this class decides what an exchange means (PROTOCOLS.md §5-6):
+:meth:`SerialBoard._read_board`); this class decides what an exchange means
+(docs/protocols.md, "What an unlock's outcome means"):
 
 - a transaction starts with stale input flushed, and after a failure the line is let go quiet;
 - one transaction at a time; unlocks go ahead of polls; an unlock that cannot get the bus or the
   port within ``unlock_expiry_s`` is dropped (``NOT_SENT``), never queued and replayed late;
-- an unlock is written once: an error after the write means "may have reached the wire"
-  (``UNCONFIRMED`` unless the feedback says otherwise), never a retry. Only polls are retried;
+- an unlock is written once: an error after the write means "may have reached the wire", never
+  a retry. Only polls are retried;
 - after a pulse the feedback is polled every ``poll_interval_s`` for ``detection_window_s``:
-  ``OPENED``, or ``JAMMED`` when the board answered but the door never opened;
+  ``OPENED`` as soon as the door reads open; ``JAMMED`` only when every exchange after the pulse
+  came back valid and none showed the door open; anything less (a garbled or missing reply, a
+  poll that failed) leaves a gap in which the door may have opened: ``UNCONFIRMED``;
 - a board that does not answer makes its doors ``UNKNOWN``; a door seen going from closed to open
-  with no unlock command is reported as a ``FORCED_OPEN`` event.
+  with no unlock command is reported as a ``FORCED_OPEN`` event (:mod:`.doors`).
 """
 
 from __future__ import annotations
@@ -20,12 +23,12 @@ import contextlib
 import logging
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from lockers.config.hardware import BoardConfig, LockerConfig
-from lockers.errors import BoardError, ConfigError
+from lockers.errors import BoardError
 from lockers.hardware.board import (
     DoorEvent,
     DoorEventKind,
@@ -35,7 +38,9 @@ from lockers.hardware.board import (
     UnlockOutcome,
     UnlockResult,
 )
+from lockers.hardware.boards.addresses import AddressMap, AddressRules
 from lockers.hardware.boards.bus import BusArbiter
+from lockers.hardware.boards.doors import DoorTracker, EventCallback
 from lockers.hardware.transport import PortLost, PortUnavailable, SerialTransport
 
 if TYPE_CHECKING:
@@ -43,11 +48,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lockers.hardware")
 
-EventCallback = Callable[[DoorEvent], None]
+__all__ = ["EventCallback", "PulseRefused", "SerialBoard", "log"]
 
 
 class PulseRefused(BoardError):
     """The board answered the unlock with a refusal: the lock was provably not pulsed."""
+
+
+@dataclass(frozen=True)
+class _Pulse:
+    """What the unlock exchange itself told: the door state in the reply, or why it failed."""
+
+    first: DoorState | None
+    error: str = ""
 
 
 class SerialBoard(LockBoard):
@@ -81,12 +94,17 @@ class SerialBoard(LockBoard):
     ) -> None:
         self.config = config
         self.port = port or config.port
-        self._labels = self._validate(lockers)
-        self._channels: dict[int, list[int]] = {}
-        for address in self._labels:
-            self._channels.setdefault(address.board, []).append(address.channel)
-        for channels in self._channels.values():
-            channels.sort()
+        rules = AddressRules(
+            self.protocol, self.board_range, self.channel_range, self._board_hint()
+        )
+        self._map = AddressMap(lockers, rules)
+        self._channels = self._map.channels  # drivers address their boards through this
+        self._doors = DoorTracker(
+            self._map.labels,
+            self._map.boards,
+            debounce_reads=config.debounce_reads,
+            on_event=on_event,
+        )
         self._transport = SerialTransport(
             self.port,
             baudrate=config.baudrate or self.default_baudrate,
@@ -100,42 +118,10 @@ class SerialBoard(LockBoard):
             on_reopen=self._connected,
         )
         self._bus = BusArbiter()
-        self._state_lock = threading.Lock()
-        self._known: dict[LockAddress, DoorState] = {}
-        self._reported: dict[LockAddress, DoorState] = dict.fromkeys(
-            self._labels, DoorState.UNKNOWN
-        )
-        self._expected_open: dict[LockAddress, float] = {}
-        self._streaks: dict[LockAddress, tuple[DoorState, int]] = {}
-        self._events: deque[DoorEvent] = deque(maxlen=1000)
-        self._board_errors: dict[int, str | None] = dict.fromkeys(self._channels, "not polled yet")
-        self._on_event = on_event
         self._closers: list[Callable[[], None]] = []
         self._closed = False
+        self._close_lock = threading.Lock()
         self.emulator: BoardEmulator | None = None  # set when port is "emulator" (demo mode)
-
-    # -- configuration -------------------------------------------------------------------
-
-    @classmethod
-    def _validate(cls, lockers: Sequence[LockerConfig]) -> dict[LockAddress, str]:
-        labels: dict[LockAddress, str] = {}
-        low_board, high_board = cls.board_range
-        low_channel, high_channel = cls.channel_range
-        for locker in lockers:
-            if not low_board <= locker.board <= high_board:
-                raise ConfigError(
-                    f"locker {locker.label!r}: board {locker.board} cannot be addressed by the "
-                    f"{cls.protocol} protocol (board addresses {low_board}-{high_board})",
-                    hint=cls._board_hint(),
-                )
-            if not low_channel <= locker.channel <= high_channel:
-                raise ConfigError(
-                    f"locker {locker.label!r}: channel {locker.channel} is outside the "
-                    f"{cls.protocol} protocol's range {low_channel}-{high_channel}",
-                    hint="set the locker's channel to the lock's terminal number on the board",
-                )
-            labels[LockAddress(locker.board, locker.channel)] = locker.label
-        return labels
 
     @classmethod
     def _board_hint(cls) -> str:
@@ -144,11 +130,11 @@ class SerialBoard(LockBoard):
     @property
     def addresses(self) -> list[LockAddress]:
         """Every configured lock, sorted by board then channel."""
-        return sorted(self._labels, key=lambda a: (a.board, a.channel))
+        return self._map.addresses
 
     def label(self, address: LockAddress) -> str:
         """The locker label wired to ``address`` (KeyError if none)."""
-        return self._labels[address]
+        return self._map.label(address)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -166,14 +152,43 @@ class SerialBoard(LockBoard):
         self._closers.append(closer)
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        # Let a transaction in progress finish rather than cut a frame in half.
-        with self._bus.hold(urgent=True, deadline=time.monotonic() + 2.0):
-            self._transport.close()
+        """Release the port and run the closers (newest first); safe to call twice.
+
+        A transaction in progress is let finish rather than cut a frame in half. If it holds
+        the bus longer than a transaction can take, the port is left to it: whoever holds the
+        bus closes the port when it lets go (:meth:`_exchange`). A closer that raises is logged
+        and the others still run.
+        """
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        deadline = time.monotonic() + self._longest_transaction_s()
+        with self._exchange(urgent=True, deadline=deadline) as got_bus:
+            if not got_bus:
+                log.warning("%s: a transaction still holds the bus; it closes the port", self.port)
         while self._closers:
-            self._closers.pop()()
+            closer = self._closers.pop()
+            try:
+                closer()
+            except Exception:  # the remaining closers must still run
+                log.exception("%s: a closer failed while closing the board", self.port)
+
+    def _longest_transaction_s(self) -> float:
+        """An upper bound on one bus hold: a host-timed pulse, its reply, the settle, retries."""
+        replies = 2 + self.config.poll_retries
+        return self.config.pulse_ms / 1000 + replies * self.config.reply_timeout_s + 0.5
+
+    @contextlib.contextmanager
+    def _exchange(self, *, urgent: bool, deadline: float) -> Iterator[bool]:
+        """Hold the bus (see :meth:`BusArbiter.hold`); the port is closed on the way out if
+        the board was closed meanwhile, so that only a bus holder ever touches the port."""
+        with self._bus.hold(urgent=urgent, deadline=deadline) as got_bus:
+            try:
+                yield got_bus
+            finally:
+                if got_bus and self._closed:
+                    self._transport.close()
 
     def _connected(self) -> None:
         """Called each time the port (re)opens, before any other transaction."""
@@ -219,68 +234,35 @@ class SerialBoard(LockBoard):
         """
         if self._closed:
             return self._result(address, UnlockOutcome.NOT_SENT, "the board is closed")
-        if address not in self._labels:
+        if address not in self._map:
             return self._result(
                 address, UnlockOutcome.NOT_SENT, f"no locker is configured at {address}"
             )
         started = time.monotonic()
-        deadline = started + self.config.unlock_expiry_s
-        send_error = ""
-        with self._bus.hold(urgent=True, deadline=deadline) as got_bus:
-            if self._closed:
-                return self._result(address, UnlockOutcome.NOT_SENT, "the board is closed")
-            if not got_bus:
-                return self._result(
-                    address,
-                    UnlockOutcome.NOT_SENT,
-                    f"expired: the bus stayed busy for {self.config.unlock_expiry_s:g} s",
-                )
-            try:
-                self._transport.ensure_open(deadline)
-                self._transport.flush_input()
-            except BoardError as exc:
-                self._set_error(address.board, exc.message)
-                return self._result(address, UnlockOutcome.NOT_SENT, exc.message)
-            self._expect_open(address)
-            log.info("pulse %s (locker %s)", address, self._labels[address])
-            try:
-                first = self._send_unlock(address)
-            except PulseRefused as exc:
-                self._set_error(address.board, exc.message)
-                return self._result(address, UnlockOutcome.NOT_SENT, exc.message)
-            except BoardError as exc:
-                # The frame may have left: never re-sent; the feedback decides.
-                first = None
-                send_error = exc.message
-                self._set_error(address.board, exc.message)
-                self._settle()
+        pulse = self._pulse(address, started + self.config.unlock_expiry_s)
+        if isinstance(pulse, UnlockResult):
+            return pulse
         if not self.has_door_feedback:
-            outcome = UnlockOutcome.UNCONFIRMED
-            detail = send_error or f"pulse sent; {self.protocol} boards have no door sensor"
-            return self._result(address, outcome, detail)
-        return self._confirm(address, first, started, send_error)
+            detail = pulse.error or f"pulse sent; {self.protocol} boards have no door sensor"
+            return self._result(address, UnlockOutcome.UNCONFIRMED, detail)
+        return self._confirm(address, pulse, started)
 
     def door_states(self) -> dict[LockAddress, DoorState]:
         """Poll every board once; a board that does not answer makes its doors ``UNKNOWN``."""
         if not self._closed:
-            for board in sorted(self._channels):
+            for board in self._map.boards:
                 self._poll_board(board)
-        with self._state_lock:
-            return {address: self._reported[address] for address in self.addresses}
+        return self._doors.reported(self.addresses)
 
     def healthy(self) -> bool:
-        return self._transport.is_open and all(e is None for e in self._board_errors.values())
+        return self._transport.is_open and self._doors.all_answered()
 
     def board_errors(self) -> dict[int, str | None]:
         """Board address -> why its last exchange failed (``None`` when it succeeded)."""
-        with self._state_lock:
-            return dict(self._board_errors)
+        return self._doors.board_errors()
 
     def poll_events(self) -> list[DoorEvent]:
-        with self._state_lock:
-            events = list(self._events)
-            self._events.clear()
-        return events
+        return self._doors.drain_events()
 
     # -- internals -------------------------------------------------------------------------
 
@@ -293,79 +275,42 @@ class SerialBoard(LockBoard):
         with contextlib.suppress(BoardError):
             self._transport.wait_quiet(self.config.reply_timeout_s)
 
-    def _set_error(self, board: int, message: str | None) -> None:
-        with self._state_lock:
-            if message is not None and self._board_errors.get(board) is None:
-                log.warning("board %d: %s", board, message)
-            self._board_errors[board] = message
-
-    def _expect_open(self, address: LockAddress) -> None:
-        until = time.monotonic() + self.config.detection_window_s + 2 * self.config.poll_interval_s
-        with self._state_lock:
-            self._expected_open[address] = until
-
-    def _emit(self, event: DoorEvent) -> None:
-        log.warning("door event %s at %s: %s", event.kind.value, event.address, event.detail)
-        with self._state_lock:
-            self._events.append(event)
-        if self._on_event is not None:
+    def _pulse(self, address: LockAddress, deadline: float) -> _Pulse | UnlockResult:
+        """The unlock exchange: a ``NOT_SENT`` result, or what the board's reply told."""
+        with self._exchange(urgent=True, deadline=deadline) as got_bus:
+            if self._closed:
+                return self._result(address, UnlockOutcome.NOT_SENT, "the board is closed")
+            if not got_bus:
+                expiry = f"{self.config.unlock_expiry_s:g} s"
+                detail = f"expired: the bus stayed busy for {expiry}"
+                return self._result(address, UnlockOutcome.NOT_SENT, detail)
             try:
-                self._on_event(event)
-            except Exception:  # a listener's bug must not break the polling of the doors
-                log.exception("door event listener failed")
-
-    def _observe(self, states: dict[LockAddress, DoorState]) -> dict[LockAddress, DoorState]:
-        """Record readings; returns the debounced states (what callers should believe).
-
-        A change from a known state counts only after ``debounce_reads`` equal readings in a
-        row (feedback switches bounce); ``UNKNOWN`` (board silent) counts at once.
-        """
-        now = time.monotonic()
-        forced: list[LockAddress] = []
-        accepted: dict[LockAddress, DoorState] = {}
-        with self._state_lock:
-            for address, state in states.items():
-                previous = self._known.get(address)
-                if state is DoorState.UNKNOWN or previous is None or state is previous:
-                    self._streaks.pop(address, None)
-                    accepted[address] = state
-                else:
-                    candidate, count = self._streaks.get(address, (state, 0))
-                    count = count + 1 if candidate is state else 1
-                    if count >= self.config.debounce_reads:
-                        self._streaks.pop(address, None)
-                        accepted[address] = state
-                    else:
-                        self._streaks[address] = (state, count)
-                        accepted[address] = previous
-                state = accepted[address]
-                expected = self._expected_open.get(address, 0.0) >= now
-                if state is DoorState.OPEN and previous is DoorState.CLOSED:
-                    if expected:
-                        del self._expected_open[address]
-                    else:
-                        forced.append(address)
-                if state is not DoorState.UNKNOWN:
-                    self._known[address] = state
-                self._reported[address] = state
-        for address in forced:
-            self._emit(
-                DoorEvent(
-                    address,
-                    DoorEventKind.FORCED_OPEN,
-                    time.time(),
-                    f"locker {self._labels[address]} opened without an unlock command",
-                )
-            )
-        return accepted
+                self._transport.ensure_open(deadline)
+                self._transport.flush_input()
+            except BoardError as exc:
+                self._doors.set_error(address.board, exc.message)
+                return self._result(address, UnlockOutcome.NOT_SENT, exc.message)
+            window = self.config.detection_window_s + 2 * self.config.poll_interval_s
+            self._doors.expect_open(address, window)
+            log.info("pulse %s (locker %s)", address, self._map.label(address))
+            try:
+                return _Pulse(self._send_unlock(address))
+            except PulseRefused as exc:
+                self._doors.set_error(address.board, exc.message)
+                return self._result(address, UnlockOutcome.NOT_SENT, exc.message)
+            except BoardError as exc:
+                # The frame may have left: never re-sent; the feedback decides.
+                self._doors.set_error(address.board, exc.message)
+                self._settle()
+                return _Pulse(None, exc.message)
 
     def _poll_board(self, board: int) -> dict[int, DoorState] | None:
-        channels = self._channels[board]
-        addresses = [LockAddress(board, channel) for channel in channels]
+        """One status poll of ``board`` (retried); ``None`` when it did not answer validly."""
+        addresses = self._map.on_board(board)
         attempts = 1 + self.config.poll_retries
         wait_for_bus = time.monotonic() + attempts * self.config.reply_timeout_s + 1.0
         error = "the bus stayed busy"
-        with self._bus.hold(urgent=False, deadline=wait_for_bus) as got_bus:
+        with self._exchange(urgent=False, deadline=wait_for_bus) as got_bus:
             for attempt in range(attempts) if got_bus else ():
                 if self._closed:  # never reopen a port that close() released
                     error = "the board is closed"
@@ -373,7 +318,7 @@ class SerialBoard(LockBoard):
                 try:
                     self._transport.ensure_open()
                     self._transport.flush_input()
-                    states = self._read_board(board, channels)
+                    states = self._read_board(board, self._channels[board])
                 except (PortLost, PortUnavailable) as exc:
                     error = exc.message
                     break
@@ -382,48 +327,56 @@ class SerialBoard(LockBoard):
                     log.debug("board %d poll %d failed: %s", board, attempt + 1, exc.message)
                     self._settle()
                     continue
-                self._set_error(board, None)
+                self._doors.set_error(board, None)
                 readings = {a: states.get(a.channel, DoorState.UNKNOWN) for a in addresses}
-                return {a.channel: s for a, s in self._observe(readings).items()}
-        self._set_error(board, error)
-        self._observe(dict.fromkeys(addresses, DoorState.UNKNOWN))
+                return {a.channel: s for a, s in self._doors.observe(readings).items()}
+        self._doors.set_error(board, error)
+        self._doors.observe(dict.fromkeys(addresses, DoorState.UNKNOWN))
         return None
 
-    def _confirm(
-        self, address: LockAddress, first: DoorState | None, started: float, send_error: str
-    ) -> UnlockResult:
-        observed = first is not None
-        if first is not None:
-            first = self._observe({address: first})[address]
+    def _confirm(self, address: LockAddress, pulse: _Pulse, started: float) -> UnlockResult:
+        """Watch the door for the detection window after the pulse; see the module docstring."""
+        gaps = [pulse.error] if pulse.error else []
+        seen_closed = False
+        if pulse.first is not None:
+            first = self._doors.observe({address: pulse.first})[address]
             if first is DoorState.OPEN:
                 return self._result(address, UnlockOutcome.OPENED, "door opened (board reply)")
+            seen_closed = first is DoorState.CLOSED
         window_end = time.monotonic() + self.config.detection_window_s
         while True:
             remaining = window_end - time.monotonic()
             time.sleep(max(0.0, min(self.config.poll_interval_s, remaining)))
             if self._closed:
+                gaps.append("the board was closed during the detection window")
                 break
             states = self._poll_board(address.board)
-            state = None if states is None else states.get(address.channel)
-            if state is not None and state is not DoorState.UNKNOWN:
-                observed = True
-                if state is DoorState.OPEN:
-                    elapsed = time.monotonic() - started
-                    return self._result(
-                        address,
-                        UnlockOutcome.OPENED,
-                        f"door opened {elapsed:.2f} s after the unlock",
-                    )
+            state = DoorState.UNKNOWN if states is None else states[address.channel]
+            if state is DoorState.OPEN:
+                elapsed = time.monotonic() - started
+                detail = f"door opened {elapsed:.2f} s after the unlock"
+                return self._result(address, UnlockOutcome.OPENED, detail)
+            if state is DoorState.CLOSED:
+                seen_closed = True
+            else:
+                gaps.append(self._doors.error_of(address.board) or "no reading of the door")
             if time.monotonic() >= window_end:
                 break
+        return self._conclude(address, seen_closed, gaps)
+
+    def _conclude(self, address: LockAddress, seen_closed: bool, gaps: list[str]) -> UnlockResult:
+        """JAMMED only for a door watched without a gap; else UNCONFIRMED with the reasons."""
         window = f"{self.config.detection_window_s:g} s"
-        if observed:
+        if seen_closed and not gaps:
             detail = f"pulse sent, but the door did not open within {window}"
-            self._emit(DoorEvent(address, DoorEventKind.JAMMED, time.time(), detail))
+            self._doors.emit(DoorEvent(address, DoorEventKind.JAMMED, time.time(), detail))
             return self._result(address, UnlockOutcome.JAMMED, detail)
-        reason = send_error or "the board did not answer"
-        return self._result(
-            address,
-            UnlockOutcome.UNCONFIRMED,
-            f"pulse may have been sent; no door feedback within {window} ({reason})",
-        )
+        reasons = "; ".join(dict.fromkeys(gaps)) or "the board did not answer"
+        if seen_closed:
+            detail = (
+                f"pulse may have acted; the door was not seen open within {window}, but not "
+                f"every reading came through, so it may have opened unseen ({reasons})"
+            )
+        else:
+            detail = f"pulse may have been sent; no door feedback within {window} ({reasons})"
+        return self._result(address, UnlockOutcome.UNCONFIRMED, detail)

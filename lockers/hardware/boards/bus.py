@@ -19,6 +19,13 @@ class BusArbiter:
         self._cond = threading.Condition()
         self._busy = False
         self._urgent_waiting = 0
+        self._waiting = 0  # holders of either kind waiting for the bus
+
+    def wait_for_waiting(self, count: int, timeout_s: float) -> bool:
+        """Wait until the bus is held and ``count`` more holders wait for it (``False`` on
+        timeout): lets a caller (a test, a diagnostic) see the queue it is about to join."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._busy and self._waiting >= count, timeout_s)
 
     @contextmanager
     def hold(self, *, urgent: bool, deadline: float) -> Iterator[bool]:
@@ -31,6 +38,8 @@ class BusArbiter:
         with self._cond:
             if urgent:
                 self._urgent_waiting += 1
+            self._waiting += 1
+            self._cond.notify_all()
             try:
                 while self._busy or (not urgent and self._urgent_waiting):
                     remaining = deadline - time.monotonic()
@@ -42,7 +51,8 @@ class BusArbiter:
             finally:
                 if urgent:
                     self._urgent_waiting -= 1
-                    self._cond.notify_all()
+                self._waiting -= 1
+                self._cond.notify_all()
         try:
             yield acquired
         finally:

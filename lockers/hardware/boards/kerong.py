@@ -1,13 +1,15 @@
 """Kerong KR-CU12/CU16-style lock-control boards: 16 locks per board, boards 0-15 on a bus.
 
-Whether a board answers an unlock is unconfirmed (PROTOCOLS.md §3.1), so the driver listens
-for a status reply for one poll interval and treats silence as normal; the detection window's
-polls decide. Hook bit set = lock closed (unless ``feedback_invert``).
+Whether a board answers an unlock is unconfirmed (docs/protocols.md, Kerong), so the driver
+listens for a status reply for one poll interval and treats silence as normal; the detection
+window's polls decide. A garbled reply is not silence: the board heard the pulse, and the reading
+it carried is lost, so it is reported like any failed exchange after the write. Hook bit set =
+lock closed (unless ``feedback_invert``).
 """
 
 from __future__ import annotations
 
-from lockers.errors import BoardError
+from lockers.errors import BoardTimeout
 from lockers.hardware.board import DoorState, LockAddress
 from lockers.hardware.boards.base import SerialBoard, log
 from lockers.hardware.protocols import kerong
@@ -36,7 +38,7 @@ class KerongBoard(SerialBoard):
         wait_s = min(self.config.reply_timeout_s, self.config.poll_interval_s)
         try:
             status = self._status(address.board, timeout_s=wait_s)
-        except BoardError as exc:  # many boards do not answer an unlock at all
+        except BoardTimeout as exc:  # many boards do not answer an unlock at all
             log.debug("no status reply to the unlock of %s: %s", address, exc.message)
             return None
         return self._door_state(status.hooks_closed[address.channel - 1])

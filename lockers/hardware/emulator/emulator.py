@@ -19,22 +19,21 @@ import tempfile
 import threading
 import time
 import tty
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
+from lockers.hardware.emulator.commands import COMMANDS_HELP, run_command
 from lockers.hardware.emulator.handlers import FIRST_ADDRESS, HANDLERS, Reply
 from lockers.hardware.emulator.model import EmulatedBoard
 from lockers.hardware.protocols.framing import hex_bytes
 
 log = logging.getLogger("lockers.hardware.emulator")
 
+__all__ = ["COMMANDS_HELP", "BoardEmulator"]
+
 _STALE_PARTIAL_S = 0.1  # a half request older than this is noise: a board's UART would drop it
 _IDLE_WAKE_S = 0.02
-COMMANDS_HELP = (
-    "jam B C | unjam B C | force B C | offline [B] | online [B] | mute [B] | unmute [B] | "
-    "delay SECONDS | corrupt [N] | garbage [N] | unplug | replug | state"
-)
 
 
 class BoardEmulator:
@@ -91,11 +90,15 @@ class BoardEmulator:
         if unlock_reply_delay_s is not None:
             self._handler.unlock_reply_delay_s = unlock_reply_delay_s
         self._lock = threading.RLock()
+        # Notified at each turn of the serving loop, request and reply (see wait_until).
+        self._changed = threading.Condition(self._lock)
+        self._replies_sent = 0
         self._pending: list[tuple[float, Reply]] = []
         self._buffer = bytearray()
         self._last_rx = 0.0
         self._reply_delay_s = 0.0
         self._corrupt_left = 0
+        self._corrupted_sent = 0
         self._garbage_left = 0
         self._garbage = b"\x55\xaa\x00"
         self.requests_bytes = 0
@@ -169,12 +172,14 @@ class BoardEmulator:
         tty.setraw(slave)  # no echo, no line editing: bytes pass unchanged
         os.set_blocking(master, False)
         self._master, self._slave = master, slave
-        assert self._link is not None
-        temporary = self._link.with_name(self._link.name + ".new")
+        link = self._link
+        if link is None:
+            raise RuntimeError("the emulator has no port link: call start() first")
+        temporary = link.with_name(link.name + ".new")
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
         temporary.symlink_to(os.ttyname(slave))
-        temporary.replace(self._link)
+        temporary.replace(link)
 
     def _close_pty(self) -> None:
         if self._link is not None:
@@ -265,6 +270,29 @@ class BoardEmulator:
         with self._lock:
             return self.boards[board].lock(channel).relay_on
 
+    def door_opens(self, board: int, channel: int) -> int:
+        """How many times the door went from closed to open since start."""
+        with self._lock:
+            return self.boards[board].lock(channel).opens
+
+    @property
+    def corrupted_replies_sent(self) -> int:
+        """How many replies went out with a flipped checksum byte since start."""
+        with self._lock:
+            return self._corrupted_sent
+
+    @property
+    def replies_sent(self) -> int:
+        """How many replies were written to the port since start."""
+        with self._lock:
+            return self._replies_sent
+
+    def wait_until(self, predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
+        """Wait until ``predicate()`` holds, re-checked each time the model's time moves, a
+        request arrives or a reply leaves; ``False`` on timeout. Tests wait on it, never sleep."""
+        with self._changed:
+            return self._changed.wait_for(predicate, timeout_s)
+
     def pulse_count(self, board: int, channel: int) -> int:
         """How many times the lock was fired (relay rising edges) since start."""
         with self._lock:
@@ -276,38 +304,7 @@ class BoardEmulator:
         Commands: :data:`COMMANDS_HELP` (B = board address, C = channel, N = reply count,
         -1 = every reply).
         """
-        words = line.split()
-        if not words:
-            return ""
-        name, args = words[0].lower(), words[1:]
-        try:
-            numbers = [float(a) if name == "delay" else int(a, 0) for a in args]
-            if name in ("jam", "unjam", "force") and len(numbers) == 2:
-                board, channel = int(numbers[0]), int(numbers[1])
-                if name == "force":
-                    self.force_open(board, channel)
-                else:
-                    self.jam(board, channel, name == "jam")
-            elif name in ("offline", "online", "mute", "unmute") and len(numbers) <= 1:
-                board_or_all = int(numbers[0]) if numbers else None
-                if name in ("offline", "online"):
-                    self.set_offline(name == "offline", board_or_all)
-                else:
-                    self.set_mute(name == "mute", board_or_all)
-            elif name == "delay" and len(numbers) == 1:
-                self.set_reply_delay(numbers[0])
-            elif name in ("corrupt", "garbage") and len(numbers) <= 1:
-                count = int(numbers[0]) if numbers else 1
-                (self.corrupt_replies if name == "corrupt" else self.garbage_replies)(count)
-            elif name in ("unplug", "replug") and not numbers:
-                (self.unplug if name == "unplug" else self.replug)()
-            elif name == "state" and not numbers:
-                return self.describe()
-            else:
-                return f"commands: {COMMANDS_HELP}"
-        except (ValueError, KeyError, IndexError) as exc:
-            return f"cannot do {line.strip()!r}: {exc}"
-        return "ok"
+        return run_command(self, line)
 
     def describe(self) -> str:
         """One line per board: open doors, jammed locks, offline/mute flags."""
@@ -337,6 +334,7 @@ class BoardEmulator:
                 next_times = [when for when, _ in self._pending] + [
                     t for b in self.boards.values() if (t := b.next_event()) is not None
                 ]
+                self._changed.notify_all()
             for reply in due:
                 self._send(reply)
             timeout = min([_IDLE_WAKE_S, *(t - now for t in next_times)])
@@ -368,11 +366,12 @@ class BoardEmulator:
         except OSError:  # EIO: no slave side open at this instant
             return
         now = time.monotonic()
-        self._last_rx = now
-        self._buffer += data
-        self.requests_bytes += len(data)
         log.debug("emulator RX %s", hex_bytes(data))
         with self._lock:
+            self._last_rx = now
+            self._buffer += data
+            self.requests_bytes += len(data)
+            self._changed.notify_all()
             replies = self._handler.feed(self._buffer, now)
             for reply in replies:
                 board = self.boards.get(reply.board)
@@ -385,6 +384,7 @@ class BoardEmulator:
             data = reply.build()
             if self._corrupt_left:
                 data = data[:-1] + bytes([data[-1] ^ 0xFF])
+                self._corrupted_sent += 1
                 self._corrupt_left -= 1 if self._corrupt_left > 0 else 0
             if self._garbage_left:
                 data = self._garbage + data
@@ -395,3 +395,6 @@ class BoardEmulator:
         log.debug("emulator TX %s", hex_bytes(data))
         with contextlib.suppress(OSError):  # nobody reading and the buffer full: the reply is lost
             os.write(master, data)
+        with self._lock:
+            self._replies_sent += 1
+            self._changed.notify_all()

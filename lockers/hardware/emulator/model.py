@@ -17,6 +17,7 @@ class EmulatedLock:
     jammed: bool = False  # the latch never releases: the door stays closed
     item_present: bool = False
     pulses: int = 0  # rising edges of the relay: how many times the lock was fired
+    opens: int = 0  # how many times the door went from closed to open (commanded or forced)
 
 
 @dataclass
@@ -60,6 +61,7 @@ class EmulatedBoard:
     def force_open(self, channel: int, now: float) -> None:
         """The door opens with no command (pried open, or the latch failed)."""
         lock = self.lock(channel)
+        lock.opens += 0 if lock.door_open else 1
         lock.door_open = True
         lock.door_open_at = None
         lock.door_close_at = now + self.door_close_after_s
@@ -70,6 +72,7 @@ class EmulatedBoard:
             if lock.relay_off_at is not None and now >= lock.relay_off_at:
                 lock.relay_on, lock.relay_off_at = False, None
             if lock.door_open_at is not None and now >= lock.door_open_at:
+                lock.opens += 0 if lock.door_open else 1
                 lock.door_open, lock.door_open_at = True, None
                 lock.door_close_at = now + self.door_close_after_s
             if lock.door_close_at is not None and now >= lock.door_close_at:

@@ -1,7 +1,7 @@
 """Pure codecs of the board protocols: bytes in, values out, checksums checked. No I/O.
 
 Each module encodes requests and replies and decodes both, so the drivers use one direction and
-the emulator the other. Frames and checksums follow ``shared/hardware/PROTOCOLS.md``.
+the emulator the other. Frames and checksums follow ``docs/protocols.md``.
 """
 
 from lockers.hardware.protocols.framing import FrameError, hex_bytes

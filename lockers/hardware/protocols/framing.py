@@ -15,7 +15,7 @@ class FrameError(BoardError):
 
 
 def hex_bytes(data: bytes | bytearray) -> str:
-    """``b"\\xa0\\x01"`` -> ``"A0 01"`` (how PROTOCOLS.md and the logs write frames)."""
+    """``b"\\xa0\\x01"`` -> ``"A0 01"`` (how docs/protocols.md and the logs write frames)."""
     return data.hex(" ").upper()
 
 

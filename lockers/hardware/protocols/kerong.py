@@ -1,6 +1,7 @@
 """Kerong KR-CU12/CU16-style lock-control boards: 5-byte requests, 9-byte status replies.
 
-PROTOCOLS.md §3.1 (reverse engineered): 19200 8N1. Request ``02 ADDR CMD 03 SUM``; ADDR high
+See docs/protocols.md, "Kerong-style lock controllers" (reverse engineered).
+19200 8N1. Request ``02 ADDR CMD 03 SUM``; ADDR high
 nibble = board (DIP switch), low nibble = lock 0-15, ``F0`` = broadcast; SUM = sum of the four
 bytes & FF. Status reply ``02 ADDR CMD D1 D2 D3 D4 03 SUM``: D1/D2 hook state of locks 1-8 / 9-16
 (bit set = closed), D3/D4 item sensors. The reply's CMD byte is unconfirmed, so it is not checked.

@@ -1,6 +1,7 @@
 """LCUS-1/2/4/8/16 USB relay modules (CH340): ``A0 CH OP SUM`` commands, ASCII status lines.
 
-PROTOCOLS.md §1: 9600 8N1; CH is 1-based; OP ``01`` on / ``00`` off; SUM = (A0 + CH + OP) & FF.
+See docs/protocols.md, "LCUS relay modules".
+9600 8N1; CH is 1-based; OP ``01`` on / ``00`` off; SUM = (A0 + CH + OP) & FF.
 Commands are not acknowledged. The status request is the single byte ``FF``; the answer is one
 line per relay, ``CH1: ON \\r\\nCH2: OFF\\r\\n``.
 """

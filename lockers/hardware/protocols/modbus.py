@@ -1,6 +1,7 @@
 """Modbus RTU relay boards (Waveshare "Modbus RTU Relay (D)" and compatibles).
 
-PROTOCOLS.md §2: ``ADDR FC DATA... CRClo CRChi`` with CRC-16/MODBUS. Function codes used: 01 read
+See docs/protocols.md, "Modbus RTU relay boards".
+``ADDR FC DATA... CRClo CRChi`` with CRC-16/MODBUS. Function codes used: 01 read
 coils (relays), 02 read discrete inputs (door sensors), 05 write single coil (also the Waveshare
 board-timed pulse: coil 0x0200 + n, value = N x 100 ms), 0F write multiple coils. An exception
 reply has FC + 0x80 and one error code.
@@ -23,7 +24,7 @@ COIL_ON = 0xFF00
 COIL_OFF = 0x0000
 ALL_COILS = 0x00FF  # Waveshare: coil 0x00FF switches every relay
 FLASH_ON_BASE = 0x0200  # Waveshare: pulse relay n for value x 100 ms
-FLASH_OFF_BASE = 0x0400  # [?] per PROTOCOLS.md
+FLASH_OFF_BASE = 0x0400  # unconfirmed (docs/protocols.md)
 FLASH_UNIT_MS = 100
 
 EXCEPTION_NAMES = {

@@ -1,6 +1,7 @@
 """The generic "0x8A/0x80" XOR lock board (Open-Locker's reference board).
 
-PROTOCOLS.md §3.2: 9600 8N1; board address 1-31. Unlock ``8A BB LL 11 X``, answered after
+See docs/protocols.md, "The 0x8A/0x80 XOR lock board".
+9600 8N1; board address 1-31. Unlock ``8A BB LL 11 X``, answered after
 0.5-1 s by ``8A BB LL SS X``. Query one lock ``80 BB LL 33 X``; query all ``80 BB 00 33 X``,
 answered by ``80 BB S1..Sn 33 X`` whose length varies by board, so a reply ends on line silence.
 X = XOR of every byte before it. Single-lock status ``00`` is read as open and ``11`` as closed;
