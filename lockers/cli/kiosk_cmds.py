@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from lockers.config import Settings
 
 out = Console(highlight=False, soft_wrap=True)
+WATCHED_PARTS = ("ui", "camera", "service")  # what beats the systemd watchdog
 
 
 def _event_printer(start: float) -> Callable[[str], None]:
@@ -197,6 +198,7 @@ def register(app: typer.Typer) -> None:
             require_trained_weights,
             run_startup_checks,
         )
+        from lockers.kiosk.watchdog import start_watchdog_from_env
         from lockers.ui.launch import run_window
 
         logging.basicConfig(
@@ -212,7 +214,20 @@ def register(app: typer.Typer) -> None:
             # After the store is open (the key exists, lockers are synced): what still fails
             # keeps the kiosk out of order, with the fix on screen for staff.
             parts.failed_checks = run_startup_checks(settings)
-            code = run_window(parts, fullscreen=settings.ui.fullscreen, on_event=log.info)
+            # READY=1 for systemd; under its watchdog, pings only while the UI loop, the camera
+            # worker and the service thread all make progress (a hung kiosk is restarted).
+            watchdog = start_watchdog_from_env(WATCHED_PARTS)
+            try:
+                code = run_window(
+                    parts,
+                    fullscreen=settings.ui.fullscreen,
+                    on_event=log.info,
+                    watch=watchdog[0] if watchdog else None,
+                )
+            finally:
+                if watchdog is not None:
+                    watchdog[1].notifier.stopping()
+                    watchdog[1].stop()
         finally:
             parts.close()
         raise typer.Exit(code)

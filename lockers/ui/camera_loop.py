@@ -25,6 +25,9 @@ import numpy.typing as npt
 from lockers.errors import CameraError, LockersError
 from lockers.kiosk.flow_values import FrameObservation
 
+IDLE_BEAT_S = 1.0
+MODEL_LOAD_GRACE_S = 600.0  # longest model load (first ONNX export) before the watchdog may act
+
 if TYPE_CHECKING:
     from lockers.vision.camera import Frame, FrameSource
     from lockers.vision.pipeline import FacePipeline
@@ -135,14 +138,41 @@ class CameraLoop:
             pipeline = self._load()
             if pipeline is not None:
                 self._loop(pipeline)
+            else:
+                self._idle_until_stopped()
         except Exception as exc:  # never across the thread boundary
             log.exception("camera worker failed")
             self._events.camera_offline(f"camera worker failed: {exc}")
         finally:
             self._close_source()
 
+    def _idle_until_stopped(self) -> None:
+        """No model: the kiosk stays out of order with the reason on screen. The thread is not
+        hung, so it keeps beating (the watchdog would otherwise restart the kiosk in a loop)."""
+        while not self._stop.wait(IDLE_BEAT_S):
+            self._beat()
+
     def _load(self) -> FacePipeline | None:
         start = time.monotonic()
+        # A first start exports the ONNX models (tens of seconds): beat meanwhile, for a
+        # bounded time, so the watchdog restarts only a load that really hangs.
+        done = threading.Event()
+        ticker = threading.Thread(
+            target=self._beat_while_loading, args=(done,), name="model-load-beat", daemon=True
+        )
+        ticker.start()
+        try:
+            return self._loaded(start)
+        finally:
+            done.set()
+            ticker.join()
+
+    def _beat_while_loading(self, done: threading.Event) -> None:
+        deadline = time.monotonic() + MODEL_LOAD_GRACE_S
+        while not done.wait(IDLE_BEAT_S) and time.monotonic() < deadline:
+            self._beat()
+
+    def _loaded(self, start: float) -> FacePipeline | None:
         try:
             pipeline = self._pipeline_factory()
         except LockersError as exc:

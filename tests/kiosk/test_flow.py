@@ -610,10 +610,10 @@ def test_the_kiosk_config_builds_the_harder_challenge() -> None:
     from lockers.config import Settings
 
     s = FlowSettings.from_settings(Settings())
-    assert s.liveness is not None and s.liveness.turns == 3
+    assert s.liveness is not None and s.liveness.turns == 1  # liveness.register_turns
     assert set(s.liveness.directions) == {Turn.LEFT, Turn.RIGHT, Turn.UP, Turn.DOWN}
     assert s.liveness.turn_timeout_s == 6.0 and s.liveness.hold_s == (0.3, 1.2)
-    assert s.passive_threshold == 0.69
+    assert s.passive_threshold == 0.5  # liveness.threshold
     off = FlowSettings.from_settings(Settings(liveness={"passive": "off", "turns": 4}))
     assert off.passive_threshold is None and off.liveness is not None
     assert off.liveness.turns == 4
