@@ -65,6 +65,7 @@ class Ledger:
         self.rentals: dict[str, tuple[int, int]] = {}  # label -> (rental id, person) by answers
         self.out_of_service: set[str] = set()
         self.staff_pending: set[str] = set()  # a staff reset was interrupted: staff are on it
+        self.with_staff: dict[str, int] = {}  # label -> person whose belongings staff took out
         self.violations: list[Violation] = []
         self.counts: Counter[str] = Counter()
         self._reported: set[object] = set()
@@ -130,7 +131,9 @@ class Ledger:
             elif what == "end":
                 self.rentals.pop(label, None)
             else:  # staff emptied the locker and handed the belongings back
-                self.contents.pop(label, None)
+                holder = self.contents.pop(label, None)
+                if holder is not None:
+                    self.with_staff[label] = holder
                 self.rentals.pop(label, None)
                 self.staff_pending.discard(label)
         for record in records:
@@ -216,9 +219,15 @@ class Ledger:
                 return
             if person is not None:
                 self.contents[label] = person
+                self.with_staff.pop(label, None)
         elif kind is OpKind.RETRIEVE:
             if holder == person:
                 del self.contents[label]
+                return
+            if holder is None and person is not None and self.with_staff.get(label) == person:
+                # Staff took the renter's belongings out a moment before and their rental still
+                # ran: their own locker opened for them (empty; the belongings are with staff).
+                del self.with_staff[label]
                 return
             whose = "nothing" if holder is None else f"person {holder}'s belongings"
             self.violate(

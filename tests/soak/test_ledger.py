@@ -246,3 +246,48 @@ def test_a_reset_killed_at_random_after_ending_is_settled_by_the_flag() -> None:
         ledger.contents["1"] = 17
         ledger.apply(1, [_killed_reset(None, steps)], [Pulse(1.22, 1, 0, 1, True)], {"1": flag})
         assert (ledger.contents == {}) is emptied, flag
+
+
+def test_a_renter_retrieving_just_after_staff_emptied_their_locker_is_not_a_wrong_open() -> None:
+    """Soak (issue 17, final run on seed 1, cycle 71): staff came back to locker 1 after an
+    interrupted reset and force-opened it (emptying it, person 62's rental still active); person
+    62's retrieve on the other kiosk 24 ms later opened their own rental's locker. Nobody else's
+    belongings were exposed: theirs are with staff."""
+    ledger = _ledger()
+    ledger.contents["1"], ledger.rentals["1"] = 62, (62, 62)
+    reset = _record(
+        1,
+        OpKind.STAFF_RESET,
+        None,
+        1.0,
+        2.0,
+        outcome="reset",
+        label="1",
+        steps={"force_open:committed": 1.09, "reset:committed": 1.8},
+    )
+    retrieve = _record(
+        0,
+        OpKind.RETRIEVE,
+        62,
+        1.0,
+        1.2,
+        outcome="opened",
+        label="1",
+        rental_id=62,
+        steps={"retrieve:ended": 1.118},
+    )
+    ledger.apply(1, [reset, retrieve], [Pulse(1.09, 1, 0, 1, True), Pulse(1.114, 0, 0, 1, True)])
+    assert not ledger.violations, ledger.violations
+    assert ledger.contents == {} and ledger.with_staff == {}
+
+
+def test_a_stranger_opening_a_locker_staff_emptied_is_still_a_wrong_open() -> None:
+    ledger = _ledger()
+    ledger.contents["1"] = 62
+    reset = _record(
+        1, OpKind.STAFF_RESET, None, 1.0, 2.0, outcome="reset", label="1",
+        steps={"force_open:committed": 1.09},
+    )  # fmt: skip
+    stranger = _record(0, OpKind.RETRIEVE, 1 << 41, 1.0, 1.2, outcome="opened", label="1")
+    ledger.apply(1, [reset, stranger], [Pulse(1.09, 1, 0, 1, True), Pulse(1.114, 0, 0, 1, True)])
+    assert ledger.counts["wrong_locker_opens"] == 1
