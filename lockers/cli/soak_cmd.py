@@ -4,53 +4,86 @@ invariants checked after every cycle; a table (or ``--json``) of what happened."
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+if TYPE_CHECKING:
+    from lockers.soak.options import SoakOptions
+    from lockers.soak.result import SoakResult
+
+
+Kiosks = Annotated[int, typer.Option(min=1, help="kiosk processes sharing one database")]
+Backend = Annotated[
+    str, typer.Option(help="sqlite (one file) or postgresql (the harness starts its own server)")
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(help="an empty PostgreSQL database of yours instead (no restart faults then)"),
+]
+Cycles = Annotated[int, typer.Option(min=1, help="stop after this many cycles (one op per kiosk)")]
+Minutes = Annotated[float, typer.Option(min=0.01, help="stop after this long")]
+Registrations = Annotated[
+    int | None,
+    typer.Option(min=1, help="stop once every kiosk has this many registrations whose door opened"),
+]
+Kills = Annotated[
+    int | None,
+    typer.Option(min=1, help="stop once this many SIGKILLs (and --board-faults) were injected"),
+]
+BoardFaults = Annotated[
+    int | None,
+    typer.Option(min=1, help="stop once this many board faults (and --kills) were injected"),
+]
+Lockers = Annotated[int, typer.Option(min=2, max=16, help="lockers (one emulated board per kiosk)")]
+Protocol = Annotated[str, typer.Option(help="board protocol: kerong, modbus or xor")]
+SigkillRate = Annotated[float, typer.Option(min=0, max=1, help="kiosk SIGKILLs per op")]
+BoardFaultRate = Annotated[float, typer.Option(min=0, max=1, help="board faults per op")]
+DbFaultRate = Annotated[
+    float, typer.Option(min=0, max=1, help="PostgreSQL restarts / full disks per cycle")
+]
+Seed = Annotated[int, typer.Option(help="random seed (the same seed replays the same choices)")]
+WorkDir = Annotated[
+    Path | None,
+    typer.Option(help="keep the run's database, configs and logs here (default: a temporary one)"),
+]
+AsJson = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="print one JSON object (each violation with its locker's and person's history)",
+    ),
+]
+
 
 def soak(
-    kiosks: int = typer.Option(2, min=1, help="kiosk processes sharing one database"),
-    backend: str = typer.Option(
-        "sqlite", help="sqlite (one file) or postgresql (the harness starts its own server)"
-    ),
-    database_url: str | None = typer.Option(
-        None, help="an empty PostgreSQL database of yours instead (no restart faults then)"
-    ),
-    cycles: int = typer.Option(200, min=1, help="stop after this many cycles (one op per kiosk)"),
-    minutes: float = typer.Option(2.0, min=0.01, help="stop after this long"),
-    registrations: int | None = typer.Option(
-        None, min=1, help="stop once every kiosk has this many registrations whose door opened"
-    ),
-    kills: int | None = typer.Option(
-        None, min=1, help="stop once this many SIGKILLs (and --board-faults) were injected"
-    ),
-    board_faults: int | None = typer.Option(
-        None, min=1, help="stop once this many board faults (and --kills) were injected"
-    ),
-    lockers: int = typer.Option(16, min=2, max=16, help="lockers (one emulated board per kiosk)"),
-    protocol: str = typer.Option("kerong", help="board protocol: kerong, modbus or xor"),
-    sigkill_rate: float = typer.Option(0.1, min=0, max=1, help="kiosk SIGKILLs per op"),
-    board_fault_rate: float = typer.Option(0.1, min=0, max=1, help="board faults per op"),
-    db_fault_rate: float = typer.Option(
-        0.01, min=0, max=1, help="PostgreSQL restarts / full disks per cycle"
-    ),
-    seed: int = typer.Option(1, help="random seed (the same seed replays the same choices)"),
-    work_dir: Path | None = typer.Option(
-        None, help="keep the run's database, configs and logs here (default: a temporary one)"
-    ),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    kiosks: Kiosks = 2,
+    backend: Backend = "sqlite",
+    database_url: DatabaseUrl = None,
+    cycles: Cycles = 200,
+    minutes: Minutes = 2.0,
+    registrations: Registrations = None,
+    kills: Kills = None,
+    board_faults: BoardFaults = None,
+    lockers: Lockers = 16,
+    protocol: Protocol = "kerong",
+    sigkill_rate: SigkillRate = 0.1,
+    board_fault_rate: BoardFaultRate = 0.1,
+    db_fault_rate: DbFaultRate = 0.01,
+    seed: Seed = 1,
+    work_dir: WorkDir = None,
+    as_json: AsJson = False,
 ) -> None:
     """Soak the kiosk: register, retrieve, staff resets, out-of-service, expiry, failed
     recognitions and duplicates, with SIGKILLs, board faults and database faults at the given
     rates. Exits 1 when any invariant was violated."""
     from lockers.errors import LockersError
     from lockers.soak.options import SoakOptions
-    from lockers.soak.result import SoakResult
     from lockers.soak.runner import run_soak
 
     if backend not in ("sqlite", "postgresql"):
@@ -78,37 +111,8 @@ def soak(
         work_dir=work_dir,
     )
     err = Console(stderr=True)
-    with Progress(
-        TextColumn("[bold]soak[/]"),
-        BarColumn(),
-        TextColumn("{task.fields[cycles]} cycles"),
-        TextColumn("{task.fields[figures]}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=as_json or not err.is_terminal,
-    ) as progress:
-        task = progress.add_task("soak", total=1.0, cycles=0, figures="starting")
-
-        def on_cycle(result: SoakResult) -> None:
-            # The bar follows whichever bound will stop the run first.
-            done = max(result.cycles / cycles, result.elapsed_s / (minutes * 60.0))
-            if registrations and len(result.registrations) == kiosks:
-                done = max(done, min(result.registrations.values()) / registrations)
-            targets = [(result.sigkills, kills), (result.board_faults, board_faults)]
-            fractions = [count / target for count, target in targets if target]
-            if fractions:
-                done = max(done, min(fractions))
-            bad = sum(result.violations.values())
-            progress.update(
-                task,
-                completed=min(1.0, done),
-                cycles=result.cycles,
-                figures=f"{result.sigkills} kills, {result.board_faults} board faults, "
-                f"{bad} violations",
-            )
-
-        result = run_soak(options, on_cycle)
+    with _progress(err, disable=as_json or not err.is_terminal) as progress:
+        result = run_soak(options, _on_cycle(progress, options))
     figures = result.to_dict()
     if as_json:
         typer.echo(json.dumps(figures, indent=2))
@@ -116,6 +120,47 @@ def soak(
         _print(figures)
     if not result.clean:
         raise typer.Exit(1)
+
+
+def _progress(console: Console, *, disable: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]soak[/]"),
+        BarColumn(),
+        TextColumn("{task.fields[cycles]} cycles"),
+        TextColumn("{task.fields[figures]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=disable,
+    )
+
+
+def _on_cycle(progress: Progress, o: SoakOptions) -> Callable[[SoakResult], None]:
+    """The progress bar's update after every cycle: it follows whichever bound stops the run
+    first."""
+    task = progress.add_task("soak", total=1.0, cycles=0, figures="starting")
+
+    def on_cycle(result: SoakResult) -> None:
+        done = max(result.cycles / o.max_cycles, result.elapsed_s / o.max_seconds)
+        if o.registrations and len(result.registrations) == o.kiosks:
+            done = max(done, min(result.registrations.values()) / o.registrations)
+        targets = [
+            (result.sigkills, o.target_sigkills),
+            (result.board_faults, o.target_board_faults),
+        ]
+        fractions = [count / target for count, target in targets if target]
+        if fractions:
+            done = max(done, min(fractions))
+        bad = sum(result.violations.values())
+        progress.update(
+            task,
+            completed=min(1.0, done),
+            cycles=result.cycles,
+            figures=f"{result.sigkills} kills, {result.board_faults} board faults, "
+            f"{bad} violations",
+        )
+
+    return on_cycle
 
 
 def _print(figures: dict[str, Any]) -> None:
@@ -148,6 +193,8 @@ def _print(figures: dict[str, Any]) -> None:
     console.print(invariants)
     for line in figures["violation_examples"]:
         console.print(f"[red]-[/] {line}")
+    if figures["violation_examples"]:
+        console.print("(--json gives each violation with its locker's and person's history)")
     for line in figures["skipped"]:
         console.print(f"[yellow]skipped[/] {line}")
     verdict = "[green]0 violations[/]" if figures["clean"] else "[bold red]VIOLATIONS[/]"

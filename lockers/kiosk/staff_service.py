@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from lockers.backoff import Backoff
@@ -249,7 +250,8 @@ class StaffService:
             )
         opener = DoorOpener(self._db, self._board, clock=self._clock, checkpoint=self._checkpoint)
         order = DoorOrder(UnlockPurpose.FORCE_OPEN, None, actor, reason, self.kiosk_id)
-        result: UnlockResult = opener.open(label, order, report_door, before=staff_opening)
+        prepare = partial(staff_opening, now=self._clock())
+        result: UnlockResult = opener.open(label, order, report_door, before=prepare)
         return StaffActionResult(label, "force_open", result.outcome.value, result.detail)
 
     def reset(self, who: StaffSession, label: str, reason: str) -> StaffActionResult:

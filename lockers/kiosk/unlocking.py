@@ -22,10 +22,11 @@ from typing import Generic, TypeVar
 
 from lockers.errors import LockersError, StoreError
 from lockers.hardware.board import LockAddress, LockBoard, UnlockOutcome, UnlockResult
+from lockers.kiosk.errors import StaffActionRefused
 from lockers.store import audit, lockers_repo, rentals, unlocks
 from lockers.store.audit_values import AuditAction, AuditOutcome
 from lockers.store.db import Database, Session
-from lockers.store.models import DoorStateValue, Locker, Rental, UnlockPurpose
+from lockers.store.models import DoorStateValue, Locker, Rental, UnlockPurpose, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -124,11 +125,42 @@ Prepare = Callable[[Session, Locker, DoorOrder], DoorOrder]
 """Runs first in :meth:`DoorOpener.open`'s intent transaction; returns the order to record."""
 
 
-def staff_opening(session: Session, locker: Locker, order: DoorOrder) -> DoorOrder:
+REGISTER_IN_FLIGHT_S = 600.0
+"""A registration's unlock intent younger than this is in flight (claimed, not yet pulsed and
+recorded); an older one was left by a kiosk that died and has not restarted yet."""
+
+
+def staff_opening(
+    session: Session, locker: Locker, order: DoorOrder, *, now: datetime | None = None
+) -> DoorOrder:
     """The intent step of a staff opening (force-open here, or a command from another kiosk):
     the locker is flagged in the intent's transaction, so that no kiosk hands it out while staff
     have it open (a customer given it could lose their belongings to the reset that follows);
-    the order names the rental the locker holds at that moment."""
+    the order names the rental the locker holds at that moment.
+
+    Refused while a registration's unlock of the locker is in flight (soak finding, issue 17:
+    a registration claimed the locker, staff force-opened it, the customer's door then opened
+    and they filled it, and staff's reset ended their rental with the belongings inside; the
+    next registration handed the locker to a stranger). A moment later the locker is the
+    customer's (occupied) or free again.
+
+    Raises:
+        StaffActionRefused: a registration's unlock of this locker is in flight (``now``:
+            the caller's clock, default the wall clock).
+    """
+    # Wait for a registration claiming a locker right now (PostgreSQL's registration lock;
+    # SQLite serialises writers anyway), so that its intent is seen below.
+    lockers_repo.serialise_registrations(session)
+    now = utcnow() if now is None else now
+    for request in unlocks.pending_unlocks(session):
+        if request.locker_id != locker.id or request.purpose is not UnlockPurpose.REGISTER:
+            continue
+        if (now - request.requested_at).total_seconds() < REGISTER_IN_FLIGHT_S:
+            raise StaffActionRefused(
+                f"locker {locker.label} is being opened for a customer's registration "
+                f"on {request.kiosk_id} right now",
+                hint="wait a moment and try again: the locker will then be theirs or free",
+            )
     lockers_repo.flag(session, locker, "opened by staff: reset it to put it back in use")
     rental = lockers_repo.active_rental_of(session, locker.id)
     return replace(order, rental_id=None if rental is None else rental.id)

@@ -176,6 +176,12 @@ class SmallDisk:
     def free(self) -> None:
         self._filler.unlink(missing_ok=True)
 
+    def copy_database_to(self, folder: Path) -> None:
+        """Keep the SQLite file (and its log) before the disk goes away."""
+        self.free()
+        for path in self.path.glob("lockers.db*"):
+            shutil.copy2(path, folder / path.name)
+
     def unmount(self) -> None:
         self.free()
         for _ in range(20):

@@ -31,6 +31,7 @@ class Pulse:
     board: int
     channel: int
     released: bool  # the door opened (or was still open): whoever stands there can reach in
+    was_open: bool = False  # the door was already open: this pulse released nothing itself
 
 
 class LoggedEmulator:
@@ -65,6 +66,7 @@ class LoggedEmulator:
                             board.address,
                             channel,
                             lock.door_open or not lock.jammed,
+                            lock.door_open,
                         )
                     )
             original(channel, on, now, off_after_s)
@@ -115,6 +117,13 @@ class Kiosk:
         """SIGKILL the kiosk now; False when that is not possible (in-process)."""
         raise NotImplementedError
 
+    def kill_during_op(self, delay_s: float, timeout_s: float) -> bool:
+        """SIGKILL the kiosk ``delay_s`` after its op reached its first step (the op is inside
+        the services), or right away once it answered without any; True when the kill landed
+        before the answer."""
+        self.kill()
+        return False
+
     def stop(self) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -146,6 +155,7 @@ class ProcessKiosk(Kiosk):
         self._proc: Any = None
         self._conn: Connection | None = None
         self._steps: dict[str, float] = {}
+        self._early: OpReport | None = None  # an answer read while waiting to kill
 
     @property
     def killable(self) -> bool:
@@ -174,20 +184,46 @@ class ProcessKiosk(Kiosk):
         summary: StartupSummary = message[1]
         return summary
 
+    def _pipe(self) -> Connection:
+        if self._conn is None:
+            raise KioskDied(f"{self.kiosk_id} is not running")
+        return self._conn
+
     def submit(self, op: Op) -> None:
-        assert self._conn is not None
-        self._steps = {}
-        self._conn.send(op)
+        self._steps, self._early = {}, None
+        self._pipe().send(op)
+
+    def kill_during_op(self, delay_s: float, timeout_s: float) -> bool:
+        conn = self._pipe()
+        deadline = time.monotonic() + timeout_s
+        while self._early is None and not self._steps:
+            if not conn.poll(max(0.0, deadline - time.monotonic())):
+                break
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break
+            if message[0] == "step":
+                self._steps[message[1]] = message[2]
+            elif message[0] == "done":
+                self._early = message[1]
+        if self._early is None:
+            time.sleep(delay_s)  # the random moment inside the op
+        self.kill()
+        return self._early is None
 
     def collect(self, timeout_s: float) -> OpReport:
-        assert self._conn is not None
+        if self._early is not None:
+            report, self._early = self._early, None
+            return report
+        conn = self._pipe()
         deadline = time.monotonic() + timeout_s
         while True:
-            if not self._conn.poll(max(0.0, deadline - time.monotonic())):
+            if not conn.poll(max(0.0, deadline - time.monotonic())):
                 self.kill()
                 raise KioskDied(f"{self.kiosk_id} did not answer within {timeout_s:g} s")
             try:
-                message = self._conn.recv()
+                message = conn.recv()
             except (EOFError, OSError):
                 self._reap()
                 raise KioskDied(f"{self.kiosk_id} died") from None
@@ -251,7 +287,8 @@ class InProcessKiosk(Kiosk):
         self._pending = op
 
     def collect(self, timeout_s: float) -> OpReport:
-        assert self._worker is not None and self._pending is not None
+        if self._worker is None or self._pending is None:
+            raise KioskDied(f"{self.kiosk_id} has no op to answer (not started?)")
         op, self._pending = self._pending, None
         return self._worker.run(op)
 

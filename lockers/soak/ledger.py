@@ -15,22 +15,23 @@ kiosk answered. After every cycle it is compared with the database:
 - ``orphaned_templates``: a face template of a rental that is no longer active;
 - ``unresolved_intents``: an unlock intent without an outcome once every kiosk has stopped or
   been restarted (the start-up check must resolve the ones a crash left);
-- ``audit_log``: an operation that left no audit entry, or an entry changed or deleted later.
+- ``audit_log``: an operation that left no audit entry, or an entry changed or deleted later;
+- ``staff_open_during_registration`` and ``false_jams``: see :mod:`lockers.soak.races`.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from lockers.config import LockerConfig
+from lockers.soak.audit_check import AuditWatch
 from lockers.soak.kiosks import Pulse
-from lockers.soak.ops import Op, OpKind, OpReport
+from lockers.soak.ops import OpKind, OpRecord, Violation
 from lockers.soak.people import People
+from lockers.soak.races import RACE_INVARIANTS, false_jams, staff_open_races
 from lockers.store import consistency, inspection
 from lockers.store.crypto import TemplateCipher
 from lockers.store.db import Session
@@ -43,34 +44,15 @@ INVARIANTS = (
     "orphaned_templates",
     "unresolved_intents",
     "audit_log",
+    *RACE_INVARIANTS,
 )
 MATCH_COSINE = 0.5  # stored templates are a person's when their mean cosine to its base is this
 _RENTAL_OUTCOMES = ("opened", "reopened_existing", "door_not_confirmed")
+_NEVER_OPENS = (OpKind.EXPIRE, OpKind.STAFF_OUT_OF_SERVICE, OpKind.STAFF_BACK_IN_SERVICE)
 
 
-@dataclass(frozen=True)
-class Violation:
-    invariant: str
-    cycle: int
-    detail: str
-
-
-@dataclass
-class OpRecord:
-    """One op as it happened: sent at ``started``, answered (or found dead) at ``finished``."""
-
-    kiosk: int
-    kiosk_id: str
-    op: Op
-    started: float
-    finished: float = 0.0
-    report: OpReport | None = None  # None: the kiosk was killed during the op
-    steps: dict[str, float] = field(default_factory=dict)
-    fault: str | None = None  # the board fault injected during the op
-
-    @property
-    def completed(self) -> bool:
-        return self.report is not None and self.report.outcome != "error"
+_Event = tuple[float, int, str, "OpRecord", str]
+"""(when, order among equal times, what: open/begin/end/emptied, the op, locker label)"""
 
 
 class Ledger:
@@ -83,32 +65,86 @@ class Ledger:
         self.rentals: dict[str, tuple[int, int]] = {}  # label -> (rental id, person) by answers
         self.out_of_service: set[str] = set()
         self.staff_pending: set[str] = set()  # a staff reset was interrupted: staff are on it
+        self.with_staff: dict[str, int] = {}  # label -> person whose belongings staff took out
         self.violations: list[Violation] = []
         self.counts: Counter[str] = Counter()
         self._reported: set[object] = set()
-        self._audit_hashes: dict[int, str] = {}
-        self._audit_last_id = 0
+        self.audit = AuditWatch(self.violate)
 
     # -- recording -------------------------------------------------------------------------
 
-    def violate(self, invariant: str, cycle: int, detail: str, key: object = None) -> None:
-        """Record a violation once per ``key`` (a lasting state is one violation, not one per
-        cycle it lasts)."""
+    def violate(
+        self,
+        invariant: str,
+        cycle: int,
+        detail: str,
+        key: object = None,
+        *,
+        label: str | None = None,
+        person: int | None = None,
+    ) -> None:
+        """Record a violation (about ``label`` and ``person``) once per ``key`` (a lasting
+        state is one violation, not one per cycle it lasts)."""
         if key is not None:
             if (invariant, key) in self._reported:
                 return
             self._reported.add((invariant, key))
         self.counts[invariant] += 1
-        self.violations.append(Violation(invariant, cycle, detail))
+        self.violations.append(Violation(invariant, cycle, detail, label, person))
 
     def holdings(self, person: int) -> list[str]:
         return [label for label, who in self.contents.items() if who == person]
 
     # -- applying one cycle ----------------------------------------------------------------
 
-    def apply(self, cycle: int, records: Sequence[OpRecord], pulses: Iterable[Pulse]) -> None:
-        """Replay the cycle's physical events and answers in time order."""
-        events: list[tuple[float, int, str, OpRecord, str | None]] = []
+    def apply(
+        self,
+        cycle: int,
+        records: Sequence[OpRecord],
+        pulses: Iterable[Pulse],
+        flags: Mapping[str, str | None] | None = None,
+    ) -> None:
+        """Replay the cycle's physical events and answers in time order; ``flags`` are the
+        lockers' staff flags after the cycle (label -> reason; they settle whether a killed
+        staff reset committed)."""
+        flags = flags or {}
+        pulses = list(pulses)
+        for finding in staff_open_races(records) + false_jams(records, pulses, self.labels):
+            self.violate(
+                finding.invariant,
+                cycle,
+                finding.detail,
+                label=finding.label,
+                person=finding.person,
+            )
+        events = self._pulse_events(cycle, records, pulses)
+        for record in records:
+            if record.report is None:
+                events += self._killed_events(record, flags)
+            else:
+                events += self._answer_events(record)
+        for _at, _order, what, record, label in sorted(events, key=lambda e: (e[0], e[1])):
+            if what == "open":
+                self._opened(cycle, record, label)
+            elif what == "begin":
+                self._rental_begins(cycle, record, label)
+            elif what == "end":
+                self.rentals.pop(label, None)
+            else:  # staff emptied the locker and handed the belongings back
+                holder = self.contents.pop(label, None)
+                if holder is not None:
+                    self.with_staff[label] = holder
+                self.rentals.pop(label, None)
+                self.staff_pending.discard(label)
+        for record in records:
+            self._after(record)
+
+    def _pulse_events(
+        self, cycle: int, records: Sequence[OpRecord], pulses: Iterable[Pulse]
+    ) -> list[_Event]:
+        """Doors that opened, each with the op that was running on its kiosk; a lock fired
+        while nothing that opens doors ran is a violation."""
+        events: list[_Event] = []
         for pulse in pulses:
             label = self.labels.get((pulse.board, pulse.channel))
             record = next(
@@ -119,58 +155,40 @@ class Ledger:
                 ),
                 None,
             )
-            if record is None or record.op.kind in (
-                OpKind.EXPIRE,
-                OpKind.STAFF_OUT_OF_SERVICE,
-                OpKind.STAFF_BACK_IN_SERVICE,
-            ):
+            if record is None or record.op.kind in _NEVER_OPENS:
                 what = "no operation" if record is None else record.op.kind.value
                 self.violate(
                     "unrequested_opens",
                     cycle,
                     f"lock of locker {label} fired on kiosk {pulse.kiosk} during {what}",
+                    label=label,
                 )
                 continue
             if pulse.released and label is not None:
                 events.append((pulse.at, 1, "open", record, label))
-        for record in records:
-            steps, report = record.steps, record.report
-            if report is None:
-                events += self._killed_events(record)
-                continue
-            if report.label is None:
-                continue
-            kind = record.op.kind
-            if kind is OpKind.REGISTER and "register:claimed" in steps:
-                events.append((steps["register:claimed"], 0, "begin", record, report.label))
-                if report.outcome not in _RENTAL_OUTCOMES and "register:pulsed" in steps:
-                    events.append((steps["register:pulsed"], 2, "end", record, report.label))
-            elif kind is OpKind.RETRIEVE and report.outcome == "opened":
-                at = steps.get("retrieve:ended", record.finished)
-                events.append((at, 2, "end", record, report.label))
-            elif kind is OpKind.STAFF_RESET and report.outcome == "reset":
-                # Staff empty the locker when they open it, before the reset commits: another
-                # kiosk may claim the locker as soon as it has (so not the commit's time).
-                at = steps.get("force_open:committed", record.started)
-                events.append((at, 2, "emptied", record, report.label))
-        for _at, _order, what, record, label in sorted(events, key=lambda e: (e[0], e[1])):
-            assert label is not None
-            if what == "open":
-                self._opened(cycle, record, label)
-            elif what == "begin":
-                self._rental_begins(cycle, record, label)
-            elif what == "end":
-                self.rentals.pop(label, None)
-            else:  # staff emptied the locker and handed the belongings back
-                self.contents.pop(label, None)
-                self.rentals.pop(label, None)
-                self.staff_pending.discard(label)
-        for record in records:
-            self._after(record)
+        return events
 
-    def _killed_events(
-        self, record: OpRecord
-    ) -> list[tuple[float, int, str, OpRecord, str | None]]:
+    def _answer_events(self, record: OpRecord) -> list[_Event]:
+        """What an answered op did to the rentals, at the step where it did it."""
+        steps, report, kind = record.steps, record.report, record.op.kind
+        if report is None or report.label is None:
+            return []
+        label = report.label
+        if kind is OpKind.REGISTER and "register:claimed" in steps:
+            events: list[_Event] = [(steps["register:claimed"], 0, "begin", record, label)]
+            if report.outcome not in _RENTAL_OUTCOMES and "register:pulsed" in steps:
+                events.append((steps["register:pulsed"], 2, "end", record, label))
+            return events
+        if kind is OpKind.RETRIEVE and report.outcome == "opened":
+            return [(steps.get("retrieve:ended", record.finished), 2, "end", record, label)]
+        if kind is OpKind.STAFF_RESET and report.outcome == "reset":
+            # Staff empty the locker when they open it, before the reset commits: another
+            # kiosk may claim the locker as soon as it has (so not the commit's time).
+            at = steps.get("force_open:committed", record.started)
+            return [(at, 2, "emptied", record, label)]
+        return []
+
+    def _killed_events(self, record: OpRecord, flags: Mapping[str, str | None]) -> list[_Event]:
         """A killed op may have committed its end just before it died, and another kiosk may
         reuse the locker in the same cycle: count it as ended at its in-transaction step (the
         database settles it at the end of the cycle, see :meth:`reconcile`)."""
@@ -178,11 +196,10 @@ class Ledger:
         if op.kind is OpKind.RETRIEVE and "retrieve:ended" in steps:
             labels = [label for label, (_r, who) in self.rentals.items() if who == op.person]
             return [(steps["retrieve:ended"], 2, "end", record, label) for label in labels]
-        # reset:ended is only reached when the locker had an active rental (an expired or voided
-        # renter's locker has none): reset:committed says as much.
-        if op.kind is OpKind.STAFF_RESET and ("reset:ended" in steps or "reset:committed" in steps):
+        resetting = op.kind is OpKind.STAFF_RESET and op.label is not None
+        if resetting and _reset_committed(record, flags.get(str(op.label), "")):
             at = steps.get("force_open:committed", record.started)
-            return [(at, 2, "emptied", record, op.label)]
+            return [(at, 2, "emptied", record, str(op.label))]
         return []
 
     def _opened(self, cycle: int, record: OpRecord, label: str) -> None:
@@ -196,13 +213,21 @@ class Ledger:
                     cycle,
                     f"locker {label} holding person {holder}'s belongings opened for person "
                     f"{person}'s registration on {record.kiosk_id}",
+                    label=label,
+                    person=person,
                 )
                 return
-            assert person is not None
-            self.contents[label] = person
+            if person is not None:
+                self.contents[label] = person
+                self.with_staff.pop(label, None)
         elif kind is OpKind.RETRIEVE:
             if holder == person:
                 del self.contents[label]
+                return
+            if holder is None and person is not None and self.with_staff.get(label) == person:
+                # Staff took the renter's belongings out a moment before and their rental still
+                # ran: their own locker opened for them (empty; the belongings are with staff).
+                del self.with_staff[label]
                 return
             whose = "nothing" if holder is None else f"person {holder}'s belongings"
             self.violate(
@@ -210,11 +235,14 @@ class Ledger:
                 cycle,
                 f"locker {label} holding {whose} opened for person {person}'s retrieve on "
                 f"{record.kiosk_id}",
+                label=label,
+                person=person,
             )
 
     def _rental_begins(self, cycle: int, record: OpRecord, label: str) -> None:
         report, person = record.report, record.op.person
-        assert report is not None and person is not None
+        if report is None or person is None:
+            return
         running = self.rentals.get(label)
         if running is not None and running[1] != person and running[0] != report.rental_id:
             self.violate(
@@ -222,14 +250,16 @@ class Ledger:
                 cycle,
                 f"{record.kiosk_id} gave locker {label} to person {person} (rental "
                 f"{report.rental_id}) while rental {running[0]} of person {running[1]} ran",
+                label=label,
+                person=person,
             )
         if report.rental_id is not None:
             self.rentals[label] = (report.rental_id, person)
 
     def _after(self, record: OpRecord) -> None:
         report, op = record.report, record.op
-        if op.kind is OpKind.STAFF_RESET and (report is None or report.outcome == "error"):
-            assert op.label is not None
+        failed = report is None or report.outcome == "error"
+        if op.kind is OpKind.STAFF_RESET and failed and op.label is not None:
             self.staff_pending.add(op.label)
         if report is None or report.outcome == "error":
             return
@@ -281,6 +311,7 @@ class Ledger:
                 cycle,
                 f"locker {label} holds {len(ids)} active rentals {ids}",
                 key=ids,
+                label=label,
             )
         for problem in consistency.invariant_violations(session):
             if "available but holds" in problem:  # the next registration would double-book
@@ -301,7 +332,7 @@ class Ledger:
                 key=request_id,
             )
         self._check_belongings(cycle, session, cipher)
-        self._check_audit(cycle, session, records, full=full_audit)
+        self.audit.check(cycle, session, records, full=full_audit)
 
     def _check_belongings(self, cycle: int, session: Session, cipher: TemplateCipher) -> None:
         lockers = {state.label: state for state in inspection.locker_states(session)}
@@ -325,69 +356,32 @@ class Ledger:
                     f"locker {label} holds person {person}'s belongings, is not flagged for "
                     f"staff, and {why}",
                     key=(label, person, rental_id),
+                    label=label,
+                    person=person,
                 )
-
-    def _check_audit(
-        self, cycle: int, session: Session, records: Sequence[OpRecord], *, full: bool
-    ) -> None:
-        new = inspection.audit_after(session, self._audit_last_id)
-        for entry in new:
-            self._audit_hashes[entry.id] = _digest(entry)
-        if new:
-            self._audit_last_id = new[-1].id
-        by_rental = {(e.action, e.rental_id) for e in new}
-        no_match = Counter(e.actor for e in new if e.outcome == "no_match")
-        for record in records:
-            report = record.report
-            if report is None or not record.completed:
-                continue
-            kind, actor = record.op.kind, f"kiosk:{record.kiosk_id}"
-            wanted: list[tuple[str, int | None]] = []
-            if kind is OpKind.REGISTER and report.rental_id is not None:
-                wanted = [("register", report.rental_id), ("unlock", report.rental_id)]
-            elif kind is OpKind.RETRIEVE and report.rental_id is not None:
-                wanted = [("retrieve", report.rental_id), ("unlock", report.rental_id)]
-            elif kind is OpKind.RETRIEVE and report.outcome == "no_match":
-                if no_match[actor] > 0:
-                    no_match[actor] -= 1
-                else:
-                    wanted = [("retrieve", None)]
-            elif kind is OpKind.STAFF_RESET and not any(
-                e.action == "reset" and e.locker_label == report.label for e in new
-            ):
-                wanted = [("reset", None)]
-            for action, rental_id in wanted:
-                if rental_id is None or (action, rental_id) not in by_rental:
-                    self.violate(
-                        "audit_log",
-                        cycle,
-                        f"{record.kiosk_id}'s {kind.value} (op {record.op.seq}, outcome "
-                        f"{report.outcome}) left no {action!r} audit entry",
-                    )
-        if full:
-            self.verify_audit(cycle, session)
 
     def verify_audit(self, cycle: int, session: Session) -> None:
-        """Every entry seen so far is still there, unchanged."""
-        present = {e.id: _digest(e) for e in inspection.audit_after(session, 0)}
-        for entry_id, digest in self._audit_hashes.items():
-            now = present.get(entry_id)
-            if now != digest:
-                what = "deleted" if now is None else "changed"
-                self.violate(
-                    "audit_log", cycle, f"audit entry {entry_id} was {what}", key=("e", entry_id)
-                )
+        """Every audit entry seen so far is still there, unchanged."""
+        self.audit.verify(cycle, session)
 
 
-def _digest(entry: inspection.AuditRecord) -> str:
-    fields = (
-        entry.at.isoformat(),
-        entry.actor,
-        entry.action,
-        entry.locker_label,
-        entry.rental_id,
-        entry.score,
-        entry.outcome,
-        entry.reason,
-    )
-    return hashlib.sha256(repr(fields).encode()).hexdigest()
+STAFF_OPENED = "opened by staff"  # the force-open's flag; only the reset's commit clears it
+
+
+def _reset_committed(record: OpRecord, flag_after: str | None) -> bool:
+    """Whether a killed staff reset committed, so staff emptied the locker (at the force-open)
+    and it may have been handed out again in the same cycle.
+
+    ``reset:committed`` proves it; death at the ``reset:ended`` checkpoint (inside the
+    transaction) disproves it; a random kill after ``reset:ended`` is settled by the locker's
+    flag after the cycle: the force-open's flag is still there unless the reset committed.
+    An interrupted reset leaves the belongings inside: staff come back to it (soak finding,
+    issue 17: the renter's retrieve of a locker whose reset died before its commit was counted
+    as opening an empty locker).
+    """
+    steps = record.steps
+    if "reset:committed" in steps:
+        return True
+    if "reset:ended" not in steps or record.op.die_at == "reset:ended":
+        return False
+    return STAFF_OPENED not in (flag_after or "")

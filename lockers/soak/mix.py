@@ -9,6 +9,7 @@ taking lockers out of service and back, and the kiosk's expiry housekeeping.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from typing import Any
 
 from lockers.hardware.emulator.handlers import FIRST_ADDRESS
@@ -16,24 +17,24 @@ from lockers.soak.ledger import Ledger
 from lockers.soak.ops import Op, OpKind
 from lockers.soak.options import SoakOptions
 from lockers.soak.people import BAD_NOISE, GOOD_NOISE, STRANGER_BASE
+from lockers.soak.plan import KILL_STEPS as KILL_STEPS  # where the kill points used to live
 
-KILL_STEPS = {
-    OpKind.REGISTER: (
-        "register:claimed",
-        "register:templates_added",
-        "register:committed",
-        "register:pulsed",
-    ),
-    OpKind.RETRIEVE: ("retrieve:committed", "retrieve:pulsed", "retrieve:ended"),
-    OpKind.STAFF_RESET: ("force_open:committed", "reset:ended", "reset:committed"),
-}
+
+@dataclass(frozen=True)
+class LockerView:
+    """The lockers as the database has them at the start of a cycle."""
+
+    free: list[str]  # a registration may get one of these
+    flagged: set[str]  # staff must look at these
+    out_of_service: list[str]
 
 
 class OpMix:
     """Chooses each kiosk's next :class:`Op` from the ledger and the lockers' states."""
 
-    def __init__(self, options: SoakOptions, rng: random.Random, ledger: Ledger) -> None:
-        self.options, self.rng, self.ledger = options, rng, ledger
+    def __init__(self, options: SoakOptions, ledger: Ledger) -> None:
+        self.options, self.ledger = options, ledger
+        self._sim_s = 0.0
         self._next_person = 0
         self._next_stranger = STRANGER_BASE
         self._forgetful: set[int] = set()
@@ -41,70 +42,80 @@ class OpMix:
 
     def choose(
         self,
+        rng: random.Random,
         kiosk: int,
         cycle: int,
         sim_s: float,
-        free: list[str],
-        flagged: set[str],
-        oos: list[str],
+        lockers: LockerView,
         busy: set[object],
     ) -> Op:
-        o, rng = self.options, self.rng
+        """The next op of ``kiosk``: housekeeping, staff work, or a customer; ``busy`` holds
+        the people and lockers other kiosks already got this cycle (and gets this op's)."""
         self._seq += 1
+        self._sim_s = sim_s
+        if kiosk == 0 and cycle % max(1, self.options.expire_every) == 0:
+            return self._op(OpKind.EXPIRE)
+        staff = self._staff(rng, lockers, busy)
+        return staff if staff is not None else self._customer(rng, lockers, busy)
 
-        def op(kind: OpKind, **kw: Any) -> Op:
-            return Op(self._seq, kind, sim_s, **kw)
+    def _op(self, kind: OpKind, **kw: Any) -> Op:
+        return Op(self._seq, kind, self._sim_s, **kw)
 
-        if kiosk == 0 and cycle % max(1, o.expire_every) == 0:
-            return op(OpKind.EXPIRE)
-        staff_work = sorted((flagged | self.ledger.staff_pending) - {str(b) for b in busy})
+    def _staff(self, rng: random.Random, lockers: LockerView, busy: set[object]) -> Op | None:
+        staff_work = sorted((lockers.flagged | self.ledger.staff_pending) - {str(b) for b in busy})
         if staff_work and rng.random() < 0.5:
             label = rng.choice(staff_work)
             busy.add(label)
-            return op(OpKind.STAFF_RESET, label=label)
-        if rng.random() < o.staff_rate:
-            if oos and (len(oos) >= 2 or rng.random() < 0.5):
-                label = rng.choice(oos)
-                if label not in busy:
-                    busy.add(label)
-                    return op(OpKind.STAFF_BACK_IN_SERVICE, label=label)
-            candidates = [label for label in free if label not in busy]
-            if candidates:
-                label = rng.choice(candidates)
+            return self._op(OpKind.STAFF_RESET, label=label)
+        if rng.random() >= self.options.staff_rate:
+            return None
+        oos = lockers.out_of_service
+        if oos and (len(oos) >= 2 or rng.random() < 0.5):
+            label = rng.choice(oos)
+            if label not in busy:
                 busy.add(label)
-                return op(OpKind.STAFF_OUT_OF_SERVICE, label=label)
+                return self._op(OpKind.STAFF_BACK_IN_SERVICE, label=label)
+        candidates = [label for label in lockers.free if label not in busy]
+        if candidates:
+            label = rng.choice(candidates)
+            busy.add(label)
+            return self._op(OpKind.STAFF_OUT_OF_SERVICE, label=label)
+        return None
+
+    def _customer(self, rng: random.Random, lockers: LockerView, busy: set[object]) -> Op:
+        o = self.options
         renters = [
             person
             for label, person in sorted(self.ledger.contents.items(), key=lambda kv: int(kv[0]))
-            if person not in busy and person not in self._forgetful and label not in flagged
+            if person not in busy and person not in self._forgetful and label not in lockers.flagged
         ]
         roll = rng.random()
         if roll < o.stranger_rate:
             self._next_stranger += 1
-            return op(OpKind.RETRIEVE, person=self._next_stranger, noise=GOOD_NOISE)
+            return self._op(OpKind.RETRIEVE, person=self._next_stranger, noise=GOOD_NOISE)
         roll -= o.stranger_rate
         if renters and roll < o.duplicate_rate:
             person = rng.choice(renters)
             busy.add(person)
-            return op(OpKind.REGISTER, person=person)
+            return self._op(OpKind.REGISTER, person=person)
         roll -= o.duplicate_rate
         if renters and roll < o.bad_face_rate:
             person = rng.choice(renters)
             busy.add(person)
-            return op(OpKind.RETRIEVE, person=person, noise=BAD_NOISE)
-        share_free = len(free) / max(1, o.lockers)
-        if not renters or (free and rng.random() < share_free):
+            return self._op(OpKind.RETRIEVE, person=person, noise=BAD_NOISE)
+        share_free = len(lockers.free) / max(1, o.lockers)
+        if not renters or (lockers.free and rng.random() < share_free):
             person = self._next_person
             self._next_person += 1
             if rng.random() < o.forgetful_rate:
                 self._forgetful.add(person)
             busy.add(person)
-            return op(OpKind.REGISTER, person=person, crowded_first=rng.random() < 0.1)
+            return self._op(OpKind.REGISTER, person=person, crowded_first=rng.random() < 0.1)
         person = renters[0] if rng.random() < 0.7 else rng.choice(renters)  # mostly oldest
         busy.add(person)
-        return op(OpKind.RETRIEVE, person=person, crowded_first=rng.random() < 0.1)
+        return self._op(OpKind.RETRIEVE, person=person, crowded_first=rng.random() < 0.1)
 
-    def fault_target(self, op: Op, free: list[str]) -> tuple[int, int]:
+    def fault_target(self, rng: random.Random, op: Op, free: list[str]) -> tuple[int, int]:
         """The lock a jam or a forced door should hit: the one this op will probably open."""
         label = None
         if op.kind is OpKind.RETRIEVE and op.person is not None:
@@ -115,5 +126,5 @@ class OpMix:
         elif op.label is not None:
             label = op.label
         if label is None:
-            label = str(self.rng.randint(1, self.options.lockers))
+            label = str(rng.randint(1, self.options.lockers))
         return FIRST_ADDRESS[self.options.protocol], int(label)

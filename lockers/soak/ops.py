@@ -1,10 +1,12 @@
 """What the harness asks a kiosk to do (:class:`Op`) and what the kiosk says happened
-(:class:`OpReport`): plain picklable data passed over the pipe to a kiosk process."""
+(:class:`OpReport`): plain picklable data passed over the pipe to a kiosk process; and the
+harness's records of them (:class:`OpRecord`, :class:`Violation`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class OpKind(StrEnum):
@@ -54,5 +56,47 @@ class OpReport:
 class StartupSummary:
     """What the start-up check found when a kiosk (re)started."""
 
-    findings: tuple[str, ...]
+    findings: tuple[str, ...]  # each finding's kind
     expired: tuple[int, ...]
+    details: tuple[tuple[str | None, str], ...] = ()  # (locker label, what was found) each
+
+
+@dataclass
+class OpRecord:
+    """One op as it happened: sent at ``started``, answered (or found dead) at ``finished``."""
+
+    kiosk: int
+    kiosk_id: str
+    op: Op
+    started: float
+    finished: float = 0.0
+    report: OpReport | None = None  # None: the kiosk was killed during the op
+    steps: dict[str, float] = field(default_factory=dict)
+    fault: str | None = None  # the board fault injected during the op
+
+    @property
+    def completed(self) -> bool:
+        return self.report is not None and self.report.outcome != "error"
+
+
+@dataclass
+class Violation:
+    """One broken invariant, with the locker and person it is about and (filled in by the
+    runner) what happened to them in the cycles before."""
+
+    invariant: str
+    cycle: int
+    detail: str
+    label: str | None = None
+    person: int | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cycle": self.cycle,
+            "invariant": self.invariant,
+            "detail": self.detail,
+            "locker": self.label,
+            "person": self.person,
+            "history": self.history,
+        }

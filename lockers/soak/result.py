@@ -28,10 +28,16 @@ class SoakResult:
     startup_findings: Counter[str] = field(default_factory=Counter)
     board_alerts: Counter[str] = field(default_factory=Counter)
     skipped: list[str] = field(default_factory=list)
+    violation_details: list[dict[str, Any]] = field(default_factory=list)
+    choice_digest: str = ""  # the ops chosen, cycle by cycle: equal for equal seeds and states
+    fault_digest: str = ""  # the faults drawn, cycle by cycle: equal for equal seeds and cycles
 
     @property
     def sigkills(self) -> int:
-        return self.faults["sigkill_at_step"] + self.faults["sigkill_random"]
+        return sum(
+            self.faults[kind]
+            for kind in ("sigkill_at_step", "sigkill_random", "sigkill_between_ops")
+        )
 
     @property
     def board_faults(self) -> int:
@@ -57,6 +63,9 @@ class SoakResult:
             "board_alerts": dict(sorted(self.board_alerts.items())),
             "violations": self.violations,
             "violation_examples": self.examples,
+            "violation_details": self.violation_details,
+            "choice_digest": self.choice_digest,
+            "fault_digest": self.fault_digest,
             "skipped": self.skipped,
             "clean": self.clean,
         }

@@ -46,6 +46,10 @@ ServiceFactory = Callable[..., RentalService]
 ``RentalService.from_settings``' arguments."""
 
 
+class SoakBug(RuntimeError):
+    """The harness asked a kiosk for something impossible (a bug of the soak, not the kiosk's)."""
+
+
 def sim_time(sim_s: float) -> datetime:
     return EPOCH + timedelta(seconds=sim_s)
 
@@ -80,7 +84,9 @@ class KioskWorker:
         store, report = start_store(self.settings, repair=True)
         self.store: Store = store
         self.startup = StartupSummary(
-            tuple(f"{f.kind}" for f in report.findings), tuple(report.expired_rentals)
+            tuple(f"{f.kind}" for f in report.findings),
+            tuple(report.expired_rentals),
+            tuple((f.locker_label, f.detail) for f in report.findings),
         )
         try:
             self.board: LockBoard = open_board(self.settings.board, self.settings.lockers)
@@ -168,7 +174,8 @@ class KioskWorker:
         )
 
     def _frames(self, flow: KioskFlow, op: Op, count: int) -> RegisterRequest | RetrieveRequest:
-        assert op.person is not None
+        if op.person is None:
+            raise SoakBug(f"op {op.seq} ({op.kind.value}) names no person")
         captures = self.people.captures(op.person, count + 1, op.seq, op.noise)
         now = 1.0
         if op.crowded_first:  # a second face: the flow must throw this frame away
@@ -178,14 +185,15 @@ class KioskWorker:
             command = flow.frame(self._observation(vector), now)
             if command is not None:
                 return command
-        raise AssertionError(f"the flow asked for more than {count} frames")
+        raise SoakBug(f"the flow asked for more than {count} frames")
 
     def _register(self, op: Op) -> OpReport:
         flow = KioskFlow(self._flow_settings)
         flow.start_register(0.0)
         flow.consent(True, 0.5)
         request = self._frames(flow, op, self._flow_settings.capture_frames)
-        assert isinstance(request, RegisterRequest)
+        if not isinstance(request, RegisterRequest):
+            raise SoakBug(f"the register flow asked for {type(request).__name__}")
         result = self.rental.register(
             request.templates,
             consent=True,
@@ -199,7 +207,8 @@ class KioskWorker:
         flow = KioskFlow(self._flow_settings)
         flow.start_retrieve(0.0)
         request = self._frames(flow, op, self._flow_settings.retrieve_frames)
-        assert isinstance(request, RetrieveRequest)
+        if not isinstance(request, RetrieveRequest):
+            raise SoakBug(f"the retrieve flow asked for {type(request).__name__}")
         result = self.rental.retrieve(
             request.probes, model_version=MODEL_VERSION, final=request.final
         )
@@ -207,7 +216,8 @@ class KioskWorker:
         return OpReport(op.seq, result.outcome.value, result.locker_label, result.rental_id)
 
     def _staff(self, op: Op) -> OpReport:
-        assert op.label is not None
+        if op.label is None:
+            raise SoakBug(f"staff op {op.seq} ({op.kind.value}) names no locker")
         who = self.staff.login(STAFF_NAME, STAFF_PIN)
         try:
             if op.kind is OpKind.STAFF_RESET:

@@ -202,3 +202,92 @@ def test_a_reset_killed_after_committing_on_a_locker_without_rental_emptied_it()
     ledger.apply(2, [register], [Pulse(3.5, 0, 0, 1, True)])
     assert not ledger.violations, ledger.violations
     assert ledger.contents == {"1": 6}
+
+
+def _killed_reset(die_at: str | None, steps: dict[str, float]) -> OpRecord:
+    reset = OpRecord(
+        1, "soak-1", Op(0, OpKind.STAFF_RESET, 0.0, label="1", die_at=die_at), 1.0, 2.0
+    )
+    reset.steps = steps
+    return reset
+
+
+def test_a_reset_killed_before_its_commit_leaves_the_belongings_for_their_renter() -> None:
+    """Soak regression (issue 17, seed 11): staff force-opened locker 1 (person 17's rental) and
+    their kiosk died at ``reset:ended``, before the reset committed: rental still active, locker
+    flagged "opened by staff". Person 17's retrieve on the other kiosk then opened it, and the
+    ledger, which had staff empty the locker at the force-open, said it opened an empty locker
+    for them (wrong_locker_opens). An interrupted reset empties nothing: staff come back."""
+    ledger = _ledger()
+    ledger.contents["1"], ledger.rentals["1"] = 17, (15, 17)
+    reset = _killed_reset("reset:ended", {"force_open:committed": 1.2, "reset:ended": 1.25})
+    retrieve = _record(
+        0,
+        OpKind.RETRIEVE,
+        17,
+        1.3,
+        1.9,
+        outcome="opened",
+        label="1",
+        rental_id=15,
+        steps={"retrieve:ended": 1.5},
+    )
+    flags = {"1": "opened by staff: reset it to put it back in use"}
+    pulses = [Pulse(1.22, 1, 0, 1, True), Pulse(1.45, 0, 0, 1, True)]
+    ledger.apply(1, [reset, retrieve], pulses, flags)
+    assert not ledger.violations, ledger.violations
+    assert ledger.contents == {} and "1" in ledger.staff_pending
+
+
+def test_a_reset_killed_at_random_after_ending_is_settled_by_the_flag() -> None:
+    steps = {"force_open:committed": 1.2, "reset:ended": 1.25}
+    for flag, emptied in (("opened by staff: reset it", False), (None, True)):
+        ledger = _ledger()
+        ledger.contents["1"] = 17
+        ledger.apply(1, [_killed_reset(None, steps)], [Pulse(1.22, 1, 0, 1, True)], {"1": flag})
+        assert (ledger.contents == {}) is emptied, flag
+
+
+def test_a_renter_retrieving_just_after_staff_emptied_their_locker_is_not_a_wrong_open() -> None:
+    """Soak (issue 17, final run on seed 1, cycle 71): staff came back to locker 1 after an
+    interrupted reset and force-opened it (emptying it, person 62's rental still active); person
+    62's retrieve on the other kiosk 24 ms later opened their own rental's locker. Nobody else's
+    belongings were exposed: theirs are with staff."""
+    ledger = _ledger()
+    ledger.contents["1"], ledger.rentals["1"] = 62, (62, 62)
+    reset = _record(
+        1,
+        OpKind.STAFF_RESET,
+        None,
+        1.0,
+        2.0,
+        outcome="reset",
+        label="1",
+        steps={"force_open:committed": 1.09, "reset:committed": 1.8},
+    )
+    retrieve = _record(
+        0,
+        OpKind.RETRIEVE,
+        62,
+        1.0,
+        1.2,
+        outcome="opened",
+        label="1",
+        rental_id=62,
+        steps={"retrieve:ended": 1.118},
+    )
+    ledger.apply(1, [reset, retrieve], [Pulse(1.09, 1, 0, 1, True), Pulse(1.114, 0, 0, 1, True)])
+    assert not ledger.violations, ledger.violations
+    assert ledger.contents == {} and ledger.with_staff == {}
+
+
+def test_a_stranger_opening_a_locker_staff_emptied_is_still_a_wrong_open() -> None:
+    ledger = _ledger()
+    ledger.contents["1"] = 62
+    reset = _record(
+        1, OpKind.STAFF_RESET, None, 1.0, 2.0, outcome="reset", label="1",
+        steps={"force_open:committed": 1.09},
+    )  # fmt: skip
+    stranger = _record(0, OpKind.RETRIEVE, 1 << 41, 1.0, 1.2, outcome="opened", label="1")
+    ledger.apply(1, [reset, stranger], [Pulse(1.09, 1, 0, 1, True), Pulse(1.114, 0, 0, 1, True)])
+    assert ledger.counts["wrong_locker_opens"] == 1

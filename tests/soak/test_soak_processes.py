@@ -41,7 +41,10 @@ def _faulty(**overrides: object) -> SoakOptions:
 def test_two_kiosk_processes_on_one_sqlite_file_survive_kills_and_faults() -> None:
     result = run_soak(_faulty())
     assert result.clean, result.examples
-    assert result.sigkills > 0 and result.restarts > 0
+    # Kills at named steps, and kills that landed inside an op (after its first step, before
+    # its answer: the process was found dead, not idle).
+    assert result.faults["sigkill_at_step"] > 0 and result.faults["sigkill_random"] > 0
+    assert result.restarts >= result.sigkills
     assert result.board_faults > 0
     assert result.ops["register:opened"] > 0 and result.ops["retrieve:opened"] > 0
     assert set(result.registrations) == {"soak-0", "soak-1"}
