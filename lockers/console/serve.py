@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from lockers.config import Settings
 from lockers.store.db import Database
@@ -38,22 +39,33 @@ def serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
     from lockers.console.app import create_app
+    from lockers.console.webhooks import WebhookDispatcher
 
     database = Database(settings.database_url, settings.database.busy_timeout_s)
     try:
         require_current_schema(database)
         app = create_app(settings, database)
-        config = settings.console
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            proxy_headers=True,
-            forwarded_allow_ips=config.forwarded_allow_ips,
-            ssl_certfile=None if config.tls_cert_file is None else str(config.tls_cert_file),
-            ssl_keyfile=None if config.tls_key_file is None else str(config.tls_key_file),
-            log_level="info",
-            server_header=False,
-        )
+        # Alerts go to the webhooks from their own thread: no page ever waits on a receiver.
+        dispatcher = WebhookDispatcher(app.state.console)
+        dispatcher.start()
+        try:
+            _run(uvicorn, app, host, port, settings)
+        finally:
+            dispatcher.stop()
     finally:
         database.dispose()
+
+
+def _run(uvicorn: Any, app: object, host: str, port: int, settings: Settings) -> None:
+    config = settings.console
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        proxy_headers=True,
+        forwarded_allow_ips=config.forwarded_allow_ips,
+        ssl_certfile=None if config.tls_cert_file is None else str(config.tls_cert_file),
+        ssl_keyfile=None if config.tls_key_file is None else str(config.tls_key_file),
+        log_level="info",
+        server_header=False,
+    )
