@@ -30,7 +30,7 @@ def exposure_warning(host: str, tls: bool) -> str | None:
     )
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
+def serve(settings: Settings, host: str, port: int, log_level: str = "info") -> None:
     """Serve until interrupted.
 
     Raises:
@@ -49,14 +49,16 @@ def serve(settings: Settings, host: str, port: int) -> None:
         dispatcher = WebhookDispatcher(app.state.console)
         dispatcher.start()
         try:
-            _run(uvicorn, app, host, port, settings)
+            _run(uvicorn, app, host, port, settings, log_level)
         finally:
             dispatcher.stop()
     finally:
         database.dispose()
 
 
-def _run(uvicorn: Any, app: object, host: str, port: int, settings: Settings) -> None:
+def _run(
+    uvicorn: Any, app: object, host: str, port: int, settings: Settings, log_level: str
+) -> None:
     config = settings.console
     uvicorn.run(
         app,
@@ -66,6 +68,6 @@ def _run(uvicorn: Any, app: object, host: str, port: int, settings: Settings) ->
         forwarded_allow_ips=config.forwarded_allow_ips,
         ssl_certfile=None if config.tls_cert_file is None else str(config.tls_cert_file),
         ssl_keyfile=None if config.tls_key_file is None else str(config.tls_key_file),
-        log_level="info",
+        log_level=log_level,
         server_header=False,
     )
