@@ -3,8 +3,9 @@ binary; Playwright's own browsers are never downloaded), against the console ser
 uvicorn over a real database with the real site store.
 
 Two kiosks are registered with the store's own functions; kiosk 2 is played by a thread that
-beats and executes its commands with the real ``claim_next_commands`` / ``finish_command``
-(the kiosk-side executor with the pty board emulator is not on main yet). Set
+beats and executes its commands with the real ``claim_next_commands`` / ``finish_command``,
+pulsing its lock on a real board driver over the pty board emulator (the kiosk-side
+``CommandExecutor`` is not on main yet: when it is, it replaces this thread). Set
 ``LOCKERS_CONSOLE_SCREENSHOTS=docs/screenshots/console`` to refresh the README's screenshots.
 """
 
@@ -21,8 +22,9 @@ import pytest
 from console_kit import add_member, rent, serve
 
 from lockers.config import Settings
-from lockers.config.hardware import LockerConfig
 from lockers.console.app import create_app
+from lockers.hardware.board import LockAddress, LockBoard
+from lockers.hardware.boards import open_board
 from lockers.store import lockers_repo, site, site_commands
 from lockers.store.db import Database
 from lockers.store.models import CommandResult, utcnow
@@ -49,6 +51,8 @@ class KioskPlayer:
     database: Database
     kiosk_id: str
     display_name: str
+    board: LockBoard | None = None
+    addresses: dict[str, LockAddress] = field(default_factory=dict)
     identity: KioskIdentity = field(init=False)
     beating: threading.Event = field(default_factory=threading.Event)
     stop: threading.Event = field(default_factory=threading.Event)
@@ -73,17 +77,16 @@ class KioskPlayer:
                 claimed = site_commands.claim_next_commands(
                     session, self.kiosk_id, self.identity.instance, now
                 )
-                ids = [command.id for command in claimed]
-            for command_id in ids:
+                ids = [(command.id, command.locker_label) for command in claimed]
+            for command_id, label in ids:
                 self.fired.append(command_id)
+                result, detail = CommandResult.DONE, "no board"
+                if self.board is not None:
+                    door = self.board.unlock(self.addresses[label])
+                    result, detail = CommandResult(door.outcome.value), door.detail
                 with self.database.transaction() as session:
                     site_commands.finish_command(
-                        session,
-                        command_id,
-                        self.identity.instance,
-                        CommandResult.OPENED,
-                        utcnow(),
-                        "door opened",
+                        session, command_id, self.identity.instance, result, utcnow(), detail
                     )
             self.polled.set()
 
@@ -92,7 +95,9 @@ class KioskPlayer:
 def site_console(
     database: Database, settings: Settings, tmp_path: Path
 ) -> Iterator[tuple[str, KioskPlayer]]:
-    bank_2 = [LockerConfig(label=f"B-{n}", board=1, channel=n) for n in range(1, 5)]
+    bank_2 = [
+        locker.model_copy(update={"label": f"B-{locker.label}"}) for locker in settings.lockers
+    ]
     with database.transaction() as session:
         lockers_repo.sync_lockers(session, settings.lockers, "kiosk-1")
         lockers_repo.sync_lockers(session, bank_2, "kiosk-2")
@@ -102,7 +107,9 @@ def site_console(
     site_config = settings.site.model_copy(update={"command_ttl_s": TTL_S})
     app = create_app(settings.model_copy(update={"site": site_config}), database)
     kiosk_1 = KioskPlayer(database, "kiosk-1", "Lobby kiosk")
-    kiosk_2 = KioskPlayer(database, "kiosk-2", "Gym kiosk")
+    board = open_board(settings.board, bank_2)  # port "emulator": the pty board emulator
+    addresses = {locker.label: LockAddress(locker.board, locker.channel) for locker in bank_2}
+    kiosk_2 = KioskPlayer(database, "kiosk-2", "Gym kiosk", board, addresses)
     threads = [threading.Thread(target=k.run, daemon=True) for k in (kiosk_1, kiosk_2)]
     for thread in threads:
         thread.start()
@@ -114,6 +121,7 @@ def site_console(
             kiosk.stop.set()
         for thread in threads:
             thread.join(10)
+        board.close()
 
 
 @pytest.fixture
@@ -190,6 +198,8 @@ def test_console_in_chromium(
     expect(status).to_contain_text("Result: opened")
     first_command = int(page.url.rsplit("/", 1)[1])  # type: ignore[attr-defined]
     assert kiosk_2.fired == [first_command]
+    emulator = kiosk_2.board.emulator  # type: ignore[union-attr]
+    assert emulator is not None and emulator.pulse_count(0, 2) == 1  # B-2's lock fired
     shots.take("command")
 
     # Kiosk 2 stops beating: offline on the overview and an alert, within the heartbeat window.
@@ -208,6 +218,7 @@ def test_console_in_chromium(
     kiosk_2.beating.set()
     assert kiosk_2.polled.wait(WAIT_MS / 1000)  # it beat and claimed again, and got nothing
     assert kiosk_2.fired == [first_command]
+    assert emulator.pulse_count(0, 3) == 0  # B-3's lock never fired
 
     page.goto(f"{url}/audit")  # type: ignore[attr-defined]
     expect(page.locator("body")).to_contain_text("command_expired")  # type: ignore[attr-defined]
