@@ -58,6 +58,9 @@ class KioskPlayer:
     stop: threading.Event = field(default_factory=threading.Event)
     polled: threading.Event = field(default_factory=threading.Event)
     fired: list[int] = field(default_factory=list)
+    # Set: commands run as soon as claimed. Cleared: a claimed command waits for it (the page
+    # can be seen showing the command pending).
+    go_ahead: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self.identity = KioskIdentity(
@@ -66,6 +69,7 @@ class KioskPlayer:
         with self.database.transaction() as session:
             site.register_kiosk(session, self.identity, utcnow())
         self.beating.set()
+        self.go_ahead.set()
 
     def run(self) -> None:
         while not self.stop.wait(0.1):
@@ -79,6 +83,8 @@ class KioskPlayer:
                 )
                 ids = [(command.id, command.locker_label) for command in claimed]
             for command_id, label in ids:
+                if not self.go_ahead.wait(WAIT_MS / 1000):
+                    return
                 self.fired.append(command_id)
                 result, detail = CommandResult.DONE, "no board"
                 if self.board is not None:
@@ -119,6 +125,7 @@ def site_console(
     finally:
         for kiosk in (kiosk_1, kiosk_2):
             kiosk.stop.set()
+            kiosk.go_ahead.set()
         for thread in threads:
             thread.join(10)
         board.close()
@@ -193,8 +200,12 @@ def test_console_in_chromium(
 
     page.goto(f"{url}/lockers/B-2")  # type: ignore[attr-defined]
     shots.take("locker")
+    kiosk_2.go_ahead.clear()  # kiosk 2 claims the command, then holds it until the page shows it
     _open_locker(page, url, "B-2", "customer left keys")
     status = page.locator("#command-status")  # type: ignore[attr-defined]
+    expect(status).to_contain_text("Pending: claimed")
+    shots.take("command_pending")
+    kiosk_2.go_ahead.set()
     expect(status).to_contain_text("Result: opened")
     first_command = int(page.url.rsplit("/", 1)[1])  # type: ignore[attr-defined]
     assert kiosk_2.fired == [first_command]
