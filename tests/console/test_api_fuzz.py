@@ -1,6 +1,7 @@
 """The REST API fuzzed from its own OpenAPI document with schemathesis, against the console
 served by a real uvicorn on loopback with an admin's bearer token: valid and invalid inputs
-for every operation; no answer is a 5xx, and every error is JSON with a message.
+for every operation; no answer is a 5xx, every error is JSON with a message, and every answer
+matches the document (status code, content type, body schema).
 
 Bounded for a loaded 2-core machine: ``EXAMPLES`` per operation and generation mode (a few
 hundred requests in all), no shrinking, no example database."""
@@ -18,11 +19,18 @@ from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.generation import GenerationMode
+from schemathesis.specs.openapi import checks
 
 from lockers.config import Settings
 from lockers.console import accounts
 
 EXAMPLES = 25
+# The answers match the document: documented status codes, content types and bodies.
+CONFORMANCE = [
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+]
 
 
 @pytest.fixture
@@ -71,6 +79,10 @@ def test_openapi_document_fuzzed_without_5xx_and_with_json_errors(console: Conso
                     response = case.call(base_url=console.url, session=http, timeout=15)
                     statuses[response.status_code] += 1
                     _check(case.method, case.formatted_path, response, problems)
+                    try:
+                        case.validate_response(response, checks=CONFORMANCE)
+                    except Exception as exc:  # schemathesis raises a group of failures
+                        problems.append(f"{case.method} {case.formatted_path}: {exc}"[:600])
 
                 try:
                     exercise()
