@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, HttpUrl, model_validator
+from pydantic import Field, HttpUrl, SecretStr, model_validator
 
 from lockers.config._base import ResolvedPath, Section
 
@@ -12,8 +12,9 @@ class WebhookTarget(Section):
     signed with HMAC-SHA256 under ``secret`` (docs/console.md, "Webhooks")."""
 
     url: HttpUrl = Field(description="where alerts are POSTed (http or https)")
-    secret: str = Field(
-        min_length=16, description="the shared HMAC key (at least 16 characters)", repr=False
+    # SecretStr: `lockers config show` prints it as stars
+    secret: SecretStr = Field(
+        min_length=16, description="the shared HMAC key (at least 16 characters)"
     )
 
 

@@ -121,7 +121,7 @@ class WebhookDispatcher:
     def __init__(self, ctx: ConsoleContext, *, poster: Poster = post) -> None:
         self._ctx = ctx
         self._config = ctx.settings.console
-        self._secrets = {str(t.url): t.secret for t in self._config.webhooks}
+        self._secrets = {str(t.url): t.secret.get_secret_value() for t in self._config.webhooks}
         self._poster = poster
         self._backoff = Backoff(
             self._config.webhook_retry_base_s,

@@ -13,16 +13,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
 from console_kit import RecordingCommands, add_member, login, rent, serve
 
-from lockers.config import Settings
+from lockers.config import Settings, load_settings
 from lockers.config.console import WebhookTarget
 from lockers.console.app import create_app
 from lockers.console.context import ConsoleContext
 from lockers.console.webhooks import WebhookDispatcher, sign, verify
+from lockers.errors import ConfigError
 from lockers.store import lockers_repo
 from lockers.store.console_models import WebhookDelivery
 from lockers.store.db import Database
@@ -174,3 +176,18 @@ def test_a_receiver_that_hangs_blocks_no_page(
     finally:
         receiver.hold.set()
         dispatcher.stop()
+
+
+def test_a_bad_receiver_is_a_config_error_and_secrets_never_print(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("console:\n  webhooks:\n    - {url: 'ftp://x', secret: short}\n")
+    with pytest.raises(ConfigError) as refused:
+        load_settings(bad)
+    assert "console.webhooks.0.url" in str(refused.value)
+    assert "console.webhooks.0.secret" in str(refused.value)
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        f"console:\n  webhooks:\n    - {{url: 'https://h.example/x', secret: {SECRET}}}\n"
+    )
+    shown = json.dumps(load_settings(good).model_dump(mode="json"))
+    assert SECRET not in shown and "https://h.example/x" in shown
