@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, HttpUrl, SecretStr, model_validator
 
 from lockers.config._base import ResolvedPath, Section
+
+
+class WebhookTarget(Section):
+    """One receiver of the console's alerts: each new alert is POSTed to ``url`` as JSON,
+    signed with HMAC-SHA256 under ``secret`` (docs/console.md, "Webhooks")."""
+
+    url: HttpUrl = Field(description="where alerts are POSTed (http or https)")
+    # SecretStr: `lockers config show` prints it as stars
+    secret: SecretStr = Field(
+        min_length=16, description="the shared HMAC key (at least 16 characters)"
+    )
 
 
 class ConsoleConfig(Section):
@@ -32,6 +43,22 @@ class ConsoleConfig(Section):
     page_size: int = Field(50, ge=5, le=1000, description="audit rows per page")
     max_wait_s: float = Field(
         30.0, gt=0, le=300, description="the longest ?wait= an API action may ask for"
+    )
+    webhooks: list[WebhookTarget] = Field(
+        default_factory=list, description="receivers of each new alert (signed JSON POSTs)"
+    )
+    webhook_scan_s: float = Field(
+        5.0, gt=0, le=600, description="how often the console looks for new alerts to send"
+    )
+    webhook_timeout_s: float = Field(5.0, gt=0, le=60, description="one POST's time limit")
+    webhook_retry_base_s: float = Field(
+        2.0, gt=0, le=3600, description="first wait before a failed POST is retried (doubles)"
+    )
+    webhook_retry_max_s: float = Field(
+        600.0, gt=0, le=86400, description="the longest wait between two tries"
+    )
+    webhook_max_attempts: int = Field(
+        10, ge=1, le=100, description="tries per alert and receiver before giving up"
     )
     tls_cert_file: ResolvedPath | None = Field(
         None, description="PEM certificate: serve HTTPS directly"

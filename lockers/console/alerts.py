@@ -2,7 +2,8 @@
 staff member (audited). Each alert has a stable key (what, where, since when), so the same
 condition stays one alert and a new occurrence is a new one.
 
-Kinds: kiosk offline, door jammed or locker flagged for staff, door left open longer than
+Kinds: kiosk offline, door forced open or jammed (a ``door_alert`` entry the kiosk wrote in the
+audit log), door jammed or locker flagged for staff, door left open longer than
 ``console.door_open_alert_s``, no free locker at a kiosk, rental overdue, presentation attacks
 repeated at a kiosk (``console.pad_alert_count`` within ``console.pad_alert_window_min``).
 """
@@ -12,12 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
+
 from lockers.console.context import ConsoleContext
 from lockers.console.site_port import KioskView
 from lockers.errors import LockersError
 from lockers.store import audit, console_queries, console_repo
 from lockers.store.audit_values import AuditAction, AuditOutcome
 from lockers.store.console_queries import LockerRow
+from lockers.store.db import Session
+from lockers.store.models import AuditEntry
 
 
 class UnknownAlert(LockersError):
@@ -108,6 +113,40 @@ def _locker_alerts(grid: list[LockerRow], now: datetime, door_open_s: float) -> 
     return alerts
 
 
+DOOR_EVENT_WINDOW = timedelta(hours=24)  # door alerts from the audit log stay listed this long
+
+
+def _door_event_alerts(session: Session, now: datetime) -> list[Alert]:
+    """A door forced open (or jammed) as the owning kiosk recorded it in the audit log
+    (action ``door_alert``, actor ``kiosk:<id>``): one alert per entry of the last day."""
+    entries = session.scalars(
+        select(AuditEntry)
+        .where(
+            AuditEntry.action == AuditAction.DOOR_ALERT.value,
+            AuditEntry.at >= now - DOOR_EVENT_WINDOW,
+        )
+        .order_by(AuditEntry.id.desc())
+        .limit(200)
+    )
+    alerts: list[Alert] = []
+    for entry in entries:
+        forced = entry.outcome == AuditOutcome.FORCED_OPEN.value
+        what = "forced open" if forced else "jammed"
+        label = entry.locker_label
+        alerts.append(
+            Alert(
+                f"door_event:{entry.id}",
+                "door_forced_open" if forced else "door_jammed",
+                entry.actor.removeprefix("kiosk:"),
+                label,
+                entry.at,
+                f"locker {label or '?'}'s door {what}"
+                + (f": {entry.reason}" if entry.reason else ""),
+            )
+        )
+    return alerts
+
+
 def open_alerts(ctx: ConsoleContext) -> list[Alert]:
     """Every current alert, newest first, with who acknowledged it (if anyone)."""
     now = ctx.clock()
@@ -118,6 +157,7 @@ def open_alerts(ctx: ConsoleContext) -> list[Alert]:
         grid = console_queries.locker_grid(session, now)
         attacks = console_queries.presentation_attacks_since(session, window_start)
         alerts = _kiosk_alerts(kiosks, grid) + _locker_alerts(grid, now, config.door_open_alert_s)
+        alerts += _door_event_alerts(session, now)
         bucket = int(window_start.timestamp() // (config.pad_alert_window_min * 60))
         for actor, count in attacks:
             if count >= config.pad_alert_count and actor.startswith("kiosk:"):

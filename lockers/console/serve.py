@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from lockers.config import Settings
 from lockers.store.db import Database
@@ -29,7 +30,7 @@ def exposure_warning(host: str, tls: bool) -> str | None:
     )
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
+def serve(settings: Settings, host: str, port: int, log_level: str = "info") -> None:
     """Serve until interrupted.
 
     Raises:
@@ -38,22 +39,35 @@ def serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
     from lockers.console.app import create_app
+    from lockers.console.webhooks import WebhookDispatcher
 
     database = Database(settings.database_url, settings.database.busy_timeout_s)
     try:
         require_current_schema(database)
         app = create_app(settings, database)
-        config = settings.console
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            proxy_headers=True,
-            forwarded_allow_ips=config.forwarded_allow_ips,
-            ssl_certfile=None if config.tls_cert_file is None else str(config.tls_cert_file),
-            ssl_keyfile=None if config.tls_key_file is None else str(config.tls_key_file),
-            log_level="info",
-            server_header=False,
-        )
+        # Alerts go to the webhooks from their own thread: no page ever waits on a receiver.
+        dispatcher = WebhookDispatcher(app.state.console)
+        dispatcher.start()
+        try:
+            _run(uvicorn, app, host, port, settings, log_level)
+        finally:
+            dispatcher.stop()
     finally:
         database.dispose()
+
+
+def _run(
+    uvicorn: Any, app: object, host: str, port: int, settings: Settings, log_level: str
+) -> None:
+    config = settings.console
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        proxy_headers=True,
+        forwarded_allow_ips=config.forwarded_allow_ips,
+        ssl_certfile=None if config.tls_cert_file is None else str(config.tls_cert_file),
+        ssl_keyfile=None if config.tls_key_file is None else str(config.tls_key_file),
+        log_level=log_level,
+        server_header=False,
+    )

@@ -48,6 +48,9 @@ class AuditAction(StrEnum):
     CONSOLE_ACCOUNT = "console_account"
     API_TOKEN = "api_token"
     ALERT_ACK = "alert_ack"
+    # a door alert from a kiosk's lock board (lockers.hardware DoorEventKind: the outcome is
+    # forced_open or jammed); the console raises an alert for each
+    DOOR_ALERT = "door_alert"
 
 
 class AuditOutcome(StrEnum):
@@ -70,6 +73,7 @@ class AuditOutcome(StrEnum):
     # door outcomes (UnlockOutcome's values) and what the services made of them
     OPENED = "opened"
     JAMMED = "jammed"
+    FORCED_OPEN = "forced_open"  # a door opened with no unlock command (DOOR_ALERT)
     UNCONFIRMED = "unconfirmed"
     NOT_SENT = "not_sent"
     OPENED_RENTAL_ENDED = "opened_rental_ended"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lockers.store.models import Base, UtcDateTime
@@ -115,3 +115,25 @@ class AlertAck(Base):
     staff: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     note: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class WebhookDelivery(Base):
+    """One alert to one webhook receiver (lockers.console.webhooks): created when the console
+    first sees the alert, retried with back-off until delivered or ``gave_up_at``. The row is
+    also what makes an alert "already announced" to that receiver, across console restarts."""
+
+    __tablename__ = "console_webhook_deliveries"
+    __table_args__ = (UniqueConstraint("alert_key", "url"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_key: Mapped[str] = mapped_column(String(200), index=True)
+    url: Mapped[str] = mapped_column(String(500))
+    payload: Mapped[str] = mapped_column(Text)  # the alert as JSON (the body, less its stamps)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    last_status: Mapped[int | None] = mapped_column(Integer, default=None)  # HTTP status
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    gave_up_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)

@@ -85,3 +85,31 @@ def test_no_free_locker_alert(console: Console) -> None:
     token = accounts.create_token(console.database, "alice", None, 1, "t", now)
     listed = console.client(Authorization=f"Bearer {token}").get("/api/v1/alerts").json()
     assert [a["kind"] for a in listed] == ["no_free_locker"]
+
+
+def test_door_forced_open_recorded_by_a_kiosk_is_an_alert(console: Console) -> None:
+    now = console.clock.now
+    with console.database.transaction() as session:
+        for minutes, outcome in ((3, AuditOutcome.FORCED_OPEN), (2, AuditOutcome.JAMMED)):
+            audit.append(
+                session,
+                at=now - timedelta(minutes=minutes),
+                actor="kiosk:kiosk-1",
+                action=AuditAction.DOOR_ALERT,
+                outcome=outcome,
+                locker_label="4",
+                reason="board 1 ch 4",
+            )
+        audit.append(  # a day old: no longer listed
+            session,
+            at=now - timedelta(hours=25),
+            actor="kiosk:kiosk-1",
+            action=AuditAction.DOOR_ALERT,
+            outcome=AuditOutcome.FORCED_OPEN,
+            locker_label="3",
+        )
+    token = accounts.create_token(console.database, "alice", None, 1, "t", now)
+    listed = console.client(Authorization=f"Bearer {token}").get("/api/v1/alerts").json()
+    doors = [(a["kind"], a["locker_label"], a["kiosk_id"]) for a in listed]
+    assert doors == [("door_jammed", "4", "kiosk-1"), ("door_forced_open", "4", "kiosk-1")]
+    assert "forced open: board 1 ch 4" in listed[1]["message"]

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from lockers.console import alerts
+from lockers.console import alerts, webhook_store
 from lockers.console.auth import REQUIRE_ATTENDANT, REQUIRE_MANAGER, Principal
 from lockers.console.context import context_of
 from lockers.console.views import page
@@ -19,8 +19,20 @@ router = APIRouter(include_in_schema=False)
 def alerts_page(
     request: Request, who: Annotated[Principal, Depends(REQUIRE_ATTENDANT)], fragment: bool = False
 ) -> Response:
-    current = alerts.open_alerts(context_of(request))
-    return page(request, "alerts_list.html" if fragment else "alerts.html", who, alerts=current)
+    ctx = context_of(request)
+    current = alerts.open_alerts(ctx)
+    with ctx.database.transaction() as session:
+        deliveries = webhook_store.of_alerts(session, (a.key for a in current))
+        recent = webhook_store.recent(session, limit=20)
+    return page(
+        request,
+        "alerts_list.html" if fragment else "alerts.html",
+        who,
+        alerts=current,
+        deliveries=deliveries,
+        recent_deliveries=recent,
+        webhooks=len(ctx.settings.console.webhooks),
+    )
 
 
 @router.post("/alerts/ack")
