@@ -24,6 +24,7 @@ from lockers.kiosk.flow_values import (
     RegisterRequest,
     pad_verdict,
 )
+from lockers.kiosk.liveness_tiers import ChallengeProof
 from lockers.vision.liveness import ActiveLiveness, LivenessState, LivenessStatus
 from lockers.vision.pad import PadScore
 
@@ -261,11 +262,14 @@ class RegisterSession:
     def request(self, request_id: int) -> tuple[RegisterRequest, list[int | None]]:
         """The service request (it now owns the data: this session keeps none) and the frame
         indices it was made of."""
+        moves = self.settings.liveness
         request = RegisterRequest(
             templates=np.stack(self._templates).astype(np.float32),
             qualities=np.asarray(self._qualities, dtype=np.float32),
             pad=pad_verdict(self._pad_scores, self.settings.passive_threshold),
             request_id=request_id,
+            # The moves were done (the request goes only then); their frames are in ``pad``.
+            challenge=None if moves is None else ChallengeProof(True, moves=moves.turns),
         )
         frames = list(self._frames)
         self.clear()
