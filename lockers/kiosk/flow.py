@@ -147,6 +147,8 @@ class KioskFlow(FlowCore):
     def frame(self, obs: FrameObservation, now: float) -> Command | None:
         """Feed one analysed frame; returns a command when the service must act."""
         self.tick(now)
+        if self._outbox is not None:
+            return self.take_command()  # the time passed made one (a head move timed out)
         if self.phase is Phase.CAPTURE:
             return self._capture(obs, now)
         if self.phase is Phase.LIVENESS:

@@ -31,7 +31,6 @@ from lockers.ui.qt_compat import emit
 if TYPE_CHECKING:
     from lockers.ui.ports import KioskSetup, ProgressBeat
 
-
 def create_window(
     parts: KioskSetup,
     *,
