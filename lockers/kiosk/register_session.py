@@ -71,6 +71,9 @@ class RegisterSession:
         # The first usable embedding seen during the challenge (identity continuity).
         self._challenge_first: npt.NDArray[np.float32] | None = None
         self._challenge_embedded_at = -float("inf")
+        # A frontal frame of the turns was embedded before the templates were in (so it was
+        # not compared with them): the confirming look after the turns is then needed.
+        self._unchecked = False
 
     # -- state -------------------------------------------------------------------------------
 
@@ -99,6 +102,7 @@ class RegisterSession:
         self._liveness = None
         self._challenge_first = None
         self._challenge_embedded_at = -float("inf")
+        self._unchecked = False
 
     def _reset_capture(self) -> None:
         """Whatever was captured may be someone else's: start the window again."""
@@ -113,13 +117,14 @@ class RegisterSession:
         self._face_seen = now
 
     def wants_embedding(self, now: float) -> bool:
-        """During the turns only a frontal frame now and then (identity continuity); after
-        them the confirming frame, once the captured templates are in."""
+        """During the turns only a frontal frame now and then (identity continuity), once the
+        captured templates are in (so that each is compared with them); after them the
+        confirming frame, when one is needed."""
         live = self._liveness
-        if live is None:
+        if live is None or self._pending is not None:
             return False
         if live.finished:
-            return self._pending is None
+            return True
         # The first frontal frame, then one every challenge_embed_interval_s: a swap is caught
         # in time without embedding every frame.
         return (
@@ -219,8 +224,12 @@ class RegisterSession:
                 # (or another photo) stepping in between the moves fails here. The captured
                 # templates may still be on their way (EmbedRequest); the first challenge
                 # frame is then checked against them after the turns.
+                first = self._challenge_first
                 if self._templates and not self._same_face(obs.embedding):
                     return ChallengeStep(failed="face_changed")
+                if first is not None and float(obs.embedding @ first) < self._min_cosine:
+                    return ChallengeStep(failed="face_changed")  # not the face that began
+                self._unchecked = self._unchecked or not self._templates
                 self._challenge_embedded_at = now
                 if self._challenge_first is None:
                     self._challenge_first = obs.embedding.astype(np.float32)
@@ -228,12 +237,22 @@ class RegisterSession:
         if state.status is LivenessStatus.FAILED:
             return ChallengeStep(failed=str(state.failure))
         passed = state.status is LivenessStatus.PASSED
+        if passed and self._continuous:
+            # Every frontal frame of the turns was the enrolled face and the tracker saw no
+            # swap in between: no confirming look (it cost the user about half a second).
+            return ChallengeStep(ready=True, state=state)
         guidance = Guidance.STEP_BACK.value if obs.crowded else None
         return ChallengeStep(
             state=state,
             guidance=Guidance.LOOK_AGAIN.value if passed else guidance,
             confirm_started=passed,
         )
+
+    @property
+    def _continuous(self) -> bool:
+        """Identity continuity already holds: frontal frames of the turns were embedded, every
+        one compared with the captured templates and the same face."""
+        return self._challenge_first is not None and not self._unchecked and not self._pending
 
     def challenge_tick(self, now: float, in_phase_s: float) -> str | None:
         """Time passing without frames; the failure's detail when the challenge failed."""
@@ -245,6 +264,10 @@ class RegisterSession:
         if in_phase_s > self.settings.confirm_timeout_s:
             return "timeout"
         return None
+
+    @property
+    def _min_cosine(self) -> float:
+        return self.settings.same_face_min_cosine
 
     def _same_face(self, embedding: npt.NDArray[np.float32]) -> bool:
         """Whether ``embedding`` is close enough to the mean of the captured templates."""
