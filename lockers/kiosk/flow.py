@@ -1,7 +1,7 @@
 """The kiosk's register and retrieve state machine, without Qt, threads or a clock of its own.
 
 Register: consent → a capture window of good frames (the best embedded at its end) →
-``liveness.register_turns`` head moves (+ the same face again) → the service opens a locker.
+``liveness.register_turns`` head moves by the same face → the service opens a locker.
 Retrieve: good, uncrowded frames embedded until ``k`` consistent ones (an early look that opens
 only on an accept) or ``n`` decide → the service decides → "locker N is opening"; "not
 recognised" offers a retry (after the service's wait) and a staff call. Where a door would open

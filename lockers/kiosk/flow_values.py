@@ -146,10 +146,11 @@ class FrameObservation:
 class FlowSettings:
     """Counts and times of the flow (seconds).
 
-    ``liveness=None`` skips the active liveness check: only for a replayed video in demo mode,
-    which cannot turn its head (the kiosk command never does this).
-    ``same_face_min_cosine``: every frontal frame of the challenge and the one after the turns
-    must be this close to the mean of the captured templates, and the last to the first
+    ``liveness=None`` skips a registration's moves (``liveness.register_turns: 0``, or a
+    replayed video in demo mode, which cannot turn its head).
+    ``same_face_min_cosine``: every frontal frame of the challenge must be this close to the
+    mean of the captured templates (or of a retrieve's probes) and to the challenge's first
+    one; a frame after the turns is asked only when one of them came before the templates
     (identity continuity: binds the liveness check to the enrolled face).
     ``passive_threshold``: the fused anti-spoofing score a capture needs (register: the embedded
     frames and the head-turn frames; retrieve: the probe frames); ``None`` = passive check off.

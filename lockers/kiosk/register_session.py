@@ -1,5 +1,6 @@
-"""One customer's registration between consent and the service call: the capture window, the
-active liveness challenge and the same face again.
+"""One customer's registration between consent and the service call: the capture window and
+the head moves (``liveness.register_turns``), all by the face of the captured templates (a
+confirming look after them only when a frame of the turns could not be compared with them).
 
 The face data (crops, embeddings, anti-spoofing scores) live here, in memory only, until
 :meth:`RegisterSession.request` hands them to the service or :meth:`RegisterSession.clear`
