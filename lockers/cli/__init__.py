@@ -15,6 +15,7 @@ from rich.console import Console
 from lockers.cli import (
     board_cmds,
     config_cmds,
+    console_cmds,
     doctor_cmd,
     kiosk_cmds,
     models_cmds,
@@ -58,6 +59,7 @@ doctor_cmd.register(app)
 pad_cmds.register(app)
 soak_cmd.register(app)
 site_cmds.register(app)
+console_cmds.register(app)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from lockers.config._base import ResolvedPath, Section
+from lockers.config.console import ConsoleConfig
 from lockers.config.hardware import LABEL_MAX_LENGTH, BoardConfig, LockerConfig
 from lockers.config.liveness import LivenessSettings
 from lockers.config.site import SiteConfig
@@ -37,6 +38,7 @@ class Settings(Section):
     privacy: PrivacyConfig = _section()
     ui: UiConfig = _section()
     site: SiteConfig = _section()
+    console: ConsoleConfig = _section()
 
     @model_validator(mode="before")
     @classmethod

@@ -43,6 +43,11 @@ class AuditAction(StrEnum):
     COMMAND_RUN = "command_run"  # finished by the owning kiosk; the outcome is its result
     COMMAND_EXPIRED = "command_expired"
     COMMAND_INTERRUPTED = "command_interrupted"
+    # the site console (lockers.console): accounts, passwords, API tokens
+    CONSOLE_PASSWORD = "console_password"
+    CONSOLE_ACCOUNT = "console_account"
+    API_TOKEN = "api_token"
+    ALERT_ACK = "alert_ack"
 
 
 class AuditOutcome(StrEnum):
@@ -82,3 +87,10 @@ class AuditOutcome(StrEnum):
     DONE = "done"
     EXPIRED = "expired"
     INTERRUPTED = "interrupted"
+    # the site console's logins and account changes
+    WRONG_PASSWORD = "wrong_password"
+    CREATED = "created"
+    REVOKED = "revoked"
+    CHANGED = "changed"
+    DISABLED = "disabled"
+    ENABLED = "enabled"

@@ -226,7 +226,7 @@ class Staff(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
-    role: Mapped[str] = mapped_column(String(16), default="staff")
+    role: Mapped[str] = mapped_column(String(16), default="attendant")  # console_models.StaffRole
     pin_hash: Mapped[str] = mapped_column(String(256))
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
@@ -339,3 +339,8 @@ class SiteCommand(Base):
     detail: Mapped[str | None] = mapped_column(Text, default=None)
 
     __table_args__ = (Index("ix_site_commands_pending", "kiosk_id", "finished_at"),)
+
+
+# The console's tables (lockers.store.console_models) share this Base: importing them here keeps
+# Base.metadata complete (migrations, schema checks) whichever module is imported first.
+from lockers.store import console_models as _console_models  # noqa: E402, F401

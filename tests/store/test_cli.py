@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from lockers.cli import app
 from lockers.store.crypto import PinSecretError
+from lockers.store.schema import head_revision
 
 PIN = "135790"
 
@@ -27,7 +28,7 @@ def test_store_commands(tmp_path: Path) -> None:
     code, out = run(config, "db", "current")
     assert code == 1 and "run `lockers db upgrade`" in out
     upgraded = run(config, "db", "upgrade")[1]
-    assert upgraded.startswith("database upgraded: (empty) -> 0002")
+    assert upgraded.startswith(f"database upgraded: (empty) -> {head_revision()}")
     # First run: the configured lockers are created with the schema (was: by `db check`).
     assert "created 4 lockers from the config: 1, 2, 3, 4" in upgraded
     assert run(config, "db", "current")[1].rstrip().endswith("up to date")

@@ -1,0 +1,1 @@
+"""One ``APIRouter`` per area; every route declares the role it needs as a dependency."""
