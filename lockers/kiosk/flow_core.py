@@ -147,7 +147,7 @@ class FlowCore:
         self._discard()
         retrieving = isinstance(request, RetrieveRequest)
         phase = Phase.RETRIEVING if retrieving else Phase.REGISTERING
-        self._go(now, phase, retrieving=retrieving, guidance=proof.detail or None)
+        self._go(now, phase, retrieving=retrieving)
         return request
 
     def _stale(self, opened: bool, label: str | None, phase: Phase, now: float) -> FlowView:
