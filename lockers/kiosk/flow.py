@@ -77,6 +77,8 @@ class KioskFlow(FlowCore):
         if self._move is not None and self.phase is Phase.CHALLENGE:
             # Leaving the move is failing it (else walking away would dodge the back-off).
             self._outbox = self._resubmit(ChallengeProof(False, detail="cancelled"), now)
+        elif self.phase is Phase.LIVENESS and self._register.can_report:
+            self._outbox = self._register_failed(now, "cancelled")
         if self._calls.running is not None:
             self._calls.ask_leave()
             return self._view
@@ -199,8 +201,7 @@ class KioskFlow(FlowCore):
     def _challenge(self, obs: FrameObservation, now: float) -> Command | None:
         step = self._register.challenge(obs, now)
         if step.failed is not None:
-            self._fail(now, Problem.LIVENESS_FAILED, detail=step.failed)
-            return None
+            return self._register_failed(now, step.failed)
         if step.ready:
             return self._register_request(now)
         if step.confirm_started:
@@ -208,6 +209,19 @@ class KioskFlow(FlowCore):
         liveness = self._view.liveness if step.state is None else step.state
         self._view = replace(self._view, liveness=liveness, guidance=step.guidance)
         return None
+
+    def _register_failed(self, now: float, detail: str) -> RegisterRequest | None:
+        """The registration's moves were not done: reported to the service, which counts a
+        failed attempt (they are the challenge of a face that already rents a locker, so
+        registering again and again must not dodge the back-off); failed here when the
+        templates are not in yet (nothing to compare with the active rentals)."""
+        if not self._register.can_report:
+            self._fail(now, Problem.LIVENESS_FAILED, detail=detail)
+            return None
+        request, self._embedded = self._register.request(self._calls.start(), failed=detail)
+        self._discard()
+        self._go(now, Phase.REGISTERING, retrieving=False)
+        return request
 
     def _register_request(self, now: float) -> RegisterRequest:
         request, self._embedded = self._register.request(self._calls.start())
@@ -316,7 +330,7 @@ class KioskFlow(FlowCore):
         elif phase is Phase.LIVENESS:
             failure = self._register.challenge_tick(now, in_phase)
             if failure is not None:
-                self._fail(now, Problem.LIVENESS_FAILED, detail=failure)
+                self._outbox = self._register_failed(now, failure)
         elif phase is Phase.CHALLENGE and self._move is not None:
             proof = self._move.tick(now)
             if proof is not None:

@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from lockers.kiosk.audit_trail import trail
+from lockers.kiosk.dto import RegisterOutcome, RegisterResult
 from lockers.store.audit_values import AuditAction, AuditOutcome
 from lockers.vision.pad import PadVerdict
 
@@ -88,6 +89,20 @@ class TierGuard:
         if tier_of(pad, self.confident) is not Tier.CHALLENGE:
             return False
         return challenge is None or not challenge.holds
+
+    def reopen_refusal(
+        self, pad: PadVerdict | None, challenge: ChallengeProof | None
+    ) -> RegisterResult | None:
+        """Why a registration that turns out to be a duplicate may not reopen its locker: the
+        back-off of failed attempts still runs (else registering would dodge it), or an unsure
+        score without a completed move. ``None``: it may."""
+        wait = self._gate.wait_s(self._parts.clock())
+        if wait > 0:
+            why = f"{self._gate.failures} failed attempts; retry in {wait:.0f} s"
+            return RegisterResult(RegisterOutcome.CHALLENGE_FAILED, detail=why, retry_after_s=wait)
+        if self.challenge_pending(pad, challenge):
+            return RegisterResult(RegisterOutcome.CHALLENGE_REQUIRED)
+        return None
 
     def failed_challenge(
         self, action: AuditAction, challenge: ChallengeProof | None

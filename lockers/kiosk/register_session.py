@@ -283,9 +283,17 @@ class RegisterSession:
         """No challenge and every template embedded: the request can go."""
         return self.settings.liveness is None and self._pending is None and bool(self._templates)
 
-    def request(self, request_id: int) -> tuple[RegisterRequest, list[int | None]]:
+    @property
+    def can_report(self) -> bool:
+        """The captured templates are in: a failed challenge can be reported to the service
+        (which counts it when the face already rents a locker)."""
+        return bool(self._templates) and self._pending is None
+
+    def request(
+        self, request_id: int, failed: str | None = None
+    ) -> tuple[RegisterRequest, list[int | None]]:
         """The service request (it now owns the data: this session keeps none) and the frame
-        indices it was made of."""
+        indices it was made of; ``failed``: the moves were not done (why)."""
         moves = self.settings.liveness
         request = RegisterRequest(
             templates=np.stack(self._templates).astype(np.float32),
@@ -293,7 +301,9 @@ class RegisterSession:
             pad=pad_verdict(self._pad_scores, self.settings.passive_threshold),
             request_id=request_id,
             # The moves were done (the request goes only then); their frames are in ``pad``.
-            challenge=None if moves is None else ChallengeProof(True, moves=moves.turns),
+            challenge=None
+            if moves is None
+            else ChallengeProof(failed is None, moves=moves.turns, detail=failed or ""),
         )
         frames = list(self._frames)
         self.clear()

@@ -219,8 +219,7 @@ class RentalService:
             failed = RegisterOutcome.CHALLENGE_FAILED
             return RegisterResult(failed, detail=challenge.detail, retry_after_s=wait)
         enrolment = Enrolment(vectors, qualities, model_version, size, face_image)
-        pending = self._tiers.challenge_pending(pad, challenge)
-        return self._registrar.register(enrolment, challenge_pending=pending)
+        return self._registrar.register(enrolment, self._tiers.reopen_refusal(pad, challenge))
 
     def retrieve(
         self,

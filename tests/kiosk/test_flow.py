@@ -182,6 +182,16 @@ def do_turn(flow: KioskFlow, clock: Clock, turn: Turn) -> object:
     return command
 
 
+def reported(flow: KioskFlow, clock: Clock, command: object, detail: str) -> None:
+    """A failed registration challenge goes to the service (it counts the failed attempt);
+    its answer shows the failure with the service's wait."""
+    assert isinstance(command, RegisterRequest) and command.challenge is not None
+    assert not command.challenge.passed and command.challenge.detail == detail
+    assert flow.phase is Phase.REGISTERING and not flow.holds_face_data
+    failed = RegisterResult(RegisterOutcome.CHALLENGE_FAILED, detail=detail)
+    flow.register_done(failed, clock(), request_id=command.request_id)
+
+
 def test_register_with_liveness_then_the_same_face_again() -> None:
     flow, clock = liveness_flow()
     view = flow.view
@@ -207,7 +217,7 @@ def test_liveness_confirm_refuses_another_face() -> None:
         for yaw in (0, 22 * sign, 25 * sign, 5 * sign):
             flow.frame(turned(yaw), clock(0.1))  # never a good frame: no early confirmation
     assert flow.view.liveness.status is LivenessStatus.PASSED  # type: ignore[union-attr]
-    assert flow.frame(good(PERSON_B), clock()) is None
+    reported(flow, clock, flow.frame(good(PERSON_B), clock()), "face_changed")
     view = flow.view
     assert view.phase is Phase.FAILED and view.problem is Problem.LIVENESS_FAILED
     assert view.detail == "face_changed" and not flow.holds_face_data
@@ -215,8 +225,10 @@ def test_liveness_confirm_refuses_another_face() -> None:
 
 def test_a_photo_cannot_pass_liveness() -> None:
     flow, clock = liveness_flow()
+    command = None
     for _ in range(120):
-        flow.frame(good(yaw=3.0), clock(0.1))
+        command = command or flow.frame(good(yaw=3.0), clock(0.1))
+    reported(flow, clock, command, "timeout")
     view = flow.view
     assert view.phase is Phase.FAILED and view.problem is Problem.LIVENESS_FAILED
     assert view.can_retry
@@ -575,7 +587,7 @@ def test_a_face_swapped_mid_challenge_fails() -> None:
     do_turn(flow, clock, first)  # A does the first turn...
     assert flow.phase is Phase.LIVENESS
     # ...then B steps in where A stood (same place and size: no jump) and faces the camera.
-    flow.frame(good(PERSON_B), clock(0.1))
+    reported(flow, clock, flow.frame(good(PERSON_B), clock(0.1)), "face_changed")
     view = flow.view
     assert view.phase is Phase.FAILED and view.problem is Problem.LIVENESS_FAILED
     assert view.detail == "face_changed" and not flow.holds_face_data
@@ -601,8 +613,8 @@ def test_the_last_frame_must_match_the_first_frame_of_the_challenge() -> None:
     assert float(far @ base) > 0.5 and float(far @ look_alike) < 0.5
     # A later frontal frame of the challenge (each is compared with its first one, and the
     # turns need no confirming look after them when all were): the first and it disagree.
-    command = flow.frame(good(far), clock(0.6))
-    assert command is None and flow.view.detail == "face_changed"
+    reported(flow, clock, flow.frame(good(far), clock(0.6)), "face_changed")
+    assert flow.view.detail == "face_changed"
 
 
 def test_the_kiosk_config_builds_the_harder_challenge() -> None:

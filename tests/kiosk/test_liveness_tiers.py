@@ -137,6 +137,27 @@ def test_a_registration_that_is_a_duplicate_applies_the_retrieve_tiers(
     assert new.outcome is RegisterOutcome.OPENED
 
 
+def test_failed_registration_moves_count_and_the_back_off_stops_a_reopen(
+    settings: Settings, store: Store, board: ScriptedBoard
+) -> None:
+    svc = service(settings, store, board)
+    first = svc.register(face(13), consent=True, model_version=MODEL)
+    # The registration's own moves were the challenge; failing them is a failed attempt, so
+    # registering again and again cannot dodge the back-off...
+    failed = svc.register(face(13, k=2), consent=True, model_version=MODEL, pad=verdict(0.9),
+                          challenge=ChallengeProof(False, detail="turn_timeout"))  # fmt: skip
+    assert failed.outcome is RegisterOutcome.CHALLENGE_FAILED and failed.retry_after_s == 10.0
+    # ...which then refuses to reopen the rental, even with the moves done and a sure score,
+    done = ChallengeProof(True)
+    again = svc.register(face(13, k=2), consent=True, model_version=MODEL, pad=verdict(0.9),
+                         challenge=done)  # fmt: skip
+    assert again.outcome is RegisterOutcome.CHALLENGE_FAILED and again.retry_after_s > 0
+    assert len(board.calls) == 1 and not again.door_opened
+    # while a new customer still gets a locker.
+    new = svc.register(face(14), consent=True, model_version=MODEL, challenge=done)
+    assert new.outcome is RegisterOutcome.OPENED and new.rental_id != first.rental_id
+
+
 # ----------------------------------------------------------------------------------- the flow
 
 FACE = face(11)[0]
