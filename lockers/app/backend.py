@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         StaffEntry,
         StaffSession,
     )
+    from lockers.kiosk.liveness_tiers import ChallengeProof
     from lockers.kiosk.rental_service import RentalService
     from lockers.kiosk.staff_service import StaffService
     from lockers.kiosk.startup import Store
@@ -58,9 +59,15 @@ class ServicesBackend:
         qualities: npt.NDArray[np.float32],
         model_version: str,
         pad: PadVerdict | None = None,
+        challenge: ChallengeProof | None = None,
     ) -> RegisterResult:
         return self.rental.register(
-            templates, consent=True, model_version=model_version, quality=qualities, pad=pad
+            templates,
+            consent=True,
+            model_version=model_version,
+            quality=qualities,
+            pad=pad,
+            challenge=challenge,
         )
 
     def retrieve(
@@ -69,8 +76,11 @@ class ServicesBackend:
         model_version: str,
         pad: PadVerdict | None = None,
         final: bool = True,
+        challenge: ChallengeProof | None = None,
     ) -> RetrieveResult:
-        return self.rental.retrieve(probes, model_version=model_version, pad=pad, final=final)
+        return self.rental.retrieve(
+            probes, model_version=model_version, pad=pad, final=final, challenge=challenge
+        )
 
     def prepare(self, model_version: str) -> int:
         return self.rental.prepare(model_version)

@@ -58,7 +58,8 @@ def check_antispoof_weights(settings: Settings, *, deep: bool = True) -> CheckRe
     if liveness.passive == "off":
         return warn(
             "weights.antispoof",
-            "liveness.passive is off: only the head-turn check guards against photos and screens",
+            "liveness.passive is off: no capture is checked for photos or screens, and a "
+            "retrieve opens without a head move",
             "run `lockers models download --anti-spoof` and remove liveness.passive: off",
         )
     from lockers.vision.modelstore.antispoof import load_antispoof, model_path, verified_files
@@ -77,3 +78,27 @@ def check_antispoof_weights(settings: Settings, *, deep: bool = True) -> CheckRe
         else:
             seen.append(f"{spec.file}: recorded")
     return ok("weights.antispoof", "; ".join(seen))
+
+
+def check_liveness_tiers(settings: Settings) -> CheckResult:
+    """What guards a door: the tiers of the passive score (an unsure capture for an existing
+    rental must do one head move) and the moves of a new registration. Weakened settings are
+    shown, never failed: they are a site's decision."""
+    live = settings.liveness
+    tiers = (
+        f"threshold {live.threshold:.2f}, confident {live.confident:.2f}: an existing "
+        "rental's door opens at or above confident, after one head move in between"
+    )
+    weak: list[str] = []
+    if live.passive == "off":
+        weak.append("liveness.passive is off: no tiers, every matched retrieve opens")
+    if live.register_turns == 0:
+        weak.append(
+            "liveness.register_turns is 0: a new registration asks no head move (a face that "
+            "already rents a locker still needs one when its score is unsure)"
+        )
+    if weak:
+        fix = "set liveness.register_turns: 1 (the default) and liveness.passive: on"
+        return warn("liveness", "; ".join(weak), fix)
+    moves = f"a registration asks {live.register_turns} head move(s)"
+    return ok("liveness", f"{tiers}; {moves}")

@@ -24,6 +24,7 @@ CHECKS = (
     "board",
     "weights",
     "antispoof",
+    "liveness",
     "database",
     "key_file",
     "user",
@@ -75,6 +76,7 @@ def run_checks(
     add("board", lambda: devices.check_board(settings))
     add("weights", lambda: models.check_embedding_weights(settings, deep=not startup))
     add("antispoof", lambda: models.check_antispoof_weights(settings, deep=not startup))
+    add("liveness", lambda: models.check_liveness_tiers(settings))
     store = storage.StoreFindings()
     if "database" not in skipped:
         try:

@@ -246,7 +246,7 @@ def warm_gallery(kiosk: Kiosk) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
-def _stats(values: list[float]) -> dict[str, float | int | None]:
+def stats(values: list[float]) -> dict[str, float | int | None]:
     if not values:
         return {"p50": None, "p95": None, "n": 0}
     arr = np.asarray(values)
@@ -331,12 +331,12 @@ def bench_flow(
     return {
         "fps": fps,
         "gallery_active_rentals": kiosk.active_rentals(),
-        "retrieve_face_to_unlock_ms": _stats(figures["retrieve_face_to_unlock"]),
-        "register_window_to_unlock_ms": _stats(figures["register_window_to_unlock"]),
-        "register_capture_window_ms": _stats(figures["register_capture_window"]),
+        "retrieve_face_to_unlock_ms": stats(figures["retrieve_face_to_unlock"]),
+        "register_window_to_unlock_ms": stats(figures["register_window_to_unlock"]),
+        "register_capture_window_ms": stats(figures["register_capture_window"]),
         "register_excluded": "the capture window (reported apart) and liveness (the user's "
         "turns; skipped for a replayed video)",
-        "service_call_ms": {name: _stats(values) for name, values in tally.service_ms.items()},
+        "service_call_ms": {name: stats(values) for name, values in tally.service_ms.items()},
         "outcomes": tally.outcomes,
         "frames_embedded_register": tally.embedded["register"],
         "frames_embedded_retrieve": tally.embedded["retrieve"],
@@ -354,6 +354,7 @@ def run_flow_bench(
 ) -> dict[str, Any]:
     """:func:`bench_flow` on ``source`` with the configured pipeline (random weights when none
     are installed: the timings are the same) and a fresh store of ``gallery_size`` rentals."""
+    from lockers.kiosk.bench_person import bench_person
     from lockers.vision.bench import read_frames
     from lockers.vision.embedder import load_embedder
 
@@ -378,6 +379,9 @@ def run_flow_bench(
                 n=settings.recognition.frames_window,
                 repeats=repeats,
             )
+            # The customer's own times, head moves included (lockers.kiosk.bench_person).
+            person_settings = FlowSettings.from_settings(settings, passive=True)
+            result.update(bench_person(kiosk, person_settings, repeats=repeats))
         finally:
             kiosk.board.close()
             kiosk.store.close()

@@ -17,6 +17,10 @@ class RegisterOutcome(StrEnum):
     NO_FREE_LOCKER = "no_free_locker"
     # The passive anti-spoofing check saw a photo or a screen: nothing stored, nothing opened.
     PRESENTATION_ATTACK = "presentation_attack"
+    # The face rents a locker and the passive score is unsure: one head move first (nothing
+    # opened, nothing counted); a move that was not done (a failed attempt, with the back-off).
+    CHALLENGE_REQUIRED = "challenge_required"
+    CHALLENGE_FAILED = "challenge_failed"
 
 
 class RetrieveOutcome(StrEnum):
@@ -28,6 +32,9 @@ class RetrieveOutcome(StrEnum):
     PRESENTATION_ATTACK = "presentation_attack"  # a photo or a screen: never opened
     # An early look (``final=False``) at fewer than n frames gave no accept: send more frames.
     UNDECIDED = "undecided"
+    # As for RegisterOutcome (see lockers.kiosk.liveness_tiers).
+    CHALLENGE_REQUIRED = "challenge_required"
+    CHALLENGE_FAILED = "challenge_failed"
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class RegisterResult:
     locker_label: str | None = None
     rental_id: int | None = None
     detail: str = ""
+    retry_after_s: float = 0.0  # after a failed head move (the retrieve back-off)
 
     @property
     def door_opened(self) -> bool:

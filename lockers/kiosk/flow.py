@@ -1,42 +1,38 @@
 """The kiosk's register and retrieve state machine, without Qt, threads or a clock of its own.
 
-Register: consent → a capture window of good frames (the best few are embedded at its end, see
-:class:`~lockers.kiosk.capture_window.CaptureWindow`) → active liveness (+ the same face again)
-→ the service allocates and opens a locker → "locker N is open, close the door" → done.
-Retrieve: look at the camera → good, uncrowded frames, embedded until the decision (``k``
-consistent ones are an early look that opens only on an accept; otherwise ``n``) → the service
-decides (k-of-n with the margin rule) → "locker N is opening" → done; "not recognised" offers a
-retry (after the wait the service asks for) and a staff call.
+Register: consent → a capture window of good frames (the best embedded at its end) →
+``liveness.register_turns`` head moves by the same face → the service opens a locker.
+Retrieve: good, uncrowded frames embedded until ``k`` consistent ones (an early look that opens
+only on an accept) or ``n`` decide → the service decides → "locker N is opening"; "not
+recognised" offers a retry (after the service's wait) and a staff call. Where a door would open
+for an existing rental with an unsure passive score the service answers ``CHALLENGE_REQUIRED``:
+the flow asks for one head move (:mod:`~lockers.kiosk.move_challenge`) and sends the request
+again with what it saw (:mod:`~lockers.kiosk.liveness_tiers`).
 
-This module is the phase router (screens, timeouts, results); what a frame means lives in
-:mod:`~lockers.kiosk.register_session` and :mod:`~lockers.kiosk.retrieve_session`, what may be
-retried and when in :mod:`~lockers.kiosk.retry_policy`.
-
-Every method takes ``now`` (monotonic seconds) from the caller, so tests drive time by hand.
-Methods that need the services return a command (:class:`RegisterRequest`,
-:class:`RetrieveRequest`, :class:`EmbedRequest`); the caller runs it off the UI thread and
-feeds the result back (:meth:`KioskFlow.register_done`, :meth:`KioskFlow.retrieve_done`,
-:meth:`KioskFlow.faces_embedded`) with the request's id, so a result is applied to the request
-that caused it and no other. While a call that can open a door runs the flow stays on its
-screen, and a door the result opened is always shown. Face data lives only inside the flow
-until it is handed to the service, and is dropped on every way home.
+This is the phase router; what a frame means lives in the sessions
+(:mod:`~lockers.kiosk.register_session`, :mod:`~lockers.kiosk.retrieve_session`), retries in
+:mod:`~lockers.kiosk.retry_policy`. Every method takes ``now`` (monotonic seconds), so tests
+drive time. Methods that need the services return a command; the caller runs it off the UI
+thread and feeds the result back with the request's id, so a result is applied to the request
+that caused it and no other (a command born of a timeout or a way home waits in
+:meth:`KioskFlow.take_command`). While a door call runs the flow stays on its screen; a door a
+result opened is always shown. Face data lives only in the flow until handed to the service,
+and is dropped on every way home.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
 
 from lockers.kiosk.dto import RegisterOutcome, RegisterResult, RetrieveOutcome, RetrieveResult
-from lockers.kiosk.flow_requests import RequestTracker
+from lockers.kiosk.flow_core import FlowCore
 from lockers.kiosk.flow_values import (
     CALL_PHASES,
     OPEN_PHASES,
-    RETRIEVE_PHASES,
     Command,
     EmbedRequest,
     FlowSettings,
@@ -48,11 +44,8 @@ from lockers.kiosk.flow_values import (
     RegisterRequest,
     RetrieveRequest,
 )
-from lockers.kiosk.register_session import RegisterSession
-from lockers.kiosk.retrieve_session import RetrieveSession
+from lockers.kiosk.liveness_tiers import ChallengeProof
 from lockers.kiosk.retry_policy import (
-    RETRYABLE,
-    RetryGate,
     register_problem,
     retrieve_door_problem,
 )
@@ -74,71 +67,18 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class KioskFlow:
+class KioskFlow(FlowCore):
     """The phase router. Not thread-safe: call it from one thread (the UI's)."""
-
-    def __init__(self, settings: FlowSettings, *, rng: random.Random | None = None) -> None:
-        self.settings = settings
-        self._view = FlowView()
-        self._phase_since = 0.0
-        self._activity = 0.0
-        self._register = RegisterSession(settings, rng or random.Random())
-        self._retrieve = RetrieveSession(settings)
-        self._gate = RetryGate()
-        self._embedded: list[int | None] = []
-        self._calls = RequestTracker()  # the running call that can open a door
-
-    # -- reading -----------------------------------------------------------------------------
-
-    @property
-    def view(self) -> FlowView:
-        return self._view
-
-    @property
-    def phase(self) -> Phase:
-        return self._view.phase
-
-    @property
-    def door_call_running(self) -> bool:
-        """A register or retrieve call (it may open a door) runs: the flow stays on its screen."""
-        return self._calls.running is not None
-
-    def wants_embedding(self, now: float) -> bool:
-        """Whether the face of a frame arriving at ``now`` should be embedded (callers pass it
-        as ``FacePipeline.analyse(embed=...)``): while scanning until the decision, and during
-        the challenge as :meth:`RegisterSession.wants_embedding` says. Never while capturing
-        (the window embeds its best frames at its end), after a decision, on idle screens."""
-        if self.phase is Phase.LIVENESS:
-            return self._register.wants_embedding(now)
-        return self.phase is Phase.RETRIEVE_SCAN
-
-    @property
-    def embedded_frames(self) -> tuple[int | None, ...]:
-        """Frame indices whose embeddings the last request used (register or retrieve)."""
-        return tuple(self._embedded)
-
-    @property
-    def holds_face_data(self) -> bool:
-        """Whether any embedding or face crop of a user is held (the privacy rule's tests)."""
-        return self._register.holds_face_data or self._retrieve.holds_face_data
-
-    # -- transitions -------------------------------------------------------------------------
-
-    def _go(self, now: float, phase: Phase, **fields: object) -> FlowView:
-        self._phase_since = self._activity = now
-        retrieving = phase in RETRIEVE_PHASES
-        keep = {"retrieving": fields.pop("retrieving", retrieving or self._view.retrieving)}
-        self._view = FlowView(phase=phase, **keep, **fields)  # type: ignore[arg-type]
-        return self._view
-
-    def _discard(self) -> None:
-        self._register.clear()
-        self._retrieve.clear()
 
     def home(self, now: float) -> FlowView:
         """Back to the home screen; every captured face datum is dropped. While a call that
         can open a door runs, the flow stays and goes home (or shows the open door) when its
         result comes."""
+        if self._move is not None and self.phase is Phase.CHALLENGE:
+            # Leaving the move is failing it (else walking away would dodge the back-off).
+            self._outbox = self._resubmit(ChallengeProof(False, detail="cancelled"), now)
+        elif self.phase is Phase.LIVENESS and self._register.can_report:
+            self._outbox = self._register_failed(now, "cancelled")
         if self._calls.running is not None:
             self._calls.ask_leave()
             return self._view
@@ -209,10 +149,19 @@ class KioskFlow:
     def frame(self, obs: FrameObservation, now: float) -> Command | None:
         """Feed one analysed frame; returns a command when the service must act."""
         self.tick(now)
+        if self._outbox is not None:
+            return self.take_command()  # the time passed made one (a head move timed out)
         if self.phase is Phase.CAPTURE:
             return self._capture(obs, now)
         if self.phase is Phase.LIVENESS:
             return self._challenge(obs, now)
+        if self.phase is Phase.CHALLENGE and self._move is not None:
+            proof = self._move.frame(obs, now)
+            if proof is not None:
+                return self._resubmit(proof, now)
+            guidance = Guidance.STEP_BACK.value if obs.crowded else None
+            self._view = replace(self._view, liveness=self._move.state, guidance=guidance)
+            return None
         if self.phase is Phase.RETRIEVE_SCAN:
             return self._scan(obs, now)
         return None
@@ -252,8 +201,7 @@ class KioskFlow:
     def _challenge(self, obs: FrameObservation, now: float) -> Command | None:
         step = self._register.challenge(obs, now)
         if step.failed is not None:
-            self._fail(now, Problem.LIVENESS_FAILED, detail=step.failed)
-            return None
+            return self._register_failed(now, step.failed)
         if step.ready:
             return self._register_request(now)
         if step.confirm_started:
@@ -262,9 +210,23 @@ class KioskFlow:
         self._view = replace(self._view, liveness=liveness, guidance=step.guidance)
         return None
 
+    def _register_failed(self, now: float, detail: str) -> RegisterRequest | None:
+        """The registration's moves were not done: reported to the service, which counts a
+        failed attempt (they are the challenge of a face that already rents a locker, so
+        registering again and again must not dodge the back-off); failed here when the
+        templates are not in yet (nothing to compare with the active rentals)."""
+        if not self._register.can_report:
+            self._fail(now, Problem.LIVENESS_FAILED, detail=detail)
+            return None
+        request, self._embedded = self._register.request(self._calls.start(), failed=detail)
+        self._discard()
+        self._go(now, Phase.REGISTERING, retrieving=False)
+        return request
+
     def _register_request(self, now: float) -> RegisterRequest:
         request, self._embedded = self._register.request(self._calls.start())
         self._discard()
+        self._hold(request)
         self._go(now, Phase.REGISTERING, retrieving=False)
         return request
 
@@ -276,7 +238,15 @@ class KioskFlow:
             return None
         request, self._embedded = decided
         self._go(now, Phase.RETRIEVING)
-        return replace(request, request_id=self._calls.start())
+        return self._hold(replace(request, request_id=self._calls.start()))
+
+    def _move_failed(self, now: float, wait_s: float, detail: str, leave: bool) -> FlowView:
+        """The service counted a failed move: its wait, then a retry or the way home."""
+        self._gate.wait(now, wait_s)
+        if leave:
+            return self.home(now)
+        self._fail(now, Problem.LIVENESS_FAILED, detail=detail)
+        return self._refresh_wait(now)
 
     # -- service results ---------------------------------------------------------------------
 
@@ -284,9 +254,14 @@ class KioskFlow:
         self, result: RegisterResult, now: float, request_id: int | None = None
     ) -> FlowView:
         """The service's answer to :class:`RegisterRequest` ``request_id``."""
-        current, _leave = self._calls.answer(request_id)
+        current, leave = self._calls.answer(request_id)
         if not current:
             return self._stale(result.door_opened, result.locker_label, Phase.REGISTER_OPEN, now)
+        if result.outcome is RegisterOutcome.CHALLENGE_REQUIRED:
+            return self.home(now) if leave else self._start_move(now, retrieving=False)
+        self._held = None
+        if result.outcome is RegisterOutcome.CHALLENGE_FAILED:
+            return self._move_failed(now, result.retry_after_s, result.detail, leave)
         if result.door_opened:
             reopened = result.outcome is RegisterOutcome.REOPENED_EXISTING
             label = result.locker_label
@@ -303,6 +278,12 @@ class KioskFlow:
         if not current:
             opened = outcome is RetrieveOutcome.OPENED
             return self._stale(opened, result.locker_label, Phase.RETRIEVE_OPEN, now)
+        if outcome is RetrieveOutcome.CHALLENGE_REQUIRED:
+            return self.home(now) if leave else self._start_move(now, retrieving=True)
+        self._held = None
+        if outcome is RetrieveOutcome.CHALLENGE_FAILED:
+            self._discard()
+            return self._move_failed(now, result.retry_after_s, result.detail, leave)
         if outcome is RetrieveOutcome.UNDECIDED:
             if leave:
                 return self.home(now)
@@ -333,42 +314,6 @@ class KioskFlow:
             return self._view
         return self._fail(now, Problem.SERVICE_ERROR, detail=detail)
 
-    def _stale(self, opened: bool, label: str | None, phase: Phase, now: float) -> FlowView:
-        """A result of a request the flow no longer waits for. A door it opened is still
-        shown (whoever stands there must be told its number); anything else is dropped."""
-        if not opened or self._calls.running is not None:
-            if opened:
-                log.warning("locker %s opened for a request nobody waits for", label)
-            return self._view
-        log.warning("locker %s opened for an earlier request: shown now", label)
-        self._discard()
-        return self._go(now, phase, locker_label=label, retrieving=phase in RETRIEVE_PHASES)
-
-    def _not_recognised(self, now: float, wait_s: float) -> FlowView:
-        self._gate.wait(now, wait_s)
-        self._discard()
-        self._go(now, Phase.NOT_RECOGNISED, can_retry=True)
-        return self._refresh_wait(now)
-
-    def _fail(
-        self, now: float, problem: Problem, *, label: str | None = None, detail: str = ""
-    ) -> FlowView:
-        self._discard()
-        return self._go(
-            now,
-            Phase.FAILED,
-            problem=problem,
-            locker_label=label,
-            detail=detail,
-            can_retry=problem in RETRYABLE,
-        )
-
-    def _refresh_wait(self, now: float) -> FlowView:
-        wait = self._gate.left_s(now)
-        if wait != self._view.retry_in_s:
-            self._view = replace(self._view, retry_in_s=wait)
-        return self._view
-
     # -- time --------------------------------------------------------------------------------
 
     def tick(self, now: float) -> FlowView:
@@ -385,7 +330,11 @@ class KioskFlow:
         elif phase is Phase.LIVENESS:
             failure = self._register.challenge_tick(now, in_phase)
             if failure is not None:
-                self._fail(now, Problem.LIVENESS_FAILED, detail=failure)
+                self._outbox = self._register_failed(now, failure)
+        elif phase is Phase.CHALLENGE and self._move is not None:
+            proof = self._move.tick(now)
+            if proof is not None:
+                self._outbox = self._resubmit(proof, now)
         elif phase is Phase.RETRIEVE_SCAN and in_phase > s.retrieve_timeout_s:
             self._not_recognised(now, 0.0)
         elif phase in OPEN_PHASES and in_phase > s.open_display_s:

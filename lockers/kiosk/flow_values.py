@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from lockers.config.liveness import DEFAULT_CONFIDENT
+from lockers.kiosk.liveness_tiers import ChallengeProof
 from lockers.vision.liveness import FaceSample, LivenessConfig, LivenessState, Turn
 from lockers.vision.pad import PadScore, PadVerdict, fuse
 
@@ -26,6 +28,8 @@ class Phase(StrEnum):
     CONSENT = "consent"
     CAPTURE = "capture"  # collecting good frames for enrolment
     LIVENESS = "liveness"  # turn left/right, then look at the camera again
+    # An unsure passive score for an existing rental: one head move before the door opens.
+    CHALLENGE = "challenge"
     REGISTERING = "registering"  # the service allocates and opens (off the UI thread)
     REGISTER_OPEN = "register_open"  # locker N is open: put things in, close the door
     RETRIEVE_SCAN = "retrieve_scan"
@@ -37,7 +41,7 @@ class Phase(StrEnum):
 
 
 # Frames are analysed on these screens; the service runs on these; a door stands open on these.
-ANALYSING_PHASES = frozenset({Phase.CAPTURE, Phase.LIVENESS, Phase.RETRIEVE_SCAN})
+ANALYSING_PHASES = frozenset({Phase.CAPTURE, Phase.LIVENESS, Phase.CHALLENGE, Phase.RETRIEVE_SCAN})
 CALL_PHASES = frozenset({Phase.REGISTERING, Phase.RETRIEVING})
 OPEN_PHASES = frozenset({Phase.REGISTER_OPEN, Phase.RETRIEVE_OPEN})
 # Which flow a FAILED or DONE screen that follows these belongs to.
@@ -142,13 +146,16 @@ class FrameObservation:
 class FlowSettings:
     """Counts and times of the flow (seconds).
 
-    ``liveness=None`` skips the active liveness check: only for a replayed video in demo mode,
-    which cannot turn its head (the kiosk command never does this).
-    ``same_face_min_cosine``: every frontal frame of the challenge and the one after the turns
-    must be this close to the mean of the captured templates, and the last to the first
+    ``liveness=None`` skips a registration's moves (``liveness.register_turns: 0``, or a
+    replayed video in demo mode, which cannot turn its head).
+    ``same_face_min_cosine``: every frontal frame of the challenge must be this close to the
+    mean of the captured templates (or of a retrieve's probes) and to the challenge's first
+    one; a frame after the turns is asked only when one of them came before the templates
     (identity continuity: binds the liveness check to the enrolled face).
     ``passive_threshold``: the fused anti-spoofing score a capture needs (register: the embedded
     frames and the head-turn frames; retrieve: the probe frames); ``None`` = passive check off.
+    ``liveness`` is a registration's moves (``None`` with ``liveness.register_turns: 0``);
+    ``move`` the one move an unsure capture for an existing rental must do (``None``: demo).
     """
 
     capture_frames: int = 5
@@ -179,6 +186,9 @@ class FlowSettings:
     # result): the flow only shows it. A scan that timed out never reached the service and
     # compared no face, so it costs no wait.
     passive_threshold: float | None = None
+    move: LivenessConfig | None = field(default_factory=lambda: LivenessConfig(turns=1))
+    # At or above it an existing rental's door opens without a move (liveness.confident).
+    confident: float = DEFAULT_CONFIDENT
 
     def __post_init__(self) -> None:
         if self.capture_frames < 1 or self.retrieve_frames < 1:
@@ -194,20 +204,23 @@ class FlowSettings:
         live = settings.liveness
         passive = live.passive == "on" if passive is None else passive
         challenge = LivenessConfig(
-            turns=live.turns,
+            turns=max(1, live.register_turns),
             directions=tuple(Turn(d) for d in live.directions),
             turn_timeout_s=live.turn_timeout_s,
             hold_s=(live.hold_min_s, live.hold_max_s),
             # Room for every move (its hold included) plus the pauses between them.
-            timeout_s=max(15.0, live.turns * (live.turn_timeout_s + 1.0)),
+            timeout_s=max(15.0, live.register_turns * (live.turn_timeout_s + 1.0)),
         )
+        moves = liveness and live.register_turns > 0
         return cls(
             retrieve_frames=rec.frames_window,
             retrieve_agree_frames=rec.frames_to_agree,
             idle_timeout_s=settings.ui.idle_timeout_s,
-            liveness=challenge if liveness else None,
+            liveness=challenge if moves else None,
+            move=challenge if liveness else None,
             same_face_min_cosine=live.same_face_min_cosine,
             passive_threshold=live.threshold if passive else None,
+            confident=live.confident,
         )
 
 
@@ -234,6 +247,7 @@ class RegisterRequest:
     qualities: npt.NDArray[np.float32]  # (k,)
     pad: PadVerdict | None = None  # the passive check's verdict; None = check off
     request_id: int = 0
+    challenge: ChallengeProof | None = None  # the head moves seen (liveness_tiers)
 
 
 @dataclass(frozen=True)
@@ -249,6 +263,7 @@ class RetrieveRequest:
     pad: PadVerdict | None = None  # the passive check's verdict; None = check off
     final: bool = True
     request_id: int = 0
+    challenge: ChallengeProof | None = None  # the head move seen after CHALLENGE_REQUIRED
 
 
 @dataclass(frozen=True, eq=False)

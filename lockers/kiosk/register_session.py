@@ -1,5 +1,6 @@
-"""One customer's registration between consent and the service call: the capture window, the
-active liveness challenge and the same face again.
+"""One customer's registration between consent and the service call: the capture window and
+the head moves (``liveness.register_turns``), all by the face of the captured templates (a
+confirming look after them only when a frame of the turns could not be compared with them).
 
 The face data (crops, embeddings, anti-spoofing scores) live here, in memory only, until
 :meth:`RegisterSession.request` hands them to the service or :meth:`RegisterSession.clear`
@@ -24,6 +25,7 @@ from lockers.kiosk.flow_values import (
     RegisterRequest,
     pad_verdict,
 )
+from lockers.kiosk.liveness_tiers import ChallengeProof
 from lockers.vision.liveness import ActiveLiveness, LivenessState, LivenessStatus
 from lockers.vision.pad import PadScore
 
@@ -70,6 +72,9 @@ class RegisterSession:
         # The first usable embedding seen during the challenge (identity continuity).
         self._challenge_first: npt.NDArray[np.float32] | None = None
         self._challenge_embedded_at = -float("inf")
+        # A frontal frame of the turns was embedded before the templates were in (so it was
+        # not compared with them): the confirming look after the turns is then needed.
+        self._unchecked = False
 
     # -- state -------------------------------------------------------------------------------
 
@@ -98,6 +103,7 @@ class RegisterSession:
         self._liveness = None
         self._challenge_first = None
         self._challenge_embedded_at = -float("inf")
+        self._unchecked = False
 
     def _reset_capture(self) -> None:
         """Whatever was captured may be someone else's: start the window again."""
@@ -112,13 +118,14 @@ class RegisterSession:
         self._face_seen = now
 
     def wants_embedding(self, now: float) -> bool:
-        """During the turns only a frontal frame now and then (identity continuity); after
-        them the confirming frame, once the captured templates are in."""
+        """During the turns only a frontal frame now and then (identity continuity), once the
+        captured templates are in (so that each is compared with them); after them the
+        confirming frame, when one is needed."""
         live = self._liveness
-        if live is None:
+        if live is None or self._pending is not None:
             return False
         if live.finished:
-            return self._pending is None
+            return True
         # The first frontal frame, then one every challenge_embed_interval_s: a swap is caught
         # in time without embedding every frame.
         return (
@@ -218,8 +225,12 @@ class RegisterSession:
                 # (or another photo) stepping in between the moves fails here. The captured
                 # templates may still be on their way (EmbedRequest); the first challenge
                 # frame is then checked against them after the turns.
+                first = self._challenge_first
                 if self._templates and not self._same_face(obs.embedding):
                     return ChallengeStep(failed="face_changed")
+                if first is not None and float(obs.embedding @ first) < self._min_cosine:
+                    return ChallengeStep(failed="face_changed")  # not the face that began
+                self._unchecked = self._unchecked or not self._templates
                 self._challenge_embedded_at = now
                 if self._challenge_first is None:
                     self._challenge_first = obs.embedding.astype(np.float32)
@@ -227,12 +238,22 @@ class RegisterSession:
         if state.status is LivenessStatus.FAILED:
             return ChallengeStep(failed=str(state.failure))
         passed = state.status is LivenessStatus.PASSED
+        if passed and self._continuous:
+            # Every frontal frame of the turns was the enrolled face and the tracker saw no
+            # swap in between: no confirming look (it cost the user about half a second).
+            return ChallengeStep(ready=True, state=state)
         guidance = Guidance.STEP_BACK.value if obs.crowded else None
         return ChallengeStep(
             state=state,
             guidance=Guidance.LOOK_AGAIN.value if passed else guidance,
             confirm_started=passed,
         )
+
+    @property
+    def _continuous(self) -> bool:
+        """Identity continuity already holds: frontal frames of the turns were embedded, every
+        one compared with the captured templates and the same face."""
+        return self._challenge_first is not None and not self._unchecked and not self._pending
 
     def challenge_tick(self, now: float, in_phase_s: float) -> str | None:
         """Time passing without frames; the failure's detail when the challenge failed."""
@@ -244,6 +265,10 @@ class RegisterSession:
         if in_phase_s > self.settings.confirm_timeout_s:
             return "timeout"
         return None
+
+    @property
+    def _min_cosine(self) -> float:
+        return self.settings.same_face_min_cosine
 
     def _same_face(self, embedding: npt.NDArray[np.float32]) -> bool:
         """Whether ``embedding`` is close enough to the mean of the captured templates."""
@@ -258,14 +283,27 @@ class RegisterSession:
         """No challenge and every template embedded: the request can go."""
         return self.settings.liveness is None and self._pending is None and bool(self._templates)
 
-    def request(self, request_id: int) -> tuple[RegisterRequest, list[int | None]]:
+    @property
+    def can_report(self) -> bool:
+        """The captured templates are in: a failed challenge can be reported to the service
+        (which counts it when the face already rents a locker)."""
+        return bool(self._templates) and self._pending is None
+
+    def request(
+        self, request_id: int, failed: str | None = None
+    ) -> tuple[RegisterRequest, list[int | None]]:
         """The service request (it now owns the data: this session keeps none) and the frame
-        indices it was made of."""
+        indices it was made of; ``failed``: the moves were not done (why)."""
+        moves = self.settings.liveness
         request = RegisterRequest(
             templates=np.stack(self._templates).astype(np.float32),
             qualities=np.asarray(self._qualities, dtype=np.float32),
             pad=pad_verdict(self._pad_scores, self.settings.passive_threshold),
             request_id=request_id,
+            # The moves were done (the request goes only then); their frames are in ``pad``.
+            challenge=None
+            if moves is None
+            else ChallengeProof(failed is None, moves=moves.turns, detail=failed or ""),
         )
         frames = list(self._frames)
         self.clear()

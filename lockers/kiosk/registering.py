@@ -54,7 +54,9 @@ class Registrar:
         self._parts = parts
         self._terms = terms
 
-    def register(self, enrolment: Enrolment) -> RegisterResult:
+    def register(
+        self, enrolment: Enrolment, reopen_refusal: RegisterResult | None = None
+    ) -> RegisterResult:
         """Reserve (or find this face's rental), then open the door and settle its outcome."""
         parts = self._parts
         with parts.database.transaction() as session:
@@ -62,6 +64,8 @@ class Registrar:
             existing = parts.recogniser.duplicate_of(
                 session, enrolment.vectors, enrolment.model_version
             )
+            if existing is not None and reopen_refusal is not None:  # see liveness_tiers
+                return reopen_refusal
             if existing is not None:
                 intent = self._reopen(
                     session, rentals.require_rental(session, existing).locker, existing

@@ -23,17 +23,20 @@ import numpy.typing as npt
 
 from lockers.backoff import Backoff
 from lockers.config import Settings
+from lockers.config.liveness import DEFAULT_CONFIDENT
 from lockers.hardware.board import LockBoard
 from lockers.kiosk.audit_trail import record_attack, trail
 from lockers.kiosk.dto import (
     HousekeepingReport,
     RegisterOutcome,
     RegisterResult,
+    RetrieveOutcome,
     RetrieveResult,
 )
 from lockers.kiosk.errors import ConsentRequired, InvalidTemplates
 from lockers.kiosk.gallery import GalleryCache
 from lockers.kiosk.housekeeping import expire_rentals, housekeeping
+from lockers.kiosk.liveness_tiers import ChallengeProof, TierGuard
 from lockers.kiosk.recognition import (
     DEFAULT_RETRIEVE_BACKOFF,
     Recogniser,
@@ -73,7 +76,9 @@ class RentalService:
         kiosk_id: names this kiosk in rentals, unlock intents and the audit log.
         rental_max_hours, retention_hours: from ``settings.privacy``.
         policy: ``first_free`` or ``by_size``.
-        backoff: the retrieve back-off (``recognition.retry_*``).
+        backoff: the retrieve back-off (``recognition.retry_*``); a failed head move counts.
+        confident: the passive score at or above which a door for an existing rental opens
+            without a head move (``liveness.confident``, see :mod:`~lockers.kiosk.liveness_tiers`).
         clock: returns aware UTC now (tests move time).
         checkpoint: called between steps (crash tests).
     """
@@ -91,6 +96,7 @@ class RentalService:
         policy: lockers_repo.AllocationPolicy = "first_free",
         store_face_images: bool = False,
         backoff: Backoff = DEFAULT_RETRIEVE_BACKOFF,
+        confident: float = DEFAULT_CONFIDENT,
         clock: Callable[[], datetime] = utcnow,
         checkpoint: Checkpoint = no_checkpoint,
     ) -> None:
@@ -110,7 +116,9 @@ class RentalService:
         )
         terms = RentalTerms(rental_max_hours, retention_hours, store_face_images, policy)
         self._registrar = Registrar(self._parts, terms)
-        self._retriever = Retriever(self._parts, RetryGate(backoff))
+        gate = RetryGate(backoff)
+        self._retriever = Retriever(self._parts, gate)
+        self._tiers = TierGuard(self._parts, gate, confident)
 
     @classmethod
     def from_settings(
@@ -129,6 +137,7 @@ class RentalService:
             "retention_hours": settings.privacy.retention_hours,
             "store_face_images": settings.privacy.store_face_images,
             "backoff": retrieve_backoff(settings),
+            "confident": settings.liveness.confident,
             **kwargs,  # explicit arguments win over the settings
         }
         return cls(
@@ -168,6 +177,7 @@ class RentalService:
         size: Literal["S", "M", "L"] | None = None,
         face_image: bytes | None = None,
         pad: PadVerdict | None = None,
+        challenge: ChallengeProof | None = None,
     ) -> RegisterResult:
         """Give the user a locker and open it (see :mod:`lockers.kiosk.registering`).
 
@@ -180,6 +190,10 @@ class RentalService:
                 when staff enabled ``privacy.store_face_images``, otherwise discarded.
             pad: the passive anti-spoofing verdict over the capture (``None``: check off); a
                 verdict that is not live refuses the rental (``PRESENTATION_ATTACK``).
+            challenge: the head moves the kiosk saw. A face that already rents a locker with
+                an unsure ``pad`` reopens it only with a completed move (otherwise
+                ``CHALLENGE_REQUIRED``, nothing written); a failed move is ``CHALLENGE_FAILED``,
+                a failed attempt of the retrieve back-off (``retry_after_s``).
 
         Raises:
             ConsentRequired: ``consent`` is false (nothing is stored).
@@ -200,8 +214,12 @@ class RentalService:
         if pad is not None and not pad.live:
             record_attack(self._db, self._actor, AuditAction.REGISTER, pad, self._clock())
             return RegisterResult(RegisterOutcome.PRESENTATION_ATTACK, detail=str(pad.attack))
+        wait = self._tiers.failed_challenge(AuditAction.REGISTER, challenge)
+        if wait is not None and challenge is not None:
+            failed = RegisterOutcome.CHALLENGE_FAILED
+            return RegisterResult(failed, detail=challenge.detail, retry_after_s=wait)
         enrolment = Enrolment(vectors, qualities, model_version, size, face_image)
-        return self._registrar.register(enrolment)
+        return self._registrar.register(enrolment, self._tiers.reopen_refusal(pad, challenge))
 
     def retrieve(
         self,
@@ -210,6 +228,7 @@ class RentalService:
         model_version: str,
         pad: PadVerdict | None = None,
         final: bool = True,
+        challenge: ChallengeProof | None = None,
     ) -> RetrieveResult:
         """Open the locker of the face in ``probes`` and end its rental.
 
@@ -223,6 +242,9 @@ class RentalService:
             final: ``False`` for the kiosk's early look at fewer than ``n`` frames: without an
                 accept the answer is ``UNDECIDED`` (not a failed attempt, nothing audited, no
                 back-off) and the kiosk sends all ``n`` frames next.
+            challenge: the head move the kiosk asked for after ``CHALLENGE_REQUIRED`` (a
+                matched face with an unsure ``pad``: nothing opened, nothing counted); a failed
+                move is ``CHALLENGE_FAILED``, a failed attempt with the back-off.
 
         Returns:
             The result; after failed attempts ``retry_after_s`` is the wait this service
@@ -233,7 +255,12 @@ class RentalService:
             StoreError: the database failed.
         """
         vectors = validate_embeddings(probes, "probes")
-        return self._retriever.retrieve(vectors, model_version, pad, final)
+        pending = self._tiers.challenge_pending(pad, challenge)
+        wait = self._tiers.failed_challenge(AuditAction.RETRIEVE, challenge)
+        if wait is not None and challenge is not None:
+            failed = RetrieveOutcome.CHALLENGE_FAILED
+            return RetrieveResult(failed, detail=challenge.detail, retry_after_s=wait)
+        return self._retriever.retrieve(vectors, model_version, pad, final, pending)
 
     def record_passive_check_off(self) -> None:
         """Audit that this kiosk runs without the passive anti-spoofing check (staff set

@@ -38,6 +38,7 @@ class Retriever:
         model_version: str,
         pad: PadVerdict | None,
         final: bool,
+        challenge_pending: bool = False,
     ) -> RetrieveResult:
         """See :meth:`lockers.kiosk.rental_service.RentalService.retrieve`."""
         parts = self._parts
@@ -62,6 +63,8 @@ class Retriever:
             rental = None if identity is None else rentals.get_rental(session, identity)
             if rental is None or rental.state != RentalState.ACTIVE:
                 return self._no_match(session, score, now, final)
+            if challenge_pending:  # an unsure capture: one head move first (liveness_tiers)
+                return RetrieveResult(RetrieveOutcome.CHALLENGE_REQUIRED, score=score)
             self._gate.succeeded()
             order = DoorOrder(
                 UnlockPurpose.RETRIEVE, rental.id, parts.actor, None, parts.kiosk_id, score

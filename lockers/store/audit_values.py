@@ -65,6 +65,7 @@ class AuditOutcome(StrEnum):
     NO_MATCH = "no_match"
     RATE_LIMITED = "rate_limited"
     PRESENTATION_ATTACK = "presentation_attack"
+    CHALLENGE_FAILED = "challenge_failed"  # an unsure capture's head move was not done
     PASSIVE_OFF = "passive_off"
     TEMPLATES_DELETED = "templates_deleted"
     UNKNOWN_STAFF = "unknown_staff"

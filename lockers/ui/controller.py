@@ -211,7 +211,8 @@ class KioskController(QObject):
         emit(self.log_line, line)
 
     def _apply(self, view: FlowView) -> None:
-        self.bridge.apply(view)
+        # A timeout or a way home may have produced a command (a failed head move to report).
+        self.bridge.apply(view, self.flow.take_command())
 
     @Slot()
     def touch(self) -> None:

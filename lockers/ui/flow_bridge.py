@@ -106,19 +106,20 @@ class FlowBridge:
         elif isinstance(command, RegisterRequest):
             self._log(f"register: {len(command.templates)} templates")
             templates, qualities, pad = command.templates, command.qualities, command.pad
+            proof = command.challenge
             self._submit(
                 "register",
-                lambda: backend.register(templates, qualities, version, pad=pad),
+                lambda: backend.register(templates, qualities, version, pad=pad, challenge=proof),
                 command.request_id,
             )
         elif isinstance(command, RetrieveRequest):
             final = command.final
             early = "" if final else " (early look)"
             self._log(f"retrieve: {len(command.probes)} frames{early}")
-            probes, pad = command.probes, command.pad
+            probes, pad, proof = command.probes, command.pad, command.challenge
             self._submit(
                 "retrieve",
-                lambda: backend.retrieve(probes, version, pad=pad, final=final),
+                lambda: backend.retrieve(probes, version, pad=pad, final=final, challenge=proof),
                 command.request_id,
             )
 

@@ -30,7 +30,7 @@ from lockers.ui.style import STYLE
 from lockers.ui.widgets.common import button, label, on_click
 from lockers.ui.widgets.long_press import LongPressArea
 
-CAMERA_PHASES = frozenset({Phase.CAPTURE, Phase.LIVENESS, Phase.RETRIEVE_SCAN})
+CAMERA_PHASES = frozenset({Phase.CAPTURE, Phase.LIVENESS, Phase.CHALLENGE, Phase.RETRIEVE_SCAN})
 
 
 class MainWindow(QMainWindow):

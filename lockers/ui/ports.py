@@ -26,6 +26,7 @@ from lockers.kiosk.dto import (
 if TYPE_CHECKING:
     from lockers.config import Settings
     from lockers.kiosk.flow import FlowSettings
+    from lockers.kiosk.liveness_tiers import ChallengeProof
     from lockers.vision.camera import FrameSource
     from lockers.vision.pad import PadVerdict
     from lockers.vision.pipeline import FacePipeline
@@ -56,9 +57,10 @@ class KioskBackend(Protocol):
         qualities: npt.NDArray[np.float32],
         model_version: str,
         pad: PadVerdict | None = None,
+        challenge: ChallengeProof | None = None,
     ) -> RegisterResult:
         """Consent was given on screen; allocate a locker and open it (refused when ``pad`` says
-        the capture was a photo or a screen)."""
+        the capture was a photo or a screen; ``challenge``: the head moves seen)."""
         ...
 
     def retrieve(
@@ -67,9 +69,10 @@ class KioskBackend(Protocol):
         model_version: str,
         pad: PadVerdict | None = None,
         final: bool = True,
+        challenge: ChallengeProof | None = None,
     ) -> RetrieveResult:
         """``final=False``: an early look at fewer than n frames (``UNDECIDED`` unless it
-        accepts)."""
+        accepts); ``challenge``: the head move seen after ``CHALLENGE_REQUIRED``."""
         ...
 
     def prepare(self, model_version: str) -> int:

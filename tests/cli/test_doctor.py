@@ -163,7 +163,8 @@ def test_doctor_without_a_database_file_creates_nothing(tmp_path: Path) -> None:
 def test_doctor_with_a_replayed_video_measures_its_frames(tmp_path: Path) -> None:
     config = write_config(tmp_path, camera={"source": str(SAMPLE_VIDEO), "fps": 10})
     only_camera = [a for n in ("python", "packages", "qt", "font", "board", "weights",
-                               "antispoof", "database", "key_file", "user", "disk", "clock")
+                               "antispoof", "liveness", "database", "key_file", "user", "disk",
+                               "clock")
                    for a in ("--skip", n)]  # fmt: skip
     _, checks, _ = doctor(config, *only_camera)
     assert list(checks) == ["camera"]
@@ -268,3 +269,19 @@ def test_doctor_verifies_the_anti_spoofing_models_or_says_the_check_is_off(
     _, checks, _ = doctor(config, "--skip", "camera")
     assert checks["weights.antispoof"]["status"] == "warn"
     assert "liveness.passive is off" in checks["weights.antispoof"]["detail"]
+
+
+def test_doctor_shows_weakened_liveness_as_a_warning_not_a_failure(tmp_path: Path) -> None:
+    skip = [a for n in ("qt", "camera", "board") for a in ("--skip", n)]
+    _, checks, _ = doctor(write_config(tmp_path), *skip)
+    assert checks["liveness"]["status"] == "ok"
+    assert "confident 0.82" in checks["liveness"]["detail"]
+    assert "1 head move" in checks["liveness"]["detail"]
+
+    config = write_config(tmp_path, liveness={"register_turns": 0, "passive": "off"})
+    _, checks, _ = doctor(config, *skip)
+    liveness = checks["liveness"]
+    assert liveness["status"] == "warn"  # visible, never failing
+    assert "register_turns is 0" in liveness["detail"]
+    assert "liveness.passive is off" in liveness["detail"]
+    assert "register_turns: 1" in liveness["fix"]

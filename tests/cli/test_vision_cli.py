@@ -106,3 +106,7 @@ def test_bench_prints_the_promised_figures(config_file: Path) -> None:
     assert figures["face_to_unlock_p50_ms"] > 0
     assert figures["flow"]["retrieve_face_to_unlock_ms"]["n"] == 1
     assert figures["flow"]["gallery_active_rentals"] == 50
+    # As a customer lives it: a simulated person, per passive tier (head moves included).
+    for key in ("register_total_ms", "retrieve_total_ms"):
+        assert set(figures[key]) == {"confident", "unsure"}
+        assert all(set(figures[key][tier]) == {"p50", "p95", "n"} for tier in figures[key])

@@ -43,8 +43,9 @@ def test_bench_on_a_video_without_a_usable_face_reports_why_and_no_nan(tmp_path:
         settings,
         BenchOptions(source=video, frames=8, warmup=2, embedder_options=False, skip_default=True),
     )
-    result["flow"] = run_flow_bench(settings, video, fps=15.0, frames=12, gallery_size=20,
-                                    repeats=2)
+    result["flow"] = run_flow_bench(
+        settings, video, fps=15.0, frames=12, gallery_size=20, repeats=2
+    )
     result["face_to_unlock_p50_ms"] = result["flow"]["retrieve_face_to_unlock_ms"]["p50"]
     assert result["frames_with_usable_face"] == 0
     assert sum(result["frames_refused"].values()) >= result["frames"]
@@ -58,8 +59,9 @@ def test_bench_on_a_video_without_a_usable_face_reports_why_and_no_nan(tmp_path:
 
 def test_face_to_unlock_on_a_moving_face_embeds_only_what_decides(tmp_path: Path) -> None:
     video = video_maker().make_moving_face(SHARED_FACES, tmp_path / "moving.mp4", frames=40)
-    flow = run_flow_bench(_settings(tmp_path), video, fps=15.0, frames=40, gallery_size=200,
-                          repeats=2)
+    flow = run_flow_bench(
+        _settings(tmp_path), video, fps=15.0, frames=40, gallery_size=200, repeats=2
+    )
     # Through the real service on a SQLite store with 200 other active rentals, to the
     # unlock command on the emulated board.
     assert flow["gallery_active_rentals"] == 200  # each retrieve ended its own rental
@@ -72,4 +74,38 @@ def test_face_to_unlock_on_a_moving_face_embeds_only_what_decides(tmp_path: Path
     # Register embeds its 5 best frames only; retrieve stops at k = 3 consistent frames.
     assert flow["frames_embedded_register"] == [5, 5]
     assert all(3 <= n <= 5 for n in flow["frames_embedded_retrieve"])
+    assert set(flow["register_total_ms"]) == {"confident", "unsure"}  # the simulated person
+    assert flow["retrieve_total_ms"]["unsure"]["n"] == 2
+    assert _no_nan(flow)
+
+
+def test_a_simulated_person_times_register_and_retrieve_per_passive_tier(tmp_path: Path) -> None:
+    import tempfile
+
+    from lockers.kiosk.bench_flow import open_bench_kiosk, warm_gallery
+    from lockers.kiosk.bench_person import bench_person
+    from lockers.kiosk.flow import FlowSettings
+
+    settings = _settings(tmp_path)
+    with tempfile.TemporaryDirectory(prefix="lockers-bench-") as tmp:
+        kiosk = open_bench_kiosk(settings, Path(tmp), 20, 5, "bench")
+        try:
+            warm_gallery(kiosk)
+            flow = bench_person(kiosk, FlowSettings.from_settings(settings, passive=True),
+                                repeats=2)  # fmt: skip
+        finally:
+            kiosk.board.close()
+            kiosk.store.close()
+    # Through the real flow (one head move at registration, the tiers at retrieve) and the real
+    # service on SQLite, to the unlock command on the emulated board.
+    for key in ("register_total_ms", "retrieve_total_ms"):
+        assert set(flow[key]) == {"confident", "unsure"}
+        assert all(flow[key][tier]["n"] == 2 for tier in ("confident", "unsure"))
+    assert flow["person"]["reaction_s"] == 0.6 and flow["person"]["move_s"] == 0.4
+    assert flow["person_outcomes"]["confident"] == [["opened", "opened"]] * 2
+    assert flow["person_outcomes"]["unsure"] == [["opened", "challenge_required", "opened"]] * 2
+    register, retrieve = flow["register_total_ms"], flow["retrieve_total_ms"]
+    # The human timing alone: the capture window (1 s), a reaction (0.6 s), a move (0.4 s).
+    assert register["confident"]["p50"] > 2000.0
+    assert retrieve["unsure"]["p50"] > retrieve["confident"]["p50"] + 1000.0
     assert _no_nan(flow)

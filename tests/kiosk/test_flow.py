@@ -182,6 +182,16 @@ def do_turn(flow: KioskFlow, clock: Clock, turn: Turn) -> object:
     return command
 
 
+def reported(flow: KioskFlow, clock: Clock, command: object, detail: str) -> None:
+    """A failed registration challenge goes to the service (it counts the failed attempt);
+    its answer shows the failure with the service's wait."""
+    assert isinstance(command, RegisterRequest) and command.challenge is not None
+    assert not command.challenge.passed and command.challenge.detail == detail
+    assert flow.phase is Phase.REGISTERING and not flow.holds_face_data
+    failed = RegisterResult(RegisterOutcome.CHALLENGE_FAILED, detail=detail)
+    flow.register_done(failed, clock(), request_id=command.request_id)
+
+
 def test_register_with_liveness_then_the_same_face_again() -> None:
     flow, clock = liveness_flow()
     view = flow.view
@@ -192,9 +202,10 @@ def test_register_with_liveness_then_the_same_face_again() -> None:
     second = flow.view.liveness.prompt  # type: ignore[union-attr]
     assert second is not None and second is not first
     command = do_turn(flow, clock, second)
-    # The swing ended on good frontal frames of A: the first one was the confirmation.
+    # Every frontal frame of the turns was A's, compared with the templates as it came: the
+    # request goes when the last move is held, without a confirming look.
     assert isinstance(command, RegisterRequest) and flow.phase is Phase.REGISTERING
-    assert command.templates.shape == (4, 512)
+    assert command.templates.shape == (3, 512)
 
 
 def test_liveness_confirm_refuses_another_face() -> None:
@@ -206,7 +217,7 @@ def test_liveness_confirm_refuses_another_face() -> None:
         for yaw in (0, 22 * sign, 25 * sign, 5 * sign):
             flow.frame(turned(yaw), clock(0.1))  # never a good frame: no early confirmation
     assert flow.view.liveness.status is LivenessStatus.PASSED  # type: ignore[union-attr]
-    assert flow.frame(good(PERSON_B), clock()) is None
+    reported(flow, clock, flow.frame(good(PERSON_B), clock()), "face_changed")
     view = flow.view
     assert view.phase is Phase.FAILED and view.problem is Problem.LIVENESS_FAILED
     assert view.detail == "face_changed" and not flow.holds_face_data
@@ -214,8 +225,10 @@ def test_liveness_confirm_refuses_another_face() -> None:
 
 def test_a_photo_cannot_pass_liveness() -> None:
     flow, clock = liveness_flow()
+    command = None
     for _ in range(120):
-        flow.frame(good(yaw=3.0), clock(0.1))
+        command = command or flow.frame(good(yaw=3.0), clock(0.1))
+    reported(flow, clock, command, "timeout")
     view = flow.view
     assert view.phase is Phase.FAILED and view.problem is Problem.LIVENESS_FAILED
     assert view.can_retry
@@ -574,7 +587,7 @@ def test_a_face_swapped_mid_challenge_fails() -> None:
     do_turn(flow, clock, first)  # A does the first turn...
     assert flow.phase is Phase.LIVENESS
     # ...then B steps in where A stood (same place and size: no jump) and faces the camera.
-    flow.frame(good(PERSON_B), clock(0.1))
+    reported(flow, clock, flow.frame(good(PERSON_B), clock(0.1)), "face_changed")
     view = flow.view
     assert view.phase is Phase.FAILED and view.problem is Problem.LIVENESS_FAILED
     assert view.detail == "face_changed" and not flow.holds_face_data
@@ -598,12 +611,10 @@ def test_the_last_frame_must_match_the_first_frame_of_the_challenge() -> None:
     far = base - 0.9 * (other - (other @ base) * base)
     far = (far / np.linalg.norm(far)).astype(np.float32)
     assert float(far @ base) > 0.5 and float(far @ look_alike) < 0.5
-    prompt = flow.view.liveness.prompt  # type: ignore[union-attr]
-    sign = 1 if prompt is Turn.LEFT else -1
-    for yaw in (22 * sign, 25 * sign, 24 * sign):
-        flow.frame(turned(yaw), clock(0.1))
-    command = flow.frame(good(far), clock(0.1))  # the confirmation frame
-    assert command is None and flow.view.detail == "face_changed"
+    # A later frontal frame of the challenge (each is compared with its first one, and the
+    # turns need no confirming look after them when all were): the first and it disagree.
+    reported(flow, clock, flow.frame(good(far), clock(0.6)), "face_changed")
+    assert flow.view.detail == "face_changed"
 
 
 def test_the_kiosk_config_builds_the_harder_challenge() -> None:
@@ -770,11 +781,13 @@ def test_with_liveness_the_turns_start_while_the_best_frames_are_embedded() -> N
     assert isinstance(command, EmbedRequest) and flow.phase is Phase.LIVENESS
     # The turns need poses; only a frontal frame now and then is embedded, to bind the
     # challenge to the enrolled face.
+    # Not before the templates are in, so that every one is compared with them.
+    assert not flow.wants_embedding(1.5)
+    assert flow.faces_embedded(command.job, np.stack([PERSON_A, PERSON_A]), 1.5) is None
+    assert flow.phase is Phase.LIVENESS and flow.holds_face_data
     assert flow.wants_embedding(1.5)
     flow.frame(good(), 1.5)
     assert not flow.wants_embedding(1.6) and flow.wants_embedding(2.0)
-    assert flow.faces_embedded(command.job, np.stack([PERSON_A, PERSON_A]), 1.5) is None
-    assert flow.phase is Phase.LIVENESS and flow.holds_face_data
 
 
 def test_embedding_failure_at_the_end_of_the_window_calls_staff() -> None:

@@ -47,3 +47,24 @@ def test_every_challenge_move_has_a_prompt_and_the_hold_time_is_shown(qtbot: obj
     assert screen.prompt.text() == "⬆"
     assert screen.guidance.text() == "Tilt your head UP\nHold it for 0.8 s"
     assert screen.progress.format() == "1 of 3 turns"
+
+
+def test_the_one_move_of_an_unsure_score_is_explained_in_one_line_with_the_arrow(
+    qtbot: object,
+) -> None:
+    from lockers.kiosk.flow import FlowView, Phase
+    from lockers.ui.main_window import CAMERA_PHASES
+    from lockers.ui.screens.camera import CameraScreen
+    from lockers.vision.liveness import LivenessState, LivenessStatus, Turn
+
+    assert Phase.CHALLENGE in CAMERA_PHASES
+    screen = CameraScreen()
+    qtbot.addWidget(screen)  # type: ignore[attr-defined]
+    live = LivenessState(LivenessStatus.TURNING, Turn.LEFT, 0, 1, hold_s=0.6)
+    for lang in ("en", "ko"):
+        screen.set_language(lang)
+        screen.show_view(FlowView(phase=Phase.CHALLENGE, liveness=live, retrieving=True))
+        line = tr("live.one_move", lang)
+        assert screen.title.text() == line and "\n" not in line and len(line) <= 60
+        assert screen.prompt.text() == "⬅"
+        assert screen.guidance.text().startswith(tr("live.turn_left", lang))

@@ -18,7 +18,10 @@ from lockers.app import KioskParts, build_kiosk
 from lockers.kiosk.flow import Phase, Problem
 from lockers.store import audit
 from lockers.ui.main_window import MainWindow
+from lockers.vision.liveness import LivenessConfig, Turn
 from lockers.vision.pad import PadScore
+
+ONE_MOVE = LivenessConfig(turns=1, directions=tuple(Turn), turn_timeout_s=1.5, hold_s=(0.3, 1.2))
 
 
 class SwitchablePad:
@@ -36,6 +39,8 @@ class SwitchablePad:
             return PadScore(((0.05, 0.15, 0.8), (0.1, 0.2, 0.7)))
         if self.attack == "print":
             return PadScore(((0.8, 0.15, 0.05), (0.7, 0.2, 0.1)))
+        if self.attack == "unsure":  # between liveness.threshold and liveness.confident
+            return PadScore(((0.2, 0.66, 0.14), (0.14, 0.66, 0.2)))
         return PadScore(((0.02, 0.95, 0.03), (0.05, 0.9, 0.05)))
 
 
@@ -54,7 +59,9 @@ def kiosk(tmp_path: Path, camera: ScriptedCamera, pad: SwitchablePad) -> Iterato
         liveness=False,
         passive=True,
         pad=pad,
-        flow_overrides={"capture_frames": 3, "capture_min_interval_s": 0.05},
+        # The one head move of an unsure retrieve (a replayed photo cannot turn: no register
+        # moves here), with a short time limit so that a photo's failure comes quickly.
+        flow_overrides={"capture_frames": 3, "capture_min_interval_s": 0.05, "move": ONE_MOVE},
     )
     yield parts
     parts.close()
@@ -111,3 +118,28 @@ def test_a_photo_of_the_owner_never_opens_the_locker(
     assert kiosk.emulator.pulse_count(0, int(label)) == pulses
     assert [r[1] for r in active_rentals(kiosk)] == [label]
     assert ("retrieve", "presentation_attack") in [r[:2] for r in _audit(kiosk)]
+
+
+def test_an_unsure_photo_of_the_owner_is_asked_one_move_and_cannot_do_it(
+    qtbot: Any, window: MainWindow, camera: ScriptedCamera, kiosk: KioskParts, pad: SwitchablePad
+) -> None:
+    label = register(qtbot, window, camera, "person01_1")
+    wait_phase(qtbot, window, Phase.DONE)
+    click(qtbot, window.message.home)
+    assert kiosk.emulator is not None
+    pulses = kiosk.emulator.pulse_count(0, int(label))
+    pad.attack = "unsure"  # the owner's face, matching, with a score the kiosk is unsure of
+    camera.show("person01_2")
+    click(qtbot, window.home.retrieve_button)
+    wait_phase(qtbot, window, Phase.CHALLENGE)
+    assert window.current_screen is window.camera
+    assert window.camera.title.text() == "보관함을 열기 전에 화살표 방향으로 한 번만 움직여 주세요"
+    # A photo cannot turn: the move times out, the service counts the failed attempt.
+    wait_phase(qtbot, window, Phase.FAILED)
+    view = window.controller.flow.view
+    assert view.problem is Problem.LIVENESS_FAILED and view.retrieving
+    assert kiosk.emulator.pulse_count(0, int(label)) == pulses  # never opened
+    assert [r[1] for r in active_rentals(kiosk)] == [label]
+    outcomes = [r[:2] for r in _audit(kiosk)]
+    assert ("retrieve", "challenge_failed") in outcomes
+    assert ("retrieve", "matched") not in outcomes

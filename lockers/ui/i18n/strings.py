@@ -68,6 +68,8 @@ EN: dict[str, str] = {
     "live.turn_up": "Tilt your head UP",
     "live.turn_down": "Tilt your head DOWN",
     "live.hold": "Hold it for {s} s",
+    # one move before an existing rental's door opens (an unsure anti-spoofing score)
+    "live.one_move": "One more step to open your locker: follow the arrow once",
     # register results
     "reg.working": "Finding a locker for you…",
     "reg.open.title": "Locker {label}",
@@ -216,6 +218,7 @@ KO: dict[str, str] = {
     "live.turn_up": "고개를 위로 들어 주세요",
     "live.turn_down": "고개를 아래로 숙여 주세요",
     "live.hold": "{s}초 동안 유지해 주세요",
+    "live.one_move": "보관함을 열기 전에 화살표 방향으로 한 번만 움직여 주세요",
     "reg.working": "보관함을 찾고 있습니다…",
     "reg.open.title": "{label}번 보관함",
     "reg.open.body": "문이 열렸습니다. 물건을 넣고 문을 닫아 주세요.",

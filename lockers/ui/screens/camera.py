@@ -15,6 +15,7 @@ from lockers.vision.liveness import LivenessStatus, Turn
 
 _ARROWS = {Turn.LEFT: "⬅", Turn.RIGHT: "➡", Turn.UP: "⬆", Turn.DOWN: "⬇"}
 
+
 class CameraScreen(QWidget):
     cancel_pressed = Signal()
 
@@ -58,9 +59,10 @@ class CameraScreen(QWidget):
         self.cancel.setText(tr("common.cancel", lang))
         guidance = tr(f"guide.{view.guidance}", lang) if view.guidance else ""
         self.prompt.setText("")
-        if view.phase is Phase.LIVENESS and view.liveness is not None:
+        if view.phase in (Phase.LIVENESS, Phase.CHALLENGE) and view.liveness is not None:
             live = view.liveness
-            self.title.setText(tr("live.title", lang))
+            one_move = view.phase is Phase.CHALLENGE  # an unsure score: one move, then the door
+            self.title.setText(tr("live.one_move" if one_move else "live.title", lang))
             self.progress.setRange(0, live.total)
             self.progress.setValue(live.done)
             self.progress.setFormat(tr("live.progress", lang, n=live.done, total=live.total))
