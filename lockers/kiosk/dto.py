@@ -17,6 +17,9 @@ class RegisterOutcome(StrEnum):
     NO_FREE_LOCKER = "no_free_locker"
     # The passive anti-spoofing check saw a photo or a screen: nothing stored, nothing opened.
     PRESENTATION_ATTACK = "presentation_attack"
+    # This face already rents a locker in another kiosk's bank: nothing opens here, the result
+    # names that locker and kiosk (``kiosk_name``, ``kiosk_location``).
+    ACTIVE_ELSEWHERE = "active_elsewhere"
 
 
 class RetrieveOutcome(StrEnum):
@@ -28,6 +31,9 @@ class RetrieveOutcome(StrEnum):
     PRESENTATION_ATTACK = "presentation_attack"  # a photo or a screen: never opened
     # An early look (``final=False``) at fewer than n frames gave no accept: send more frames.
     UNDECIDED = "undecided"
+    # Matched a rental whose locker is in another kiosk's bank: nothing opens here, the rental
+    # stays active, no back-off; the result names the locker and that kiosk.
+    AT_OTHER_KIOSK = "at_other_kiosk"
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,10 @@ class RegisterResult:
     locker_label: str | None = None
     rental_id: int | None = None
     detail: str = ""
+    # Set with ACTIVE_ELSEWHERE: the kiosk whose bank holds ``locker_label``.
+    kiosk_id: str | None = None
+    kiosk_name: str | None = None
+    kiosk_location: str | None = None
 
     @property
     def door_opened(self) -> bool:
@@ -50,6 +60,10 @@ class RetrieveResult:
     score: float | None = None
     retry_after_s: float = 0.0
     detail: str = ""
+    # Set with AT_OTHER_KIOSK: the kiosk whose bank holds ``locker_label``.
+    kiosk_id: str | None = None
+    kiosk_name: str | None = None
+    kiosk_location: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +79,9 @@ class LockerView:
     rental_started_at: datetime | None
     rental_ends_at: datetime | None
     overdue: bool
+    # The kiosk whose bank this locker is in (only it drives the board); its display name.
+    kiosk_id: str = ""
+    kiosk_name: str = ""
 
 
 @dataclass(frozen=True)

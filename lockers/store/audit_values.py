@@ -81,3 +81,6 @@ class AuditOutcome(StrEnum):
     DONE = "done"
     EXPIRED = "expired"
     INTERRUPTED = "interrupted"
+    # one site, several kiosks: a face whose rental is in another kiosk's bank
+    ACTIVE_ELSEWHERE = "active_elsewhere"  # registering again: told where the rental is
+    AT_OTHER_KIOSK = "at_other_kiosk"  # retrieving at the wrong kiosk: nothing opened
