@@ -109,6 +109,10 @@ def start_store(
             # before it repairs or syncs anything of the first one's bank.
             with database.transaction() as session:
                 presence.register(session)
+        # The site's secrets before this kiosk changes anything: a kiosk that cannot read the
+        # site's templates (or PINs) must not sync its bank or repair anything either.
+        cipher = open_cipher(settings, database)
+        pin_secret = open_pin_secret(settings, database)
         with database.transaction() as session:
             sync = lockers_repo.sync_bank(session, settings)
             found = consistency.check(
@@ -122,8 +126,6 @@ def start_store(
                     AuditAction.STARTUP_CHECK, outcome, item.locker_label, item.rental_id, why
                 )
         expired = expire_rentals(database, now, actor)
-        cipher = open_cipher(settings, database)
-        pin_secret = open_pin_secret(settings, database)
     except BaseException:
         if presence is not None:
             presence.abandon()  # refused to start: not shown online (a no-op if never registered)

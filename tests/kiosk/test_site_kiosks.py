@@ -92,7 +92,9 @@ def test_retrieve_at_the_wrong_kiosk_opens_no_lock_and_names_the_right_one(
         open_board(settings[0].board, settings[0].lockers) as board_a,
         open_board(settings[1].board, settings[1].lockers) as board_b,
     ):
-        a, b = (start_kiosk(s, board) for s, board in zip(settings, (board_a, board_b)))
+        a, b = (
+            start_kiosk(s, board) for s, board in zip(settings, (board_a, board_b), strict=True)
+        )
         try:
             emu_a, emu_b = board_a.emulator, board_b.emulator
             assert emu_a is not None and emu_b is not None
