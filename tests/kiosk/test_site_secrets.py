@@ -5,7 +5,11 @@ bank's locker runs on its kiosk."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -15,12 +19,13 @@ from site_kit import PIN, kiosk_settings, start_kiosk
 from typer.testing import CliRunner
 
 from lockers.cli import app
+from lockers.kiosk import pins
 from lockers.kiosk.dto import RetrieveOutcome
 from lockers.kiosk.presence import identity_of
 from lockers.kiosk.site_keys import SiteKeysError
 from lockers.kiosk.startup import start_store
 from lockers.store import site
-from lockers.store.crypto import TemplateKeyError
+from lockers.store.crypto import PinSecretError, TemplateKeyError
 from lockers.store.db import Database
 from lockers.store.models import utcnow
 
@@ -179,3 +184,67 @@ def test_two_kiosks_configs_keep_both_banks_and_open_across_banks_from_the_cli(
     ]
     a.close()
     b.close()
+
+
+def test_a_kiosk_with_another_pin_secret_refuses_to_start(
+    tmp_path: Path, db_url: str, database: Database
+) -> None:
+    b = start_kiosk(kiosk_settings(tmp_path, db_url, "kiosk-b"))
+    b.staff.add_staff("carol", PIN)
+    b.rental.register(face(2), consent=True, model_version=MODEL)
+    c_settings = kiosk_settings(tmp_path, db_url, "kiosk-c", key_dir="keys-c")
+    c_settings.privacy.template_key_file.parent.mkdir(parents=True)
+    shutil.copy2(b.settings.privacy.template_key_file, c_settings.privacy.template_key_file)
+    secret_c = c_settings.privacy.pin_secret_path
+    secret_c.write_bytes(os.urandom(32))
+    secret_c.chmod(0o600)
+    with pytest.raises(PinSecretError, match="not the one the site's staff PINs") as wrong:
+        start_store(c_settings, identity=identity_of(c_settings))
+    assert str(secret_c) in wrong.value.message and "site key import" in wrong.value.hint
+    export = tmp_path / "site-keys.json"
+    cli(
+        config_of(tmp_path, "kiosk-b"),
+        "site",
+        "key",
+        "export",
+        str(export),
+        "--passphrase",
+        PASSPHRASE,
+    )
+    code, out = cli(
+        config_of(tmp_path, "kiosk-c"),
+        "site",
+        "key",
+        "import",
+        str(export),
+        "--passphrase",
+        PASSPHRASE,
+        "--replace",
+    )
+    assert code == 0 and str(secret_c) in out and "template.key" not in out  # same key kept
+    c = start_kiosk(c_settings)
+    assert c.staff.login("carol", PIN).staff_name == "carol"
+    c.close()
+    b.close()
+
+
+def test_a_keyed_hash_without_the_secrets_id_logs_in_and_is_rehashed_with_it() -> None:
+    secret = os.urandom(32)
+    salt = b"0123456789abcdef"
+    material = hmac.new(secret, b"135790", hashlib.sha256).digest()
+    digest = hashlib.scrypt(material, salt=salt, n=2**14, r=8, p=1, dklen=32)
+    v1 = "$".join(
+        [
+            "scrypt-k1",
+            "16384",
+            "8",
+            "1",
+            base64.b64encode(salt).decode(),
+            base64.b64encode(digest).decode(),
+        ]
+    )
+    assert pins.verify_pin("135790", v1, secret) and not pins.verify_pin("135791", v1, secret)
+    assert not pins.is_keyed(v1) and pins.secret_id_of(v1) is None  # re-hashed at next login
+    v2 = pins.hash_pin("135790", secret)
+    assert pins.is_keyed(v2) and pins.secret_id_of(v2) == pins.secret_id(secret)
+    assert pins.verify_pin("135790", v2, secret) and not pins.verify_pin("135790", v2, bytes(32))
