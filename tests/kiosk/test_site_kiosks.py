@@ -347,3 +347,47 @@ def test_staff_service_without_a_board_still_sends_commands(
         stop.set()
         thread.join(10)
     assert (done.outcome, statuses(a)["B-4"]) == ("done", "out_of_service")
+
+
+def test_a_result_the_database_could_not_take_is_recorded_at_the_next_poll(
+    site_pair: tuple[SiteKiosk, ...], backend: str
+) -> None:
+    """The database goes away between the door and the result (SQLite: another process holds
+    it locked): the command ran once, its result is recorded later, it never runs again."""
+    if backend != "sqlite":
+        pytest.skip("the lock is taken with sqlite3 on the database file")
+    import sqlite3
+
+    _a, b = site_pair
+    presence = b.store.presence
+    assert presence is not None
+    path = b.store.database.url.database or ""
+    blocker = sqlite3.connect(path, isolation_level=None)
+
+    def lock_the_database(step: str) -> None:
+        if step == "command:executed":
+            blocker.execute("BEGIN EXCLUSIVE")
+
+    impatient = Database(str(b.store.database.url), busy_timeout_s=0.3)
+    board = ScriptedBoard()
+    executor = CommandExecutor(
+        impatient,
+        board,
+        kiosk_id="kiosk-b",
+        instance=presence.instance,
+        checkpoint=lock_the_database,
+    )
+    command_id = send(b, "B-1")
+    try:
+        [run] = executor.run_pending()
+        assert (run.result, run.recorded) == (CommandResult.OPENED, False)
+        assert len(board.calls) == 1
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert result_of(b, command_id)[0] is None  # claimed, not finished: nobody else runs it
+    # The database is back: the missed result is recorded first, nothing new is claimed.
+    assert executor.run_pending() == []
+    assert result_of(b, command_id)[0] == "opened"
+    assert len(board.calls) == 1
+    impatient.dispose()
