@@ -21,10 +21,10 @@ from lockers.kiosk.presence import identity_of
 from lockers.kiosk.site_executor import CommandExecutor
 from lockers.kiosk.staff_service import StaffService
 from lockers.kiosk.startup import start_store
-from lockers.store import audit, lockers_repo, rentals, site_commands
+from lockers.store import audit, lockers_repo, rentals, site, site_commands
 from lockers.store.db import Database
 from lockers.store.models import CommandResult, RentalState, utcnow
-from lockers.store.site import KioskIdInUseError
+from lockers.store.site import KioskIdInUseError, site_status
 from lockers.store.site_commands import pending_commands
 
 
@@ -391,3 +391,32 @@ def test_a_result_the_database_could_not_take_is_recorded_at_the_next_poll(
     assert result_of(b, command_id)[0] == "opened"
     assert len(board.calls) == 1
     impatient.dispose()
+
+
+def test_presence_beats_with_free_lockers_and_failed_checks_then_signs_off(
+    site_pair: tuple[SiteKiosk, ...],
+) -> None:
+    a, _b = site_pair
+    a.rental.register(face(1), consent=True, model_version=MODEL)
+    presence = a.store.presence
+    assert presence is not None
+    presence.beat(failed_checks=["camera"], model_version="m-2")
+    assert not presence.beat_if_due()  # not due yet: heartbeat_s has not passed
+    with a.store.database.transaction() as session:
+        line = next(s for s in site_status(session, utcnow()) if s.kiosk_id == "kiosk-a")
+        kiosk = site.get_kiosk(session, "kiosk-a")
+        assert kiosk is not None and kiosk.free_lockers == 3
+    assert (line.online, line.model_version, line.problems) == (
+        True,
+        "m-2",
+        ["failed check: camera"],
+    )
+    assert (line.display_name, line.location, line.lockers_occupied) == (
+        "Men's changing room",
+        "1F, east",
+        1,
+    )
+    a.agent.close()
+    with a.store.database.transaction() as session:
+        line = next(s for s in site_status(session, utcnow()) if s.kiosk_id == "kiosk-a")
+    assert not line.online and line.problems[0] == "stopped"
