@@ -445,7 +445,9 @@ def build_kiosk(
         if settings.liveness.passive == "off":
             notices.append("PASSIVE ANTI-SPOOFING OFF (liveness.passive: off)")
         rental.record_passive_check_off()
-    flow_settings = FlowSettings.from_settings(settings, liveness=use_liveness, passive=use_passive)
+    flow_settings = FlowSettings.from_settings(
+        settings, liveness=use_liveness, passive=use_passive
+    )
     if flow_overrides:
         flow_settings = replace(flow_settings, **flow_overrides)
 

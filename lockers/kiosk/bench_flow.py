@@ -339,7 +339,9 @@ def run_flow_bench(
     templates_each = FlowSettings().capture_frames
     with tempfile.TemporaryDirectory(prefix="lockers-bench-") as tmp:
         t0 = time.perf_counter()
-        kiosk = open_bench_kiosk(settings, Path(tmp), gallery_size, templates_each, model_version)
+        kiosk = open_bench_kiosk(
+            settings, Path(tmp), gallery_size, templates_each, model_version
+        )
         seed_s = time.perf_counter() - t0
         try:
             load_ms = warm_gallery(kiosk)

@@ -320,7 +320,9 @@ class KioskFlow:
         if pending is None or job != self._embed_job:
             return None  # abandoned (home, timeout, a new window): nothing to do
         rows = iter(np.asarray(embeddings, dtype=np.float32))
-        self._templates = [c.embedding if c.embedding is not None else next(rows) for c in pending]
+        self._templates = [
+            c.embedding if c.embedding is not None else next(rows) for c in pending
+        ]
         self._pending = None
         if self.phase is Phase.CAPTURE and self.settings.liveness is None:
             return self._register_request(now)
@@ -489,12 +491,8 @@ class KioskFlow:
             # The early look did not give an accept: keep scanning (the frames are kept, the
             # scan's timeout keeps running) until all n frames decide.
             since = self._phase_since
-            self._go(
-                now,
-                Phase.RETRIEVE_SCAN,
-                needed=self.settings.retrieve_frames,
-                captured=len(self._probes),
-            )
+            self._go(now, Phase.RETRIEVE_SCAN, needed=self.settings.retrieve_frames,
+                     captured=len(self._probes))
             self._phase_since = since
             return self._view
         self._discard()  # the early look's frames, when it decided

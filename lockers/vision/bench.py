@@ -182,12 +182,10 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict[str, Any]:
             round(theirs / ours_e2e, 2) if theirs is not None and ours_e2e else None
         )
         if result["speedup_vs_default"] is None:
-            result["speedup_note"] = "not measured: no frame had a usable face in " + (
-                "both pipelines"
-                if theirs is None and ours_e2e is None
-                else "ours"
-                if ours_e2e is None
-                else "the default pipeline"
+            result["speedup_note"] = (
+                "not measured: no frame had a usable face in "
+                + ("both pipelines" if theirs is None and ours_e2e is None else
+                   "ours" if ours_e2e is None else "the default pipeline")
             )
     if options.embedder_options and aligned_faces and isinstance(embedder, OnnxEmbedder):
         from lockers.vision.bench_embedder import bench_embedder_options

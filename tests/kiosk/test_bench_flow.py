@@ -43,9 +43,8 @@ def test_bench_on_a_video_without_a_usable_face_reports_why_and_no_nan(tmp_path:
         settings,
         BenchOptions(source=video, frames=8, warmup=2, embedder_options=False, skip_default=True),
     )
-    result["flow"] = run_flow_bench(
-        settings, video, fps=15.0, frames=12, gallery_size=20, repeats=2
-    )
+    result["flow"] = run_flow_bench(settings, video, fps=15.0, frames=12, gallery_size=20,
+                                    repeats=2)
     result["face_to_unlock_p50_ms"] = result["flow"]["retrieve_face_to_unlock_ms"]["p50"]
     assert result["frames_with_usable_face"] == 0
     assert sum(result["frames_refused"].values()) >= result["frames"]
@@ -59,9 +58,8 @@ def test_bench_on_a_video_without_a_usable_face_reports_why_and_no_nan(tmp_path:
 
 def test_face_to_unlock_on_a_moving_face_embeds_only_what_decides(tmp_path: Path) -> None:
     video = video_maker().make_moving_face(SHARED_FACES, tmp_path / "moving.mp4", frames=40)
-    flow = run_flow_bench(
-        _settings(tmp_path), video, fps=15.0, frames=40, gallery_size=200, repeats=2
-    )
+    flow = run_flow_bench(_settings(tmp_path), video, fps=15.0, frames=40, gallery_size=200,
+                          repeats=2)
     # Through the real service on a SQLite store with 200 other active rentals, to the
     # unlock command on the emulated board.
     assert flow["gallery_active_rentals"] == 200  # each retrieve ended its own rental

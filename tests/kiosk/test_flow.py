@@ -549,16 +549,9 @@ def test_retrieve_stops_embedding_once_k_consistent_frames_decide() -> None:
         want = flow.wants_embedding(now)
         embedding = face if want else None
         embedded += embedding is not None
-        obs = FrameObservation(
-            has_face=True,
-            crowded=False,
-            embedding=embedding,
-            quality_score=0.9,
-            yaw_deg=0.0,
-            center=(320.0, 240.0),
-            width=150.0,
-            frame_index=i,
-        )
+        obs = FrameObservation(has_face=True, crowded=False, embedding=embedding,
+                               quality_score=0.9, yaw_deg=0.0, center=(320.0, 240.0),
+                               width=150.0, frame_index=i)
         command = flow.frame(obs, now)
         if command is not None:
             requests.append(command)
@@ -577,13 +570,8 @@ def test_inconsistent_frames_wait_for_all_n() -> None:
     command = None
     for i in range(5):
         vec = rng.standard_normal(512).astype(np.float32)
-        obs = FrameObservation(
-            has_face=True,
-            crowded=False,
-            embedding=vec / np.linalg.norm(vec),
-            quality_score=0.9,
-            frame_index=i,
-        )
+        obs = FrameObservation(has_face=True, crowded=False, embedding=vec / np.linalg.norm(vec),
+                               quality_score=0.9, frame_index=i)
         command = flow.frame(obs, 0.1 * (i + 1))
         if i < 4:
             assert command is None
@@ -594,14 +582,8 @@ def crop_frame(quality: float, index: int, yaw: float = 0.0) -> FrameObservation
     """A good frame as the camera worker hands it over while capturing: a crop, no embedding."""
     crop = np.full((160, 160, 3), index % 256, dtype=np.uint8)
     return FrameObservation(
-        has_face=True,
-        crowded=False,
-        quality_score=quality,
-        yaw_deg=yaw,
-        center=(320.0, 240.0),
-        width=160.0,
-        frame_index=index,
-        aligned=crop,
+        has_face=True, crowded=False, quality_score=quality, yaw_deg=yaw,
+        center=(320.0, 240.0), width=160.0, frame_index=index, aligned=crop,
     )
 
 
@@ -638,9 +620,8 @@ def test_register_embeds_the_best_frames_of_the_capture_window_once_at_its_end()
 
 
 def test_the_capture_window_waits_for_enough_spaced_good_frames_and_bounds_its_crops() -> None:
-    s = settings(
-        capture_frames=3, capture_window_s=0.2, capture_min_interval_s=0.15, capture_pool=4
-    )
+    s = settings(capture_frames=3, capture_window_s=0.2, capture_min_interval_s=0.15,
+                 capture_pool=4)
     flow = KioskFlow(s)
     flow.start_register(0.0)
     flow.consent(True, 0.0)
@@ -707,11 +688,9 @@ def consistent_scan(flow: KioskFlow, frames: range, embedding: npt.NDArray[np.fl
     for i in frames:
         now = 0.1 * (i + 1)
         obs = FrameObservation(
-            has_face=True,
-            crowded=False,
+            has_face=True, crowded=False,
             embedding=embedding if flow.wants_embedding(now) else None,
-            quality_score=0.9,
-            frame_index=i,
+            quality_score=0.9, frame_index=i,
         )
         command = flow.frame(obs, now)
         if command is not None:

@@ -15,7 +15,6 @@ from lockers.vision.liveness import LivenessStatus, Turn
 
 _ARROWS = {Turn.LEFT: "⬅", Turn.RIGHT: "➡", Turn.UP: "⬆", Turn.DOWN: "⬇"}
 
-
 class CameraScreen(QWidget):
     cancel_pressed = Signal()
 
