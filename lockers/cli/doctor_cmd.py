@@ -7,6 +7,7 @@ import os
 import socket
 from contextlib import nullcontext
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -14,6 +15,9 @@ from rich.table import Table
 
 from lockers.cli._common import state
 from lockers.doctor.runner import CHECKS  # cheap: the checks import their libraries lazily
+
+if TYPE_CHECKING:
+    from lockers.doctor import CheckResult, Status
 
 STYLES = {"ok": "green", "warn": "yellow", "fail": "bold red"}
 
@@ -55,36 +59,48 @@ def register(app: typer.Typer) -> None:
                 results = run_checks(settings, camera_seconds=camera_seconds, skip=skip)
         overall = worst(results)
         if as_json:
-            summary = {s.value: sum(r.status is s for r in results) for s in Status}
-            # Plain JSON on stdout (no rich markup or wrapping): fleet tooling parses it.
-            typer.echo(
-                json.dumps(
-                    {
-                        "status": overall.value,
-                        "summary": summary,
-                        # Which kiosk this is, for a fleet dashboard collecting many reports.
-                        "host": socket.gethostname(),
-                        "kiosk_id": settings.database.kiosk_id if settings else None,
-                        "lockers_version": _version(),
-                        "checked_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                        "checks": [r.to_json() for r in results],
-                    },
-                    ensure_ascii=False,
-                    indent=2,
-                )
-            )
+            _print_json(results, overall, settings.database.kiosk_id if settings else None)
         else:
-            table = Table(show_lines=False, expand=False)
-            for column in ("check", "status", "what was seen", "fix"):
-                table.add_column(column, overflow="fold")
-            for r in results:
-                style = STYLES[r.status.value]
-                table.add_row(r.name, f"[{style}]{r.status.value}[/]", r.detail, r.fix)
-            out.print(table)
-            counts = ", ".join(f"{sum(r.status is s for r in results)} {s.value}" for s in Status)
-            out.print(f"[{STYLES[overall.value]}]{overall.value}[/]: {counts}")
+            _print_table(out, results, overall)
         if overall is Status.FAIL:
             raise typer.Exit(1)
+
+
+def _print_json(results: list[CheckResult], overall: Status, kiosk_id: str | None) -> None:
+    from lockers.doctor import Status
+
+    summary = {s.value: sum(r.status is s for r in results) for s in Status}
+    # Plain JSON on stdout (no rich markup or wrapping): fleet tooling parses it.
+    typer.echo(
+        json.dumps(
+            {
+                "status": overall.value,
+                "summary": summary,
+                # Which kiosk this is, for a fleet dashboard collecting many reports.
+                "host": socket.gethostname(),
+                "kiosk_id": kiosk_id,
+                "lockers_version": _version(),
+                "checked_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "checks": [r.to_json() for r in results],
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+    )
+
+
+def _print_table(out: Console, results: list[CheckResult], overall: Status) -> None:
+    from lockers.doctor import Status
+
+    table = Table(show_lines=False, expand=False)
+    for column in ("check", "status", "what was seen", "fix"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        style = STYLES[r.status.value]
+        table.add_row(r.name, f"[{style}]{r.status.value}[/]", r.detail, r.fix)
+    out.print(table)
+    counts = ", ".join(f"{sum(r.status is s for r in results)} {s.value}" for s in Status)
+    out.print(f"[{STYLES[overall.value]}]{overall.value}[/]: {counts}")
 
 
 def _version() -> str:

@@ -17,9 +17,11 @@ from rich.console import Console
 from lockers.cli._common import state
 
 if TYPE_CHECKING:
+    from lockers.app import KioskParts
     from lockers.config import Settings
 
 out = Console(highlight=False, soft_wrap=True)
+WATCHED_PARTS = ("ui", "camera", "service")  # what beats the systemd watchdog
 
 
 def _event_printer(start: float) -> Callable[[str], None]:
@@ -84,6 +86,55 @@ def _fetch_anti_spoof(settings: Settings, timeout_s: float) -> str | None:
     return None
 
 
+def _demo_models(settings: Settings, *, offline: bool) -> bool:
+    """Fetch missing weights unless ``offline``; True when the demo must run untrained."""
+    from lockers.app import anti_spoof_problems, weights_ready
+
+    untrained = False
+    if not weights_ready(settings):
+        why = "--offline was given" if offline else _fetch_weights(settings, timeout_s=15.0)
+        if why is not None:
+            untrained = True
+            out.print(
+                f"[bold yellow]UNTRAINED MODEL[/]: cannot get the face weights ({why}); "
+                "running the demo on random weights: the flows work, recognition means "
+                "nothing. Fix: `lockers models download` (or `lockers models import FILE`).",
+                markup=True,
+            )
+    if settings.liveness.passive == "on" and anti_spoof_problems(settings) and not offline:
+        why = _fetch_anti_spoof(settings, timeout_s=15.0)
+        if why is not None:
+            out.print(
+                f"[bold yellow]passive anti-spoofing off[/]: cannot get its models ({why}); "
+                "fix: `lockers models download --anti-spoof`",
+                markup=True,
+            )
+    return untrained
+
+
+def _print_demo_banner(settings: Settings, parts: KioskParts, *, script: bool) -> None:
+    """Where the demo's parts are, how staff log in, and the notices."""
+    from lockers.app import DEMO_STAFF
+
+    out.print(f"data directory: {settings.data_dir}")
+    out.print(f"database:       {settings.database_url}")
+    emulator = parts.emulator
+    port = emulator.port if emulator is not None else settings.board.port
+    out.print(f"lock board:     {settings.board.protocol} emulator on {port}")
+    out.print(f"camera:         {settings.camera.source}")
+    out.print(
+        f"staff login:    name {DEMO_STAFF[0]!r}, PIN {DEMO_STAFF[1]} "
+        "(hold the top-left corner for 2 s)"
+    )
+    for notice in parts.notices:
+        out.print(f"[bold yellow]notice:[/] {notice}", markup=True)
+    if script and parts.untrained:
+        out.print(
+            "script: with untrained weights every face matches every other; the "
+            "retrieve succeeds because the replayed video shows the same person",
+        )
+
+
 def register(app: typer.Typer) -> None:
     """Add ``demo`` and ``kiosk`` to the root app."""
 
@@ -112,57 +163,17 @@ def register(app: typer.Typer) -> None:
         Uses the configured webcam when it is present, else the video shipped with lockers.
         Without verified weights (and no network) it runs in a clearly labelled untrained mode.
         """
-        from lockers.app import (
-            DEMO_STAFF,
-            anti_spoof_problems,
-            build_kiosk,
-            demo_settings,
-            weights_ready,
-        )
+        from lockers.app import build_kiosk, demo_settings
 
         start = time.monotonic()
         if headless or script:
             os.environ["QT_QPA_PLATFORM"] = "offscreen"
         settings = demo_settings(state(ctx).settings(), data_dir, sample_video=script)
         _prepare_display(settings, configured=not (headless or script))
-        untrained = False
-        if not weights_ready(settings):
-            why = "--offline was given" if offline else _fetch_weights(settings, timeout_s=15.0)
-            if why is not None:
-                untrained = True
-                out.print(
-                    f"[bold yellow]UNTRAINED MODEL[/]: cannot get the face weights ({why}); "
-                    "running the demo on random weights: the flows work, recognition means "
-                    "nothing. Fix: `lockers models download` (or `lockers models import FILE`).",
-                    markup=True,
-                )
-        if settings.liveness.passive == "on" and anti_spoof_problems(settings) and not offline:
-            why = _fetch_anti_spoof(settings, timeout_s=15.0)
-            if why is not None:
-                out.print(
-                    f"[bold yellow]passive anti-spoofing off[/]: cannot get its models ({why}); "
-                    "fix: `lockers models download --anti-spoof`",
-                    markup=True,
-                )
+        untrained = _demo_models(settings, offline=offline)
         parts = build_kiosk(settings, demo=True, untrained=untrained)
         try:
-            out.print(f"data directory: {settings.data_dir}")
-            out.print(f"database:       {settings.database_url}")
-            emulator = parts.emulator
-            port = emulator.port if emulator is not None else settings.board.port
-            out.print(f"lock board:     {settings.board.protocol} emulator on {port}")
-            out.print(f"camera:         {settings.camera.source}")
-            out.print(
-                f"staff login:    name {DEMO_STAFF[0]!r}, PIN {DEMO_STAFF[1]} "
-                "(hold the top-left corner for 2 s)"
-            )
-            for notice in parts.notices:
-                out.print(f"[bold yellow]notice:[/] {notice}", markup=True)
-            if script and untrained:
-                out.print(
-                    "script: with untrained weights every face matches every other; the "
-                    "retrieve succeeds because the replayed video shows the same person",
-                )
+            _print_demo_banner(settings, parts, script=script)
             from lockers.ui.launch import run_window
 
             code = run_window(
@@ -187,6 +198,7 @@ def register(app: typer.Typer) -> None:
             require_trained_weights,
             run_startup_checks,
         )
+        from lockers.kiosk.watchdog import start_watchdog_from_env
         from lockers.ui.launch import run_window
 
         logging.basicConfig(
@@ -202,7 +214,20 @@ def register(app: typer.Typer) -> None:
             # After the store is open (the key exists, lockers are synced): what still fails
             # keeps the kiosk out of order, with the fix on screen for staff.
             parts.failed_checks = run_startup_checks(settings)
-            code = run_window(parts, fullscreen=settings.ui.fullscreen, on_event=log.info)
+            # READY=1 for systemd; under its watchdog, pings only while the UI loop, the camera
+            # worker and the service thread all make progress (a hung kiosk is restarted).
+            watchdog = start_watchdog_from_env(WATCHED_PARTS)
+            try:
+                code = run_window(
+                    parts,
+                    fullscreen=settings.ui.fullscreen,
+                    on_event=log.info,
+                    watch=watchdog[0] if watchdog else None,
+                )
+            finally:
+                if watchdog is not None:
+                    watchdog[1].notifier.stopping()
+                    watchdog[1].stop()
         finally:
             parts.close()
         raise typer.Exit(code)

@@ -4,21 +4,19 @@ check (APCER / BPCER) on real faces and on simulated print and screen attacks.""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from lockers.cli._common import state
+from lockers.cli.pad_print import PadEvaluation
 from lockers.errors import LockersError
 
 if TYPE_CHECKING:  # the training code (and its models) load only when a command runs
     from lockers.config import QualityConfig, Settings
-    from lockers.training.pad_eval import HeldOutCheck, PadReport
+    from lockers.training.pad_decision import TieredRule
     from lockers.training.pad_scores import SourceScores
 
 
@@ -47,8 +45,24 @@ ATTACK_OPTION = typer.Option(
 THRESHOLD_OPTION = typer.Option(
     None, "--threshold", min=0.0, max=1.0, help="default liveness.threshold"
 )
+CONFIDENT_OPTION = typer.Option(
+    None,
+    "--confident",
+    min=0.0,
+    max=1.0,
+    help="default liveness.confident: at or above it an existing rental opens without a "
+    "challenge (never below the threshold)",
+)
 TARGET_BPCER_OPTION = typer.Option(
-    0.05, "--target-bpcer", min=0.0, max=1.0, help="report the threshold meeting this BPCER"
+    0.05, "--target-bpcer", min=0.0, max=1.0, help="propose the threshold meeting this BPCER"
+)
+TARGET_APCER_OPTION = typer.Option(
+    0.0,
+    "--target-apcer",
+    min=0.0,
+    max=1.0,
+    help="propose the confident score at which at most this share of each attack type "
+    "opens without a challenge (0: above the highest attack score)",
 )
 VIDEO_EVERY_OPTION = typer.Option(5, "--video-every", min=1, help="score every n-th frame")
 OUT_OPTION = typer.Option(Path("pad-report"), "--out", help="folder for report.json and PNG")
@@ -74,22 +88,14 @@ WINDOW_OPTION = typer.Option(
 )
 
 
-@dataclass(frozen=True)
-class _Evaluation:
-    """What one ``evaluate-pad`` run measured, per frame and per presentation."""
-
-    report: PadReport
-    held_out: HeldOutCheck
-    per_presentation: PadReport
-    held_out_presentations: HeldOutCheck
-
-
 def evaluate_pad_cmd(
     ctx: typer.Context,
     real: list[Path] = REAL_OPTION,
     attack: list[Path] = ATTACK_OPTION,
     threshold: float | None = THRESHOLD_OPTION,
+    confident: float | None = CONFIDENT_OPTION,
     target_bpcer: float = TARGET_BPCER_OPTION,
+    target_apcer: float = TARGET_APCER_OPTION,
     video_every: int = VIDEO_EVERY_OPTION,
     out: Path = OUT_OPTION,
     as_json: bool = JSON_OPTION,
@@ -105,20 +111,24 @@ def evaluate_pad_cmd(
     the mean score over a window of consecutive frames of a video (or of an attack made from a
     video's frames), the variants of an attack made from one still photo, or one real photo.
     The threshold meeting --target-bpcer is also chosen on one half of the real material and
-    reported on the other half.
+    reported on the other half. Per presentation, under the kiosk's tiered rule for a door of
+    an existing rental: attacks opened without a challenge, attacks challenged, real faces
+    refused (BPCER) and challenged (challenge rate); with the threshold proposed for
+    --target-bpcer and the confident score proposed for --target-apcer.
     """
-    from lockers.training.pad_eval import plot_histograms
+    from lockers.cli.pad_print import print_evaluation
 
     _check_sources(real, "--real")
     _check_sources(attack, "--attack")
     settings = state(ctx).settings()
+    rule = _tiered_rule(settings, threshold, confident)
     window = window or settings.recognition.frames_window
     console = Console(stderr=as_json)
     scorer = _PadScorer(settings, video_every, settings.quality if quality_gate else None)
     sources = scorer.score_all(console, real, attack, crowd_gate)
     if not any(s.scores for s in sources):
         raise _nothing_scored(settings.quality.min_face_px, quality_gate)
-    measured = _measure(sources, threshold or settings.liveness.threshold, target_bpcer, window)
+    measured = _measure(sources, rule, (target_apcer, target_bpcer), window)
     out.mkdir(parents=True, exist_ok=True)
     run = {
         "models": scorer.model_version,
@@ -127,20 +137,29 @@ def evaluate_pad_cmd(
         "video_every": video_every,
     }
     document = _document(measured, run, window)
-    (out / "report.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    pngs = (
-        plot_histograms(measured.report, out / "pad-scores.png"),
-        plot_histograms(measured.per_presentation, out / "pad-presentations.png"),
-    )
+    pngs = _write_report(out, document, measured)
     if as_json:
         typer.echo(json.dumps(document, indent=2))
         return
-    _print_evaluation(console, measured, window, quality_gate)
+    print_evaluation(console, measured, window, quality_gate)
     console.print(
         f"report: {out / 'report.json'}, histograms: {pngs[0]}, {pngs[1]}", soft_wrap=True
     )
     console.print(
         "[dim]simulated attacks are a regression check, not an ISO/IEC 30107-3 lab test[/]"
+    )
+
+
+def _write_report(
+    out: Path, document: dict[str, object], measured: PadEvaluation
+) -> tuple[Path, Path]:
+    """``report.json`` and the two histograms in ``out``; returns the histograms' paths."""
+    from lockers.training.pad_eval import plot_histograms
+
+    (out / "report.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return (
+        plot_histograms(measured.report, out / "pad-scores.png"),
+        plot_histograms(measured.per_presentation, out / "pad-presentations.png"),
     )
 
 
@@ -208,21 +227,51 @@ def _nothing_scored(min_face_px: int, quality_gate: bool) -> LockersError:
     )
 
 
+def _tiered_rule(
+    settings: Settings, threshold: float | None, confident: float | None
+) -> TieredRule:
+    """The rule to measure: the options over the configuration. A --threshold above the
+    configured ``confident`` lifts it (no challenge tier) unless --confident is given too."""
+    from lockers.training.pad_decision import TieredRule
+    from lockers.training.pad_sources import PadEvaluationError
+
+    live = settings.liveness
+    threshold = live.threshold if threshold is None else threshold
+    if confident is None:
+        return TieredRule(threshold, max(live.confident, threshold))
+    if confident < threshold:
+        raise PadEvaluationError(
+            f"--confident {confident} is below the threshold {threshold}",
+            hint="scores from the threshold up to confident are challenged: give a confident "
+            "at least the threshold (equal: no challenge tier)",
+        )
+    return TieredRule(threshold, confident)
+
+
 def _measure(
-    sources: list[SourceScores], threshold: float, target_bpcer: float, window: int
-) -> _Evaluation:
+    sources: list[SourceScores],
+    rule: TieredRule,
+    targets: tuple[float, float],
+    window: int,
+) -> PadEvaluation:
+    """``targets``: (APCER without a challenge, BPCER)."""
     from lockers.training.pad_eval import build_report, held_out_check
+    from lockers.training.pad_tiers import build_tier_report
 
-    report = build_report(sources, threshold, target_bpcer)
-    per_presentation = build_report(
-        [s.presentations(window) for s in sources], threshold, target_bpcer
+    target_apcer, target_bpcer = targets
+    report = build_report(sources, rule.threshold, target_bpcer)
+    presentations = [s.presentations(window) for s in sources]
+    per_presentation = build_report(presentations, rule.threshold, target_bpcer)
+    return PadEvaluation(
+        report,
+        held_out_check(report),
+        per_presentation,
+        held_out_check(per_presentation),
+        build_tier_report(presentations, rule, target_apcer, target_bpcer),
     )
-    return _Evaluation(
-        report, held_out_check(report), per_presentation, held_out_check(per_presentation)
-    )
 
 
-def _document(measured: _Evaluation, run: dict[str, object], window: int) -> dict[str, object]:
+def _document(measured: PadEvaluation, run: dict[str, object], window: int) -> dict[str, object]:
     """``report.json``: the per-frame report, how it was made (``run``), and the
     per-presentation report inside."""
     return (
@@ -231,91 +280,13 @@ def _document(measured: _Evaluation, run: dict[str, object], window: int) -> dic
         | {
             "held_out": measured.held_out.to_json(),
             "per_presentation": measured.per_presentation.to_json()
-            | {"window": window, "held_out": measured.held_out_presentations.to_json()},
+            | {
+                "window": window,
+                "held_out": measured.held_out_presentations.to_json(),
+                "tiers": measured.tiers.to_json(),
+            },
         }
     )
-
-
-def _print_evaluation(
-    console: Console, measured: _Evaluation, window: int, quality_gate: bool
-) -> None:
-    gate_note = "quality gate on" if quality_gate else "no quality gate"
-    _print_report(console, measured.report, measured.held_out, f"per frame, {gate_note}")
-    _print_report(
-        console,
-        measured.per_presentation,
-        measured.held_out_presentations,
-        f"per presentation (video windows of {window} frames), {gate_note}",
-    )
-
-
-def _print_report(console: Console, report: PadReport, held_out: HeldOutCheck, level: str) -> None:
-    from lockers.training.pad_scores import BINS
-
-    console.print(_sources_table(report, level))
-    console.print(f"histogram bins: {BINS} of width {1 / BINS:.1f} from 0 (attack) to 1 (real)")
-    console.print(f"BPCER (all real) {report.bpcer():.1%}; worst APCER {report.apcer():.1%}")
-    at = report.threshold_at_target
-    if at is not None:
-        console.print(
-            f"at BPCER ≤ {report.target_bpcer:.0%} (threshold chosen on all the real material): "
-            f"threshold {at:.3f}, BPCER {report.bpcer(at):.1%}, worst APCER "
-            f"{report.apcer(at):.1%}"
-        )
-    if held_out.threshold is not None:
-        apcer = ", ".join(f"{name} {rate:.1%}" for name, rate in held_out.apcer().items())
-        n_cal = sum(len(s.scores) for s in held_out.calibration)
-        n_test = sum(len(s.scores) for s in held_out.test)
-        console.print(
-            f"held out: threshold {held_out.threshold:.3f} chosen on the first half of the real "
-            f"material ({n_cal}); on the second half ({n_test}) BPCER {held_out.bpcer():.1%}; "
-            f"APCER {apcer}"
-        )
-
-
-def _sources_table(report: PadReport, level: str) -> Table:
-    """One row per source (and per origin of a mixed attack folder) at the report's threshold
-    and at the threshold meeting the BPCER target."""
-    t = report.threshold
-    at = report.threshold_at_target
-    table = Table(title=f'passive PAD {level}: threshold {t:.3f} (fused "real" score)')
-    columns = ["source", "kind", "n", "frames/n", "no face", "gated", "errors", "rate"]
-    columns += [f"rate at {at:.3f}" if at is not None else "rate at target", "histogram 0 … 1"]
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for s in report.sources:
-        kind = "real" if s.bona_fide else "attack"
-        what = "BPCER" if s.bona_fide else "APCER"
-        rate = f"{what} {s.rate(t):.1%}" if s.scores else "-"
-        rate_at = f"{s.rate(at):.1%}" if s.scores and at is not None else "-"
-        per = f"{np.mean(s.frame_counts):.1f}" if s.frame_counts else "1"
-        table.add_row(
-            s.name,
-            kind,
-            str(len(s.scores)),
-            per,
-            str(s.no_face),
-            str(s.gated),
-            str(s.errors(t)),
-            rate,
-            rate_at,
-            " ".join(f"{c:>3d}" for c in s.histogram()),
-        )
-        parts = s.by_origin()
-        for part in parts if len(parts) > 1 else []:
-            table.add_row(
-                f"  {part.name}",
-                kind,
-                str(len(part.scores)),
-                "",
-                "",
-                "",
-                str(part.errors(t)),
-                f"{what} {part.rate(t):.1%}",
-                f"{part.rate(at):.1%}" if at is not None else "-",
-                " ".join(f"{c:>3d}" for c in part.histogram()),
-            )
-    return table
 
 
 def pad_attacks_cmd(

@@ -67,3 +67,10 @@ class UiConfig(Section):
         "", description="Qt platform plugin; empty = QT_QPA_PLATFORM, else what the display offers"
     )
     staff_reasons: StaffReasons = Field(default_factory=StaffReasons)
+    max_frame_failures: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="frames in a row whose analysis fails before the kiosk is out of order "
+        "(a model fault; it clears itself when frames analyse again)",
+    )

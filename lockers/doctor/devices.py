@@ -7,6 +7,7 @@ import time
 from collections import Counter
 
 from lockers.config import Settings
+from lockers.config.vision import classify_source
 from lockers.doctor.result import CheckResult, fail, ok, warn
 from lockers.errors import LockersError
 
@@ -14,11 +15,6 @@ CAMERA_FIX = (
     "check camera.source in the config (`lockers board ports` lists serial ports; "
     "`ls /dev/video*` cameras) and that the kiosk user is in the `video` group"
 )
-
-
-def _is_replay(source: str) -> bool:
-    source = source.strip()
-    return not ("://" in source or source.isdigit() or source.startswith("/dev/"))
 
 
 def check_camera(settings: Settings, seconds: float = 2.0) -> CheckResult:
@@ -56,7 +52,7 @@ def check_camera(settings: Settings, seconds: float = 2.0) -> CheckResult:
     elapsed = time.monotonic() - (first or started)
     fps = (frames - 1) / elapsed if frames > 1 and elapsed > 0 else 0.0
     detail = f"{source.name}: {size}, {fps:.1f} fps measured over {elapsed:.1f} s"
-    if _is_replay(camera.source):
+    if not classify_source(camera.source).is_live:
         return warn(
             "camera", detail + " (a replayed file, not a camera)", "set camera.source to the camera"
         )

@@ -153,30 +153,34 @@ def _execute(
         return flow.faces_embedded(command.job, embeddings, now), now
     sent_before = len(kiosk.board.sent)
     if isinstance(command, RegisterRequest):
-        result = kiosk.service.register(
+        registered = kiosk.service.register(
             command.templates,
             consent=True,
             model_version=kiosk.model_version,
             quality=command.qualities,
         )
-        run.outcome = result.outcome.value
-        flow_done = flow.register_done
-    else:
-        assert isinstance(command, RetrieveRequest)
+        run.outcome = registered.outcome.value
+        now = _served(kiosk, run, t0, sent_before, now)
+        flow.register_done(registered, now, request_id=command.request_id)
+    elif isinstance(command, RetrieveRequest):
         found = kiosk.service.retrieve(
             command.probes, model_version=kiosk.model_version, final=command.final
         )
         if found.outcome is not RetrieveOutcome.UNDECIDED:
             run.outcome = found.outcome.value
-        flow_done = flow.retrieve_done  # type: ignore[assignment]
-        result = found  # type: ignore[assignment]
+        now = _served(kiosk, run, t0, sent_before, now)
+        flow.retrieve_done(found, now, request_id=command.request_id)
+    return None, now
+
+
+def _served(kiosk: Kiosk, run: FlowRun, t0: float, sent_before: int, now: float) -> float:
+    """Record a service call that started at ``t0`` (and when it pulsed a lock); returns the
+    camera-clock time after it."""
     elapsed = time.perf_counter() - t0
     run.service_ms.append(elapsed * 1e3)
     if len(kiosk.board.sent) > sent_before:
         run.unlock_s = now + (kiosk.board.sent[-1] - t0)
-    now += elapsed
-    flow_done(result, now)  # type: ignore[arg-type]
-    return None, now
+    return now + elapsed
 
 
 def open_bench_kiosk(
@@ -253,6 +257,48 @@ def _stats(values: list[float]) -> dict[str, float | int | None]:
     }
 
 
+@dataclass
+class _Tally:
+    """The figures of :func:`bench_flow`'s runs, per flow."""
+
+    figures: dict[str, list[float]] = field(
+        default_factory=lambda: {
+            "register_capture_window": [],
+            "register_window_to_unlock": [],
+            "retrieve_face_to_unlock": [],
+        }
+    )
+    outcomes: dict[str, list[str | None]] = field(
+        default_factory=lambda: {"register": [], "retrieve": []}
+    )
+    embedded: dict[str, list[int]] = field(default_factory=lambda: {"register": [], "retrieve": []})
+    service_ms: dict[str, list[float]] = field(
+        default_factory=lambda: {"register": [], "retrieve": []}
+    )
+
+    def _add(self, name: str, run: FlowRun) -> None:
+        self.outcomes[name].append(run.outcome)
+        self.embedded[name].append(run.frames_embedded)
+        self.service_ms[name] += run.service_ms
+
+    def add_register(self, run: FlowRun) -> bool:
+        """Count a register run; ``False`` when it never reached an unlock (no retrieve then)."""
+        self._add("register", run)
+        window = run.ms(run.first_face_s, run.window_closed_s)
+        to_unlock = run.ms(run.window_closed_s, run.unlock_s)
+        if window is None or to_unlock is None:
+            return False
+        self.figures["register_capture_window"].append(window)
+        self.figures["register_window_to_unlock"].append(to_unlock)
+        return True
+
+    def add_retrieve(self, run: FlowRun) -> None:
+        self._add("retrieve", run)
+        face_to_unlock = run.ms(run.first_face_s, run.unlock_s)
+        if face_to_unlock is not None:
+            self.figures["retrieve_face_to_unlock"].append(face_to_unlock)
+
+
 def bench_flow(
     pipeline: FacePipeline,
     frames: list[npt.NDArray[np.uint8]],
@@ -266,14 +312,7 @@ def bench_flow(
     """Register then retrieve, ``repeats`` times from different start frames; p50/p95 of each
     figure, null (never NaN) when the video never gave the flow what it needs."""
     settings = FlowSettings(liveness=None, retrieve_frames=n, retrieve_agree_frames=k)
-    figures: dict[str, list[float]] = {
-        "register_capture_window": [],
-        "register_window_to_unlock": [],
-        "retrieve_face_to_unlock": [],
-    }
-    outcomes: dict[str, list[str | None]] = {"register": [], "retrieve": []}
-    embedded: dict[str, list[int]] = {"register": [], "retrieve": []}
-    service_ms: dict[str, list[float]] = {"register": [], "retrieve": []}
+    tally = _Tally()
     step = max(1, len(frames) // (repeats + 1))
     for r in range(repeats):
         start = r * step
@@ -281,27 +320,14 @@ def bench_flow(
         flow = KioskFlow(settings)
         flow.start_register(0.0)
         flow.consent(True, 0.0)
-        reg = replay(pipeline, frames, flow, fps, kiosk, start)
-        outcomes["register"].append(reg.outcome)
-        embedded["register"].append(reg.frames_embedded)
-        service_ms["register"] += reg.service_ms
-        window = reg.ms(reg.first_face_s, reg.window_closed_s)
-        to_unlock = reg.ms(reg.window_closed_s, reg.unlock_s)
-        if window is None or to_unlock is None:
+        if not tally.add_register(replay(pipeline, frames, flow, fps, kiosk, start)):
             continue
-        figures["register_capture_window"].append(window)
-        figures["register_window_to_unlock"].append(to_unlock)
         pipeline.tracker.reset()
         flow = KioskFlow(settings)
         flow.start_retrieve(0.0)
-        scan = replay(pipeline, frames, flow, fps, kiosk, start)
-        outcomes["retrieve"].append(scan.outcome)
-        embedded["retrieve"].append(scan.frames_embedded)
-        service_ms["retrieve"] += scan.service_ms
-        face_to_unlock = scan.ms(scan.first_face_s, scan.unlock_s)
-        if face_to_unlock is not None:
-            figures["retrieve_face_to_unlock"].append(face_to_unlock)
+        tally.add_retrieve(replay(pipeline, frames, flow, fps, kiosk, start))
         time.sleep(0.35)  # the emulated door closes by itself before the next customer
+    figures = tally.figures
     return {
         "fps": fps,
         "gallery_active_rentals": kiosk.active_rentals(),
@@ -310,10 +336,10 @@ def bench_flow(
         "register_capture_window_ms": _stats(figures["register_capture_window"]),
         "register_excluded": "the capture window (reported apart) and liveness (the user's "
         "turns; skipped for a replayed video)",
-        "service_call_ms": {name: _stats(values) for name, values in service_ms.items()},
-        "outcomes": outcomes,
-        "frames_embedded_register": embedded["register"],
-        "frames_embedded_retrieve": embedded["retrieve"],
+        "service_call_ms": {name: _stats(values) for name, values in tally.service_ms.items()},
+        "outcomes": tally.outcomes,
+        "frames_embedded_register": tally.embedded["register"],
+        "frames_embedded_retrieve": tally.embedded["retrieve"],
     }
 
 
@@ -339,9 +365,7 @@ def run_flow_bench(
     templates_each = FlowSettings().capture_frames
     with tempfile.TemporaryDirectory(prefix="lockers-bench-") as tmp:
         t0 = time.perf_counter()
-        kiosk = open_bench_kiosk(
-            settings, Path(tmp), gallery_size, templates_each, model_version
-        )
+        kiosk = open_bench_kiosk(settings, Path(tmp), gallery_size, templates_each, model_version)
         seed_s = time.perf_counter() - t0
         try:
             load_ms = warm_gallery(kiosk)

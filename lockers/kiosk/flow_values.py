@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lockers.vision.liveness import FaceSample, LivenessConfig, LivenessState, Turn
-from lockers.vision.pad import PadScore, PadVerdict
+from lockers.vision.pad import PadScore, PadVerdict, fuse
 
 if TYPE_CHECKING:
     from lockers.config import Settings
@@ -34,6 +34,16 @@ class Phase(StrEnum):
     NOT_RECOGNISED = "not_recognised"
     DONE = "done"  # thank you; home shortly
     FAILED = "failed"  # see FlowView.problem
+
+
+# Frames are analysed on these screens; the service runs on these; a door stands open on these.
+ANALYSING_PHASES = frozenset({Phase.CAPTURE, Phase.LIVENESS, Phase.RETRIEVE_SCAN})
+CALL_PHASES = frozenset({Phase.REGISTERING, Phase.RETRIEVING})
+OPEN_PHASES = frozenset({Phase.REGISTER_OPEN, Phase.RETRIEVE_OPEN})
+# Which flow a FAILED or DONE screen that follows these belongs to.
+RETRIEVE_PHASES = frozenset(
+    {Phase.RETRIEVE_SCAN, Phase.RETRIEVING, Phase.RETRIEVE_OPEN, Phase.NOT_RECOGNISED}
+)
 
 
 class Problem(StrEnum):
@@ -92,6 +102,15 @@ class FrameObservation:
     def passed(self) -> bool:
         """A single face that passed the quality gate (embedded or not)."""
         return self.has_face and not self.issues and not self.crowded
+
+    @property
+    def guidance(self) -> str | None:
+        """The live hint this frame calls for (``None``: nothing to say)."""
+        if self.crowded:
+            return Guidance.STEP_BACK.value
+        if self.issues:
+            return self.issues[0]
+        return Guidance.HOLD_STILL.value if self.passed else None
 
     def sample(self) -> FaceSample | None:
         if not self.has_face or self.yaw_deg is None or self.center is None or self.width is None:
@@ -156,9 +175,9 @@ class FlowSettings:
     idle_timeout_s: float = 30.0
     open_display_s: float = 25.0  # "close the door" screen, unless the door is seen closed
     result_display_s: float = 6.0  # done / failure screens before going home
-    free_failures: int = 2  # retrieve failures in a row before retries must wait
-    backoff_base_s: float = 5.0
-    backoff_max_s: float = 120.0
+    # How long a retrieve retry must wait is the service's to say (``retry_after_s`` of its
+    # result): the flow only shows it. A scan that timed out never reached the service and
+    # compared no face, so it costs no wait.
     passive_threshold: float | None = None
 
     def __post_init__(self) -> None:
@@ -191,19 +210,30 @@ class FlowSettings:
             passive_threshold=live.threshold if passive else None,
         )
 
-    def backoff_s(self, failures: int) -> float:
-        """Wait before the next retrieve attempt after ``failures`` failures in a row."""
-        extra = failures - self.free_failures - 1
-        return 0.0 if extra < 0 else min(self.backoff_max_s, self.backoff_base_s * 2**extra)
+
+def pad_verdict(scores: list[PadScore | None], threshold: float | None) -> PadVerdict | None:
+    """The fused verdict of ``scores``; ``None`` when the passive check is off. With the check
+    on, a capture none of whose frames was scored fails (never assumed live)."""
+    if threshold is None:
+        return None
+    scored = [score for score in scores if score is not None]
+    if not scored:
+        return PadVerdict(False, 0.0, threshold, None, 0)
+    return fuse(scored, threshold)
 
 
 @dataclass(frozen=True)
 class RegisterRequest:
-    """Run :meth:`RentalService.register` with these (consent was given on screen)."""
+    """Run :meth:`RentalService.register` with these (consent was given on screen).
+
+    ``request_id``: hand it back with the result (:meth:`KioskFlow.register_done`), so the
+    result is applied to this request and no other.
+    """
 
     templates: npt.NDArray[np.float32]  # (k, 512)
     qualities: npt.NDArray[np.float32]  # (k,)
     pad: PadVerdict | None = None  # the passive check's verdict; None = check off
+    request_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -212,12 +242,13 @@ class RetrieveRequest:
 
     ``final=False``: an early look at ``k`` consistent frames before all ``n`` are in; the
     service opens only on an accept and otherwise answers ``UNDECIDED`` (not a failure), and
-    the flow goes on to ``n`` frames.
+    the flow goes on to ``n`` frames. ``request_id``: as for :class:`RegisterRequest`.
     """
 
     probes: npt.NDArray[np.float32]  # (n, 512)
     pad: PadVerdict | None = None  # the passive check's verdict; None = check off
     final: bool = True
+    request_id: int = 0
 
 
 @dataclass(frozen=True, eq=False)

@@ -4,12 +4,20 @@ SQLite (the default) runs with WAL (readers never block the writer), foreign key
 ``synchronous=FULL`` (a committed rental survives a power cut) and a busy timeout. Every write
 transaction starts with ``BEGIN IMMEDIATE``, so two kiosk processes serialise on the write lock
 up front instead of failing with "database is locked" half-way through a rental.
+
+The SQLite file holds the PIN hashes and the audit log: it is created 0600 (and its WAL and SHM
+files, which SQLite gives the database file's mode, with it) whatever the umask, and an existing
+file other accounts could read is tightened; :func:`private_directory` makes the data directory
+0700.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +29,83 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lockers.errors import StoreError
 
-__all__ = ["Database", "Session", "describe_db_error"]
+__all__ = ["Database", "Session", "describe_db_error", "private_directory"]
+
+log = logging.getLogger(__name__)
+
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+"""Files SQLite keeps beside the database; they hold the same data."""
+
+
+def private_directory(path: Path) -> Path:
+    """Create ``path`` (and missing parents) with the leaf readable by this account only (0700,
+    whatever the umask). An existing directory of this account that others can enter is
+    tightened to 0700, with a warning; one owned by another account or shared (sticky, like
+    /tmp) is left alone.
+
+    Raises:
+        StoreError: it cannot be created or is not a directory.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(mode=PRIVATE_DIR_MODE)
+        except FileExistsError:
+            _tighten_directory(path)
+        else:
+            os.chmod(path, PRIVATE_DIR_MODE)  # mkdir's mode is filtered by the umask
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the data directory {path}: {exc.strerror or exc}",
+            hint="create it (mode 0700) owned by the kiosk user, or set data_dir elsewhere",
+        ) from None
+    return path
+
+
+def _tighten_directory(path: Path) -> None:
+    info = path.stat()
+    if not stat.S_ISDIR(info.st_mode):
+        raise NotADirectoryError(20, "not a directory", str(path))
+    loose = info.st_mode & (stat.S_IRWXG | stat.S_IRWXO)
+    if loose and info.st_uid == os.getuid() and not info.st_mode & stat.S_ISVTX:
+        log.warning(
+            "data directory %s was readable by other accounts (mode %o): now 0700",
+            path,
+            info.st_mode & 0o777,
+        )
+        os.chmod(path, PRIVATE_DIR_MODE)
+
+
+def private_sqlite_file(path: Path) -> None:
+    """Create the SQLite file ``path`` empty with mode 0600 unless it exists; tighten it and its
+    WAL/SHM/journal files to 0600 when they are this account's and others could read them.
+    SQLite creates the WAL and SHM files with the database file's mode, so they follow."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        pass
+    else:
+        try:
+            os.fchmod(fd, PRIVATE_FILE_MODE)  # os.open's mode is filtered by the umask
+        finally:
+            os.close(fd)
+    for name in ("", *SQLITE_COMPANIONS):
+        _tighten_file(Path(f"{path}{name}"))
+
+
+def _tighten_file(path: Path) -> None:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return
+    loose = info.st_mode & (stat.S_IRWXG | stat.S_IRWXO)
+    if loose and info.st_uid == os.getuid() and stat.S_ISREG(info.st_mode):
+        log.warning(
+            "%s was readable by other accounts (mode %o): now 0600", path, info.st_mode & 0o777
+        )
+        os.chmod(path, PRIVATE_FILE_MODE)
 
 
 class Database:
@@ -85,6 +169,11 @@ class Database:
                 f"the directory of the database file {path} does not exist",
                 hint=f"create {directory} or point database.url elsewhere",
             )
+        file = Path(path).expanduser()
+        try:
+            private_sqlite_file(file)
+        except OSError as exc:  # SQLite says the same, with our hint, on the first connection
+            log.debug("cannot prepare %s: %s", file, exc)
         engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": busy_timeout_s})
 
         @event.listens_for(engine, "connect")
@@ -99,6 +188,9 @@ class Database:
                 cursor.execute("PRAGMA synchronous = FULL")
             finally:
                 cursor.close()
+            # The WAL and SHM files exist now; ones left 0644 by an older version are tightened.
+            for name in SQLITE_COMPANIONS:
+                _tighten_file(Path(f"{file}{name}"))
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:

@@ -4,113 +4,42 @@ Screens call the slots (button presses) and draw what the signals carry: immutab
 :class:`~lockers.kiosk.flow.FlowView`, :class:`KioskStatus`, :class:`StaffState` and camera
 :class:`~lockers.ui.camera_worker.FramePacket` values. Nothing here blocks: the camera and the
 model run in the camera worker's thread, the services in the service runner's thread.
+
+The rooms behind it, each plain Python: :class:`~lockers.ui.flow_bridge.FlowBridge` (the
+customer flow and its commands), :class:`~lockers.ui.health_monitor.HealthMonitor` (the status
+and the periodic service jobs), :class:`~lockers.ui.staff_controller.StaffController` (the staff
+screens). This class wires them to Qt: signals, the timer, the two threads.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from lockers.errors import LockersError
-from lockers.kiosk.dto import (
-    LockerView,
-    RegisterResult,
-    RetrieveResult,
-    StaffEntry,
-    StaffSession,
-)
-from lockers.kiosk.flow import (
-    Command,
-    EmbedRequest,
-    FlowSettings,
-    FlowView,
-    KioskFlow,
-    Phase,
-    RegisterRequest,
-    RetrieveRequest,
-)
+from lockers.kiosk.flow import FlowSettings, FlowView, KioskFlow, Phase
+from lockers.kiosk.flow_values import ANALYSING_PHASES, OPEN_PHASES
 from lockers.ui.camera_worker import CameraThread, CameraWorker, FramePacket, ModelInfo
+from lockers.ui.flow_bridge import FLOW_JOBS, FlowBridge
+from lockers.ui.health_monitor import HEALTH_JOBS, HealthMonitor
 from lockers.ui.i18n import LANGUAGES
-from lockers.ui.ports import AuditRow, KioskBackend, ServiceHealth
+from lockers.ui.job_dispatch import JobResult
+from lockers.ui.kiosk_state import KioskStatus, StaffState
+from lockers.ui.ports import KioskBackend, ProgressBeat
 from lockers.ui.qt_compat import emit
-from lockers.ui.service_runner import JobResult, ServiceRunner
+from lockers.ui.service_runner import ServiceRunner
+from lockers.ui.staff_controller import StaffController
 
 if TYPE_CHECKING:
     from lockers.vision.camera import FrameSource
     from lockers.vision.pipeline import FacePipeline
 
+__all__ = ["ANALYSING_PHASES", "OPEN_PHASES", "KioskController", "KioskStatus", "StaffState"]
+
 log = logging.getLogger(__name__)
-
-ANALYSING_PHASES = frozenset({Phase.CAPTURE, Phase.LIVENESS, Phase.RETRIEVE_SCAN})
-OPEN_PHASES = frozenset({Phase.REGISTER_OPEN, Phase.RETRIEVE_OPEN})
-
-
-@dataclass(frozen=True)
-class KioskStatus:
-    """Whether the kiosk can serve customers, and why not.
-
-    ``model``: ``loading`` | ``ready`` | ``failed``; ``camera_ok``: ``None`` until the camera
-    has been opened once.
-    """
-
-    model: str = "loading"
-    model_detail: str = ""
-    model_version: str = ""
-    camera_ok: bool | None = None
-    camera_detail: str = ""
-    health: ServiceHealth | None = None
-    service_error: str = ""  # the last health poll failed (database unreachable, ...)
-    untrained: bool = False
-    notices: tuple[str, ...] = ()
-    # Failed start-up checks (`lockers doctor`'s, "name: what → fix"): staff must fix them.
-    failed_checks: tuple[str, ...] = ()
-
-    @property
-    def problems(self) -> tuple[str, ...]:
-        """i18n keys of what keeps the kiosk out of order (empty when it can serve)."""
-        keys: list[str] = []
-        if self.model == "failed":
-            keys.append("ooo.model")
-        elif self.model == "loading":
-            keys.append("ooo.loading")
-        if self.camera_ok is False:
-            keys.append("ooo.camera")
-        if self.health is not None and not self.health.board_ok:
-            keys.append("ooo.board")
-        if self.service_error:
-            keys.append("ooo.service")
-        if self.failed_checks:
-            keys.append("ooo.checks")
-        return tuple(keys)
-
-    @property
-    def out_of_order(self) -> bool:
-        """Loading is not "out of order": the home screen says "starting up" instead."""
-        return any(key != "ooo.loading" for key in self.problems)
-
-    @property
-    def ready(self) -> bool:
-        return not self.problems and self.camera_ok is True
-
-
-@dataclass(frozen=True)
-class StaffState:
-    """The staff screens' data. ``session`` is ``None`` when nobody is logged in."""
-
-    session: StaffSession | None = None
-    lockers: tuple[LockerView, ...] = ()
-    audit: tuple[AuditRow, ...] = ()
-    message: str = ""  # the last action's outcome or error, for the staff to read
-    locked_for_s: float = 0.0
-    busy: bool = False
-    alerts: tuple[str, ...] = field(default_factory=tuple)
-    doors: Mapping[str, str] = field(default_factory=dict)  # live: label → open/closed/unknown
-    directory: tuple[StaffEntry, ...] = ()  # the login screen's name tiles
 
 
 class KioskController(QObject):
@@ -127,6 +56,10 @@ class KioskController(QObject):
         health_interval_s: how often the board and lockers are polled (faster while a door is
             open, to see it closed).
         staff_idle_s: staff screens log out after this long without a touch.
+        housekeeping_interval_s: how often the services' housekeeping runs (``None``: never).
+        max_frame_failures: frame analyses failing in a row before the kiosk is out of order.
+        watch: the watchdog's progress record (``None``: no watchdog); the UI loop, the camera
+            worker and the service thread each beat it.
     """
 
     view_changed = Signal(object)  # FlowView
@@ -151,40 +84,95 @@ class KioskController(QObject):
         health_interval_s: float = 2.0,
         staff_idle_s: float = 90.0,
         tick_ms: int = 200,
+        housekeeping_interval_s: float | None = 300.0,
+        max_frame_failures: int = 5,
+        watch: ProgressBeat | None = None,
     ) -> None:
         super().__init__()
         self.backend = backend
-        self.flow = KioskFlow(flow_settings)
         self._clock = clock
+        self._watch = watch
         self.default_language = language if language in LANGUAGES else "ko"
         self.language = self.default_language
-        self.status = KioskStatus(
-            untrained=untrained, notices=tuple(notices), failed_checks=tuple(failed_checks)
-        )
-        self.staff = StaffState()
-        self._staff_touch = 0.0
-        self._last_touch = self._phase_changed = clock()
-        self._staff_idle_s = staff_idle_s
-        self._health_interval_s = health_interval_s
-        self._health_job = 0
-        self._last_health = -1e9
-        self._pending_flow_job = 0
+        self._last_touch = clock()
         self.runner = ServiceRunner(self)
         self.runner.finished.connect(self._on_job)
-        self.worker = CameraWorker(pipeline_factory, camera_factory)
+        self.worker = CameraWorker(
+            pipeline_factory, camera_factory, max_frame_failures=max_frame_failures, watch=watch
+        )
         self.camera = CameraThread(self.worker, owner=self)
-        self.worker.model_ready.connect(self._on_model_ready)
-        self.worker.model_failed.connect(self._on_model_failed)
-        self.worker.camera_online.connect(self._on_camera_online)
-        self.worker.camera_offline.connect(self._on_camera_offline)
-        self.worker.frame_ready.connect(self._on_frame)
-        self.worker.faces_embedded.connect(self._on_faces_embedded)
-        self.worker.embed_failed.connect(self._on_embed_failed)
+        self.health = HealthMonitor(
+            backend,
+            self.runner.submit,
+            lambda status: emit(self.status_changed, status),
+            self._say,
+            clock,
+            status=KioskStatus(
+                untrained=untrained, notices=tuple(notices), failed_checks=tuple(failed_checks)
+            ),
+            interval_s=health_interval_s,
+            housekeeping_interval_s=housekeeping_interval_s,
+            watch=watch,
+        )
+        self.staff_room = StaffController(
+            backend,
+            self.runner.submit,
+            lambda state: emit(self.staff_changed, state),
+            self._say,
+            clock,
+            staff_idle_s,
+        )
+        self.bridge = self._flow_bridge(flow_settings)
+        self._connect_worker()
         self._timer = QTimer(self)
         self._timer.setInterval(tick_ms)
         self._timer.timeout.connect(self._tick)
         self._started = False
         self._shut = False
+
+    def _flow_bridge(self, flow_settings: FlowSettings) -> FlowBridge:
+        return FlowBridge(
+            KioskFlow(flow_settings),
+            self.worker,
+            self.backend,
+            self.runner.submit,
+            lambda view: emit(self.view_changed, view),
+            self._say,
+            self._clock,
+            lambda: self.status.model_version,
+            self.health.poll,
+        )
+
+    def _connect_worker(self) -> None:
+        w = self.worker
+        w.model_ready.connect(self._on_model_ready)
+        w.model_failed.connect(self._on_model_failed)
+        w.camera_online.connect(self._on_camera_online)
+        w.camera_offline.connect(self._on_camera_offline)
+        w.analysis_failing.connect(self._on_analysis_failing)
+        w.analysis_recovered.connect(self._on_analysis_recovered)
+        w.frame_ready.connect(self._on_frame)
+        w.faces_embedded.connect(self._on_faces_embedded)
+        w.embed_failed.connect(self._on_embed_failed)
+
+    # -- what the screens read ---------------------------------------------------------------
+
+    @property
+    def flow(self) -> KioskFlow:
+        return self.bridge.flow
+
+    @property
+    def status(self) -> KioskStatus:
+        return self.health.status
+
+    @property
+    def staff(self) -> StaffState:
+        return self.staff_room.state
+
+    @property
+    def door_call_running(self) -> bool:
+        """A register or retrieve call (it may open a door) has not answered yet."""
+        return self.flow.door_call_running
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -194,7 +182,7 @@ class KioskController(QObject):
         self._started = True
         self.camera.start()
         self._timer.start()
-        self._poll_health()
+        self.health.poll()
         self.staff_directory()
         emit(self.view_changed, self.flow.view)
         emit(self.status_changed, self.status)
@@ -208,7 +196,8 @@ class KioskController(QObject):
         self.flow.home(self._clock())
         who = self.staff.session
         if who is not None:
-            self.runner.submit("staff_logout", lambda: self.backend.staff_logout(who, "shutdown"))
+            backend = self.backend
+            self.runner.submit("staff_logout", lambda: backend.staff_logout(who, "shutdown"))
         if not self.camera.stop():
             log.warning("the camera thread did not stop in time")
         self.runner.stop()
@@ -218,11 +207,18 @@ class KioskController(QObject):
     def _now(self) -> float:
         return self._clock()
 
+    def _say(self, line: str) -> None:
+        emit(self.log_line, line)
+
+    def _apply(self, view: FlowView) -> None:
+        self.bridge.apply(view)
+
     @Slot()
     def touch(self) -> None:
         now = self._now()
         self.flow.touch(now)
-        self._staff_touch = self._last_touch = now
+        self.staff_room.touch()
+        self._last_touch = now
 
     @Slot()
     def register(self) -> None:
@@ -271,77 +267,15 @@ class KioskController(QObject):
     def toggle_language(self) -> None:
         self.set_language("en" if self.language == "ko" else "ko")
 
-    # -- flow plumbing -----------------------------------------------------------------------
-
-    def _apply(self, view: FlowView, command: Command | None = None) -> None:
-        previous = getattr(self, "_last_view", None)
-        self._last_view = view
-        self.worker.set_analysing(view.phase in ANALYSING_PHASES)
-        # Frames the decision does not need are only detected and gated, never embedded.
-        self.worker.set_embedding(self.flow.wants_embedding(self._now()))
-        if command is not None:
-            self._run(command)
-        if previous is None or previous.phase is not view.phase:
-            self._phase_changed = self._now()
-            emit(self.log_line, f"phase {view.phase.value}" + _describe(view))
-            if view.phase in OPEN_PHASES:
-                self._poll_health()
-        if view != previous:
-            emit(self.view_changed, view)
-
-    def _run(self, command: Command) -> None:
-        model_version = self.status.model_version
-        backend = self.backend
-        if isinstance(command, EmbedRequest):
-            # The model lives in the camera worker's thread, never on the UI thread.
-            emit(self.log_line, f"capture: embedding the {len(command.faces)} best frames")
-            self.worker.embed_faces(command.job, command.faces)
-        elif isinstance(command, RegisterRequest):
-            emit(self.log_line, f"register: {len(command.templates)} templates")
-            templates, qualities, pad = command.templates, command.qualities, command.pad
-            self._pending_flow_job = self.runner.submit(
-                "register", lambda: backend.register(templates, qualities, model_version, pad=pad)
-            )
-        elif isinstance(command, RetrieveRequest):
-            final = command.final
-            emit(
-                self.log_line,
-                f"retrieve: {len(command.probes)} frames" + ("" if final else " (early look)"),
-            )
-            probes, pad = command.probes, command.pad
-            self._pending_flow_job = self.runner.submit(
-                "retrieve", lambda: backend.retrieve(probes, model_version, pad=pad, final=final)
-            )
-
-    @Slot(object)
-    def _on_frame(self, packet: FramePacket) -> None:
-        if self._shut:
-            return
-        emit(self.frame_ready, packet)
-        if packet.observation is None or self.flow.phase not in ANALYSING_PHASES:
-            return
-        command = self.flow.frame(packet.observation, self._now())
-        self._apply(self.flow.view, command)
-
-    @Slot(int, object)
-    def _on_faces_embedded(self, job: int, embeddings: object) -> None:
-        if self._shut:
-            return
-        command = self.flow.faces_embedded(job, embeddings, self._now())  # type: ignore[arg-type]
-        self._apply(self.flow.view, command)
-
-    @Slot(int, str)
-    def _on_embed_failed(self, job: int, message: str) -> None:
-        if self._shut:
-            return
-        emit(self.log_line, f"embedding failed: {message}")
-        self._apply(self.flow.faces_failed(job, message, self._now()))
+    # -- the UI loop -------------------------------------------------------------------------
 
     @Slot()
     def _tick(self) -> None:
         now = self._now()
+        if self._watch is not None:
+            self._watch.beat("ui")
         self._apply(self.flow.tick(now))
-        idle_s = now - max(self._last_touch, self._phase_changed)
+        idle_s = now - max(self._last_touch, self.bridge.phase_changed_at)
         if (
             self.flow.phase is Phase.HOME
             and self.language != self.default_language
@@ -349,92 +283,48 @@ class KioskController(QObject):
         ):
             # Nobody is using it: the next customer gets the configured language.
             self.set_language(self.default_language)
-        if self.staff.session is not None and now - self._staff_touch > self._staff_idle_s:
-            self.staff_logout("auto-logout after inactivity")
-        interval = 0.5 if self.flow.phase in OPEN_PHASES else self._health_interval_s
-        if now - self._last_health >= interval:
-            self._poll_health()
+        self.staff_room.expire_if_idle(now)
+        self.health.tick(now, door_open=self.flow.phase in OPEN_PHASES)
 
-    def _poll_health(self) -> None:
-        if self._health_job or self._shut:
+    # -- from the threads --------------------------------------------------------------------
+
+    @Slot(object)
+    def _on_frame(self, packet: FramePacket) -> None:
+        if self._shut:
             return
-        self._last_health = self._now()
-        self._health_job = self.runner.submit("health", self.backend.health)
+        emit(self.frame_ready, packet)
+        self.bridge.frame(packet)
+
+    @Slot(int, object)
+    def _on_faces_embedded(self, job: int, embeddings: object) -> None:
+        if not self._shut:
+            self.bridge.faces_embedded(job, embeddings)  # type: ignore[arg-type]
+
+    @Slot(int, str)
+    def _on_embed_failed(self, job: int, message: str) -> None:
+        if not self._shut:
+            self.bridge.embed_failed(job, message)
 
     @Slot(object)
     def _on_job(self, result: JobResult) -> None:
         if self._shut:
             return
-        now = self._now()
-        if result.kind == "health":
-            self._health_job = 0
+        kind = result.kind
+        if kind in FLOW_JOBS:
+            self.bridge.on_job(result)
             if result.ok:
-                self._set_status(service_error="")
-                self._on_health(result.value)
-            else:
-                self._set_status(service_error=_message(result.error) or "service error")
-        elif result.kind in ("register", "retrieve"):
-            self._pending_flow_job = 0
-            if not result.ok:
-                emit(self.log_line, f"{result.kind} failed: {_message(result.error)}")
-                self._apply(self.flow.service_failed(_message(result.error), now))
-            elif isinstance(result.value, RegisterResult):
-                emit(
-                    self.log_line,
-                    f"register result: {result.value.outcome.value} "
-                    f"locker {result.value.locker_label}",
-                )
-                self._apply(self.flow.register_done(result.value, now))
-                self._poll_health()
-            elif isinstance(result.value, RetrieveResult):
-                score = result.value.score
-                emit(
-                    self.log_line,
-                    f"retrieve result: {result.value.outcome.value} "
-                    f"locker {result.value.locker_label}"
-                    + ("" if score is None else f" score {score:.3f}"),
-                )
-                self._apply(self.flow.retrieve_done(result.value, now))
-                self._poll_health()
-        elif result.kind == "prepare":
-            # Not fatal: the first retrieve loads the templates itself (and reports failures).
-            if not result.ok:
-                failure = _message(result.error)
-                emit(self.log_line, f"loading the active templates failed: {failure}")
-            else:
-                emit(self.log_line, f"active rentals in memory: {result.value}")
-        elif result.kind.startswith("staff"):
-            self._on_staff_job(result)
-
-    def _on_health(self, health: ServiceHealth) -> None:
-        self._set_status(health=health)
-        view = self.flow.view
-        # Readings from a poll that started before the door was opened say nothing about it.
-        fresh = self._last_health >= self._phase_changed
-        # Open phases start only after the board saw this door open, so "closed" now means the
-        # customer shut it (a poll may well miss the moment it stood open).
-        if (
-            view.phase in OPEN_PHASES
-            and view.locker_label is not None
-            and fresh
-            and health.doors.get(view.locker_label) == "closed"
-        ):
-            emit(self.log_line, f"door {view.locker_label} closed")
-            self._apply(self.flow.door_closed(view.locker_label, self._now()))
-        staff = self.staff
-        if staff.session is not None and (
-            health.alerts != staff.alerts or dict(health.doors) != dict(staff.doors)
-        ):
-            self._set_staff(alerts=health.alerts, doors=dict(health.doors))
-
-    def _set_status(self, **changes: object) -> None:
-        status = replace(self.status, **changes)  # type: ignore[arg-type]
-        if status != self.status:
-            before = self.status
-            self.status = status
-            if before.problems != status.problems:
-                emit(self.log_line, "status: " + (", ".join(status.problems) or "ready"))
-            emit(self.status_changed, status)
+                self.health.poll()
+        elif kind in HEALTH_JOBS:
+            health = self.health.on_job(result)
+            if health is not None:
+                fresh = self.health.polled_at >= self.bridge.phase_changed_at
+                self.bridge.door_reading(health, fresh)
+                self.staff_room.on_health(health)
+        elif kind.startswith("staff"):
+            health = self.status.health
+            self.staff_room.on_job(result, dict(health.doors) if health else {})
+            if kind == "staff_action" and result.ok:
+                self.health.poll()
 
     @Slot(object)
     def _on_model_ready(self, info: ModelInfo) -> None:
@@ -442,7 +332,7 @@ class KioskController(QObject):
             self.log_line,
             f"model ready: {info.model_version} ({info.backend}, {info.load_s:.1f} s)",
         )
-        self._set_status(model="ready", model_version=info.model_version, model_detail="")
+        self.health.set_status(model="ready", model_version=info.model_version, model_detail="")
         # The active rentals' templates, decrypted once now rather than for the first customer.
         backend, version = self.backend, info.model_version
         self.runner.submit("prepare", lambda: backend.prepare(version))
@@ -450,133 +340,56 @@ class KioskController(QObject):
     @Slot(str, str)
     def _on_model_failed(self, message: str, hint: str) -> None:
         emit(self.log_line, f"model failed: {message}")
-        self._set_status(model="failed", model_detail=f"{message} {hint}".strip())
+        self.health.set_status(model="failed", model_detail=f"{message} {hint}".strip())
+
+    @Slot(str)
+    def _on_analysis_failing(self, message: str) -> None:
+        emit(self.log_line, f"model failing: {message}")
+        self.health.set_status(analysis_error=message)
+        self._leave_analysing_screen()
+
+    @Slot()
+    def _on_analysis_recovered(self) -> None:
+        emit(self.log_line, "model recovered: frames analyse again")
+        self.health.set_status(analysis_error="")
 
     @Slot(str)
     def _on_camera_online(self, name: str) -> None:
-        self._set_status(camera_ok=True, camera_detail=name)
+        self.health.set_status(camera_ok=True, camera_detail=name)
 
     @Slot(str)
     def _on_camera_offline(self, message: str) -> None:
-        self._set_status(camera_ok=False, camera_detail=message)
+        self.health.set_status(camera_ok=False, camera_detail=message)
+        self._leave_analysing_screen()
+
+    def _leave_analysing_screen(self) -> None:
         if self.flow.phase in ANALYSING_PHASES:
             self._apply(self.flow.home(self._now()))
 
-    # -- staff -------------------------------------------------------------------------------
-
-    def _set_staff(self, **changes: object) -> None:
-        self.staff = replace(self.staff, **changes)  # type: ignore[arg-type]
-        emit(self.staff_changed, self.staff)
+    # -- staff (the staff controller does the work) ------------------------------------------
 
     @Slot(str, str)
     def staff_login(self, name: str, pin: str) -> None:
-        self._staff_touch = self._now()
         self._apply(self.flow.home(self._now()))
-        self._set_staff(busy=True, message="")
-        backend = self.backend
-        self.runner.submit("staff_login", lambda: backend.staff_login(name, pin))
+        self.staff_room.login(name, pin)
 
     @Slot()
     def staff_directory(self) -> None:
         """Reload the login screen's name tiles (staff added from the CLI show up)."""
-        if self._shut:
-            return
-        backend = self.backend
-        self.runner.submit("staff_directory", backend.staff_directory)
+        if not self._shut:
+            self.staff_room.directory()
 
     @Slot()
     def staff_refresh(self) -> None:
-        who = self.staff.session
-        if who is None:
-            return
-        self._staff_touch = self._now()
-        backend = self.backend
-        self.runner.submit("staff_lockers", lambda: backend.staff_lockers(who))
+        self.staff_room.refresh()
 
     @Slot(str, str, str)
     def staff_action(self, action: str, label: str, reason: str) -> None:
-        who = self.staff.session
-        if who is None:
-            return
-        self._staff_touch = self._now()
-        self._set_staff(busy=True)
-        backend = self.backend
-        self.runner.submit("staff_action", lambda: backend.staff_action(who, action, label, reason))
+        self.staff_room.action(action, label, reason)
 
     def staff_audit(self, action: str | None = None, locker: str | None = None) -> None:
-        who = self.staff.session
-        if who is None:
-            return
-        self._staff_touch = self._now()
-        backend = self.backend
-        self.runner.submit("staff_audit", lambda: backend.staff_audit(who, action, locker, 200))
+        self.staff_room.audit(action, locker)
 
     @Slot()
     def staff_logout(self, reason: str = "logout") -> None:
-        who = self.staff.session
-        if who is None:
-            return
-        backend = self.backend
-        self.runner.submit("staff_logout", lambda: backend.staff_logout(who, reason))
-        emit(self.log_line, f"staff logout: {reason}")
-        self.staff = StaffState(message="staff.logged_out", directory=self.staff.directory)
-        emit(self.staff_changed, self.staff)
-
-    def _on_staff_job(self, result: JobResult) -> None:
-        kind = result.kind
-        if kind == "staff_logout":
-            return
-        if not result.ok:
-            error = result.error
-            retry = float(getattr(error, "retry_after_s", 0.0) or 0.0)
-            message = _message(error)
-            emit(self.log_line, f"{kind} refused: {message}")
-            if kind == "staff_login":
-                self._set_staff(busy=False, message=message, locked_for_s=retry)
-            elif kind == "staff_directory":
-                log.warning("staff list not loaded: %s", message)
-            elif "logged" in message or "not logged in" in message:
-                self.staff = StaffState(message=message, directory=self.staff.directory)
-                emit(self.staff_changed, self.staff)
-            else:
-                self._set_staff(busy=False, message=message)
-            return
-        if kind == "staff_directory":
-            self._set_staff(directory=tuple(result.value))
-        elif kind == "staff_login":
-            who: StaffSession = result.value
-            emit(self.log_line, f"staff login: {who.staff_name}")
-            self._staff_touch = self._now()
-            doors = dict(self.status.health.doors) if self.status.health else {}
-            self._set_staff(session=who, busy=False, message="", locked_for_s=0.0, doors=doors)
-            self.staff_refresh()
-            self.staff_audit()
-        elif kind == "staff_lockers":
-            self._set_staff(lockers=tuple(result.value))
-        elif kind == "staff_audit":
-            self._set_staff(audit=tuple(result.value))
-        elif kind == "staff_action":
-            done = result.value
-            message = f"{done.action} {done.locker_label}: {done.outcome} {done.detail}".strip()
-            emit(self.log_line, f"staff action {message}")
-            self._set_staff(busy=False, message=message)
-            self.staff_refresh()
-            self.staff_audit()
-            self._poll_health()
-
-
-def _message(error: BaseException | None) -> str:
-    if isinstance(error, LockersError):
-        return error.message
-    return str(error) if error is not None else ""
-
-
-def _describe(view: FlowView) -> str:
-    parts = []
-    if view.locker_label:
-        parts.append(f"locker {view.locker_label}")
-    if view.problem is not None:
-        parts.append(f"problem {view.problem.value}")
-    if view.detail:
-        parts.append(view.detail)
-    return (": " + ", ".join(parts)) if parts else ""
+        self.staff_room.logout(reason)

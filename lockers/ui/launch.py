@@ -29,8 +29,7 @@ from lockers.ui.main_window import MainWindow
 from lockers.ui.qt_compat import emit
 
 if TYPE_CHECKING:
-    from lockers.ui.ports import KioskSetup
-
+    from lockers.ui.ports import KioskSetup, ProgressBeat
 
 def create_window(
     parts: KioskSetup,
@@ -44,6 +43,12 @@ def create_window(
     ``controller_options`` go to :class:`~lockers.ui.controller.KioskController` (tests poll
     faster); ``start=False`` builds without starting the camera (screenshots).
     """
+    options: dict[str, object] = {
+        # The services' housekeeping while the kiosk runs (expiry of overdue rentals).
+        "housekeeping_interval_s": parts.settings.privacy.housekeeping_interval_s,
+        "max_frame_failures": parts.settings.ui.max_frame_failures,
+        **controller_options,
+    }
     controller = KioskController(
         parts.backend,
         parts.pipeline_factory,
@@ -53,7 +58,7 @@ def create_window(
         untrained=parts.untrained,
         notices=tuple(parts.notices),
         failed_checks=tuple(getattr(parts, "failed_checks", ())),
-        **controller_options,  # type: ignore[arg-type]
+        **options,  # type: ignore[arg-type]
     )
     window = MainWindow(
         controller,
@@ -101,11 +106,15 @@ def run_window(
     on_event: Callable[[str], None] | None = None,
     script: bool = False,
     script_timeout_s: float = 120.0,
+    watch: ProgressBeat | None = None,
 ) -> int:
-    """Show the kiosk and run until it is closed (or the script ends); returns an exit code."""
+    """Show the kiosk and run until it is closed (or the script ends); returns an exit code.
+
+    ``watch``: the systemd watchdog's progress record; the UI loop, the camera worker and the
+    service thread beat it (``None``: no watchdog)."""
     qInstallMessageHandler(_qt_message)
     app = application()
-    window, controller = create_window(parts)
+    window, controller = create_window(parts, watch=watch)
     if on_event is not None:
         controller.log_line.connect(on_event)
     # SIGTERM (systemd stop) and Ctrl+C end the event loop; shutdown then runs in order.

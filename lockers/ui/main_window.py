@@ -19,6 +19,7 @@ from lockers.kiosk.flow import FlowView, Phase
 from lockers.ui.camera_worker import FramePacket
 from lockers.ui.controller import KioskController, KioskStatus, StaffState
 from lockers.ui.i18n import tr
+from lockers.ui.qt_compat import emit
 from lockers.ui.screens.camera import CameraScreen
 from lockers.ui.screens.consent import ConsentScreen
 from lockers.ui.screens.home import HomeScreen
@@ -50,11 +51,32 @@ class MainWindow(QMainWindow):
         self.setStyleSheet(STYLE)
         self.resize(1280, 800)
         self._staff_mode = False
-
         root = QWidget()
         outer = QVBoxLayout(root)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(0)
+        outer.addLayout(self._top_bar(staff_hold_ms))
+        self.stack = QStackedWidget()
+        outer.addWidget(self.stack, 1)
+        self.home = HomeScreen()
+        self.consent = ConsentScreen(retention_hours)
+        self.camera = CameraScreen()
+        self.message = MessageScreen()
+        self.staff_login = StaffLoginScreen()
+        self.staff_panel = StaffPanel(staff_reasons, audit_language)
+        for screen in self._screens():
+            self.stack.addWidget(screen)
+        self.setCentralWidget(root)
+        self._connect(controller)
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)
+        self.set_language(controller.language)
+        self.show_status(controller.status)
+        self.show_view(controller.flow.view)
+
+    def _top_bar(self, staff_hold_ms: int) -> QHBoxLayout:
+        """The hidden staff corner, the banners and the language button."""
         bar = QHBoxLayout()
         bar.setContentsMargins(0, 0, 12, 0)
         self.staff_corner = LongPressArea(staff_hold_ms)
@@ -68,29 +90,22 @@ class MainWindow(QMainWindow):
         bar.addLayout(banners, 1)
         self.language_button = button("", "lang")
         self.language_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
-        on_click(self.language_button, controller.toggle_language)
+        on_click(self.language_button, self.controller.toggle_language)
         bar.addWidget(self.language_button, 0, Qt.AlignmentFlag.AlignTop)
-        outer.addLayout(bar)
+        return bar
 
-        self.stack = QStackedWidget()
-        outer.addWidget(self.stack, 1)
-        self.home = HomeScreen()
-        self.consent = ConsentScreen(retention_hours)
-        self.camera = CameraScreen()
-        self.message = MessageScreen()
-        self.staff_login = StaffLoginScreen()
-        self.staff_panel = StaffPanel(staff_reasons, audit_language)
-        for screen in (
+    def _screens(self) -> tuple[QWidget, ...]:
+        return (
             self.home,
             self.consent,
             self.camera,
             self.message,
             self.staff_login,
             self.staff_panel,
-        ):
-            self.stack.addWidget(screen)
-        self.setCentralWidget(root)
+        )
 
+    def _connect(self, controller: KioskController) -> None:
+        """Presses go to the controller; what it publishes is drawn here."""
         self.home.register_pressed.connect(controller.register)
         self.home.retrieve_pressed.connect(controller.retrieve)
         self.consent.accepted.connect(controller.consent_given)
@@ -107,32 +122,18 @@ class MainWindow(QMainWindow):
             lambda action, locker: controller.staff_audit(action or None, locker or None)
         )
         self.staff_panel.logout.connect(lambda: controller.staff_logout("logout"))
-
         controller.view_changed.connect(self.show_view)
         controller.status_changed.connect(self.show_status)
         controller.frame_ready.connect(self.show_frame)
         controller.language_changed.connect(self.set_language)
         controller.staff_changed.connect(self.show_staff)
-        app = QApplication.instance()
-        if app is not None:
-            app.installEventFilter(self)
-        self.set_language(controller.language)
-        self.show_status(controller.status)
-        self.show_view(controller.flow.view)
 
     # -- drawing ----------------------------------------------------------------------------
 
     def set_language(self, lang: str) -> None:
         self.language_button.setText(tr("lang.switch", lang))
-        for screen in (
-            self.home,
-            self.consent,
-            self.camera,
-            self.message,
-            self.staff_login,
-            self.staff_panel,
-        ):
-            screen.set_language(lang)
+        for screen in self._screens():
+            screen.set_language(lang)  # type: ignore[attr-defined]
         self.show_status(self.controller.status)
 
     def show_status(self, status: KioskStatus) -> None:
@@ -175,7 +176,13 @@ class MainWindow(QMainWindow):
             self.leave_staff()
 
     def enter_staff(self) -> None:
-        """The hidden corner was held: show the PIN pad (the customer flow is abandoned)."""
+        """The hidden corner was held: show the PIN pad (the customer flow is abandoned).
+
+        Not while a call that can open a door runs: the customer must first be told which
+        locker opened; staff hold the corner again once it answered."""
+        if self.controller.door_call_running:
+            emit(self.controller.log_line, "staff corner: waits for the running door call")
+            return
         self.controller.cancel()
         self._staff_mode = True
         self.controller.staff_directory()  # names added since start-up get their tile

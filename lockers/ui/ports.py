@@ -79,6 +79,11 @@ class KioskBackend(Protocol):
 
     def health(self) -> ServiceHealth: ...
 
+    def housekeeping(self) -> object:
+        """The periodic upkeep while the kiosk runs (expired rentals' templates deleted,
+        audited): the controller calls it every ``privacy.housekeeping_interval_s``."""
+        ...
+
     def staff_directory(self) -> list[StaffEntry]:
         """Who can log in (name tiles), no authentication needed."""
         ...
@@ -104,6 +109,14 @@ class KioskBackend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class ProgressBeat(Protocol):
+    """The watchdog's view of progress (``lockers.kiosk.watchdog.ProgressWatch`` fits it):
+    ``beat(part)`` says ``part`` (``ui``, ``camera``, ``service``) made progress now; safe from
+    any thread."""
+
+    def beat(self, part: str) -> None: ...
 
 
 class KioskSetup(Protocol):

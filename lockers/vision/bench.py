@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from lockers.config import CameraConfig, RecognitionConfig, Settings
 from lockers.vision.embedder import UNTRAINED_VERSION, Embedder, OnnxEmbedder, load_embedder
 from lockers.vision.matcher import FaceMatcher
 from lockers.vision.pipeline import Analysis, FacePipeline
+from lockers.vision.types import EMBEDDING_DIM
 
 SAMPLE_VIDEO = Path(__file__).resolve().parents[1] / "demo" / "sample_faces.mp4"
 GALLERY_SIZES = (100, 10_000, 100_000)
@@ -75,7 +76,7 @@ def read_frames(
     return frames, decode_ms, indices
 
 
-def synthetic_gallery(size: int, dim: int = 512, seed: int = 0) -> FaceMatcher:
+def synthetic_gallery(size: int, dim: int = EMBEDDING_DIM, seed: int = 0) -> FaceMatcher:
     """A matcher holding ``size`` random unit templates (one identity each)."""
     rng = np.random.default_rng(seed)
     matcher = FaceMatcher(threshold=0.55, margin=0.08, dim=dim)
@@ -92,6 +93,71 @@ def _time(fn: Callable[[], Any]) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
+STAGES = ("detect", "quality", "align", "embed", "end_to_end", "idle_frame")
+
+
+@dataclass
+class _Figures:
+    """What the frame loop measured (milliseconds), warm-up frames left out."""
+
+    stages: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in STAGES})
+    detect_by_mode: dict[str, list[float]] = field(
+        default_factory=lambda: {"full": [], "tracked": []}
+    )
+    match_ms: dict[int, list[float]] = field(default_factory=lambda: {n: [] for n in GALLERY_SIZES})
+    faces_seen: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+    aligned_faces: list[npt.NDArray[np.uint8]] = field(default_factory=list)
+
+    def record(self, analysis: Analysis, total_ms: float) -> None:
+        """One measured frame's stage times (``total_ms``: decode to identified)."""
+        times = analysis.times
+        self.stages["detect"].append(times.detect_ms)
+        self.stages["quality"].append(times.quality_ms)
+        self.detect_by_mode["tracked" if analysis.tracked else "full"].append(times.detect_ms)
+        if analysis.subject is None:
+            # A kiosk idles most of the day: what a frame without anyone in it costs.
+            self.stages["idle_frame"].append(total_ms)
+        if analysis.aligned is not None and len(self.aligned_faces) < 8:
+            self.aligned_faces.append(analysis.aligned)
+        if analysis.embedding is not None:
+            self.faces_seen += 1
+            self.stages["align"].append(times.align_ms)
+            self.stages["embed"].append(times.embed_ms)
+            self.stages["end_to_end"].append(total_ms)
+        else:
+            for reason in refusal_reasons(analysis):
+                self.refused[reason] = self.refused.get(reason, 0) + 1
+
+
+def _measure_frames(
+    pipeline: FacePipeline,
+    frames: list[npt.NDArray[np.uint8]],
+    decode_ms: list[float],
+    indices: list[int],
+    warmup: int,
+) -> _Figures:
+    """Analyse every frame as the kiosk would and match it against each gallery size."""
+    galleries = {n: synthetic_gallery(n) for n in GALLERY_SIZES}
+    rng = np.random.default_rng(1)
+    figures = _Figures()
+    for i, image in enumerate(frames):
+        t0 = time.perf_counter()
+        analysis = pipeline.analyse(image, frame_index=indices[i])
+        probe = analysis.embedding
+        if probe is not None:
+            galleries[END_TO_END_GALLERY].identify(probe)
+        total = (time.perf_counter() - t0) * 1e3 + decode_ms[i]
+        if i < warmup:
+            continue
+        figures.record(analysis, total)
+        query = probe if probe is not None else rng.standard_normal(EMBEDDING_DIM)
+        query = query.astype(np.float32)
+        for n, gallery in galleries.items():
+            figures.match_ms[n].append(_time(lambda g=gallery, q=query: g.identify(q)))
+    return figures
+
+
 def run_bench(settings: Settings, options: BenchOptions) -> dict[str, Any]:
     """Run the benchmark and return its figures (milliseconds unless named otherwise)."""
     recognition = settings.recognition.model_copy(update={"allow_untrained": True})
@@ -103,57 +169,18 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict[str, Any]:
     if not frames:
         raise ValueError(f"{options.source} gave no frames")
     warmup = min(options.warmup, len(frames) - 1)
-    galleries = {n: synthetic_gallery(n) for n in GALLERY_SIZES}
-    rng = np.random.default_rng(1)
-    stages: dict[str, list[float]] = {
-        k: [] for k in ("detect", "quality", "align", "embed", "end_to_end", "idle_frame")
-    }
-    detect_by_mode: dict[str, list[float]] = {"full": [], "tracked": []}
-    match_ms: dict[int, list[float]] = {n: [] for n in GALLERY_SIZES}
-    faces_seen = 0
-    refused: dict[str, int] = {}
-    aligned_faces: list[npt.NDArray[np.uint8]] = []
-    for i, image in enumerate(frames):
-        t0 = time.perf_counter()
-        analysis = pipeline.analyse(image, frame_index=indices[i])
-        probe = analysis.embedding
-        if probe is not None:
-            galleries[END_TO_END_GALLERY].identify(probe)
-        total = (time.perf_counter() - t0) * 1e3 + decode_ms[i]
-        if i < warmup:
-            continue
-        times = analysis.times
-        stages["detect"].append(times.detect_ms)
-        stages["quality"].append(times.quality_ms)
-        detect_by_mode["tracked" if analysis.tracked else "full"].append(times.detect_ms)
-        if analysis.subject is None:
-            # A kiosk idles most of the day: what a frame without anyone in it costs.
-            stages["idle_frame"].append(total)
-        if analysis.aligned is not None and len(aligned_faces) < 8:
-            aligned_faces.append(analysis.aligned)
-        if probe is not None:
-            faces_seen += 1
-            stages["align"].append(times.align_ms)
-            stages["embed"].append(times.embed_ms)
-            stages["end_to_end"].append(total)
-        else:
-            for reason in refusal_reasons(analysis):
-                refused[reason] = refused.get(reason, 0) + 1
-        query = probe if probe is not None else rng.standard_normal(512).astype(np.float32)
-        for n, gallery in galleries.items():
-            match_ms[n].append(_time(lambda g=gallery, q=query: g.identify(q)))
-
+    figures = _measure_frames(pipeline, frames, decode_ms, indices, warmup)
     result: dict[str, Any] = {
         "source": str(options.source),
         "frame_size": [640, 480],
         "frames": len(frames) - warmup,
-        "frames_with_usable_face": faces_seen,
-        "frames_refused": dict(sorted(refused.items())),
+        "frames_with_usable_face": figures.faces_seen,
+        "frames_refused": dict(sorted(figures.refused.items())),
         "tracking": {
             "enabled": settings.detection.track,
             "redetect_every_frames": settings.detection.redetect_every_frames,
-            "full_detect": _stats(detect_by_mode["full"]),
-            "tracked_detect": _stats(detect_by_mode["tracked"]),
+            "full_detect": _stats(figures.detect_by_mode["full"]),
+            "tracked_detect": _stats(figures.detect_by_mode["tracked"]),
         },
         "backend": embedder.backend,
         "model_version": embedder.model_version,
@@ -164,38 +191,43 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict[str, Any]:
         "detect_max_side_px": settings.detection.detect_max_side_px,
         "ours": {
             "decode": _stats(decode_ms[warmup:]),
-            **{k: _stats(v) for k, v in stages.items()},
-            **{f"match_{n}": _stats(v) for n, v in match_ms.items()},
+            **{k: _stats(v) for k, v in figures.stages.items()},
+            **{f"match_{n}": _stats(v) for n, v in figures.match_ms.items()},
         },
         "startup": startup,
     }
-    ours_e2e = result["ours"]["end_to_end"]["p50"]
-    result["end_to_end_p50_ms"] = ours_e2e
+    result["end_to_end_p50_ms"] = result["ours"]["end_to_end"]["p50"]
     result["idle_frame_p50_ms"] = result["ours"]["idle_frame"]["p50"]
     if not options.skip_default:
-        default = _bench_default(frames, decode_ms, warmup, galleries[END_TO_END_GALLERY])
-        result["default"] = default
-        theirs = default["end_to_end"]["p50"]
-        result["default_end_to_end_p50_ms"] = theirs
-        # Only a ratio of two measured figures; null (and a note) when either side saw no face.
-        result["speedup_vs_default"] = (
-            round(theirs / ours_e2e, 2) if theirs is not None and ours_e2e else None
-        )
-        if result["speedup_vs_default"] is None:
-            result["speedup_note"] = (
-                "not measured: no frame had a usable face in "
-                + ("both pipelines" if theirs is None and ours_e2e is None else
-                   "ours" if ours_e2e is None else "the default pipeline")
-            )
-    if options.embedder_options and aligned_faces and isinstance(embedder, OnnxEmbedder):
+        gallery = synthetic_gallery(END_TO_END_GALLERY)
+        _compare_with_default(result, _bench_default(frames, decode_ms, warmup, gallery))
+    if options.embedder_options and figures.aligned_faces and isinstance(embedder, OnnxEmbedder):
         from lockers.vision.bench_embedder import bench_embedder_options
 
-        faces = np.stack(aligned_faces)
+        faces = np.stack(figures.aligned_faces)
         result["embedder_options"] = bench_embedder_options(
             embedder.path, faces, _torch_reference(recognition, embedder, faces)
         )
     result["peak_rss_mb_bench_process"] = _peak_rss_mb()
     return result
+
+
+def _compare_with_default(result: dict[str, Any], default: dict[str, Any]) -> None:
+    """Add the facenet-pytorch default's figures and the speed-up over it to ``result``."""
+    ours_e2e = result["end_to_end_p50_ms"]
+    result["default"] = default
+    theirs = default["end_to_end"]["p50"]
+    result["default_end_to_end_p50_ms"] = theirs
+    # Only a ratio of two measured figures; null (and a note) when either side saw no face.
+    result["speedup_vs_default"] = (
+        round(theirs / ours_e2e, 2) if theirs is not None and ours_e2e else None
+    )
+    if result["speedup_vs_default"] is None:
+        result["speedup_note"] = (
+            "not measured: no frame had a usable face in "
+            + ("both pipelines" if theirs is None and ours_e2e is None else
+               "ours" if ours_e2e is None else "the default pipeline")
+        )  # fmt: skip
 
 
 def _bench_default(

@@ -146,10 +146,12 @@ class FaceDetector:
             return boxes[:, :4], boxes[:, 4], points
         import torch
 
-        assert self._mtcnn is not None
-        self._mtcnn.min_face_size = min_face_px
+        mtcnn = self._mtcnn
+        if mtcnn is None:  # __init__ sets exactly one of the two back-ends
+            raise RuntimeError("FaceDetector has no detection back-end")
+        mtcnn.min_face_size = min_face_px
         with torch.inference_mode():
-            return self._mtcnn.detect(image, landmarks=True)  # type: ignore[no-any-return]
+            return mtcnn.detect(image, landmarks=True)  # type: ignore[no-any-return]
 
     def _scale_for(self, width: int, height: int) -> float:
         limit = self.config.detect_max_side_px

@@ -23,6 +23,7 @@ import numpy.typing as npt
 from lockers.config import RecognitionConfig
 from lockers.errors import WeightsError
 from lockers.vision.align import FACE_SIZE, standardise
+from lockers.vision.types import EMBEDDING_DIM
 
 if TYPE_CHECKING:
     import torch
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EMBEDDING_DIM = 512
 MIN_EXPORT_COSINE = 0.9999
 UNTRAINED_VERSION = "untrained-dev"
 """Model version of random weights (development only): never comparable with anything real."""

@@ -45,8 +45,9 @@ import torch.nn.functional as F
 from facenet_pytorch import InceptionResnetV1
 from torch import nn
 
+from lockers.vision.types import EMBEDDING_DIM
+
 GROUPFACE_PREFIX = "groupface."
-EMBEDDING_DIM = 512
 DEFAULT_GROUPS = 32
 DEFAULT_GDN_HIDDEN = 256
 Aggregation = Literal["soft", "hard"]

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from lockers.vision.types import EMBEDDING_DIM
+
 _log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
@@ -82,7 +84,7 @@ class FaceMatcher:
         self,
         threshold: float,
         margin: float,
-        dim: int = 512,
+        dim: int = EMBEDDING_DIM,
         index_min_rows: int = 20_000,
         index_after_queries: int = 100,
     ) -> None:
@@ -181,12 +183,14 @@ class FaceMatcher:
         if len(self._owner_codes) == 0:
             return MatchResult(False, None, -1.0, -1.0, MatchReason.EMPTY_GALLERY)
         self._queries_since_change += 1
-        if (
-            len(self._owner_codes) >= self.index_min_rows
+        index = (
+            self.prepare_index()
+            if len(self._owner_codes) >= self.index_min_rows
             and (self._index is not None or self._queries_since_change > self.index_after_queries)
-            and self.prepare_index() is not None
-        ):
-            rows = self._candidate_rows(vec, mask)
+            else None
+        )
+        if index is not None:
+            rows = self._candidate_rows(index, vec, mask)
         else:
             rows = np.flatnonzero(mask) if mask is not None else None
         matrix = self._matrix if rows is None else self._matrix[rows]
@@ -216,7 +220,10 @@ class FaceMatcher:
         return self._index
 
     def _candidate_rows(
-        self, vec: npt.NDArray[np.float32], mask: npt.NDArray[np.bool_] | None
+        self,
+        index: Int8Index,
+        vec: npt.NDArray[np.float32],
+        mask: npt.NDArray[np.bool_] | None,
     ) -> npt.NDArray[np.int64]:
         """Rows that may hold the best score of either of the two best identities.
 
@@ -224,8 +231,6 @@ class FaceMatcher:
         so the true top two do as well; a row whose upper bound is below ``floor`` cannot be
         the best row of either.
         """
-        index = self.prepare_index()
-        assert index is not None  # identify() only calls this with an index
         approx, bound = index.scores(vec)
         if mask is not None:
             approx = np.where(mask, approx, -np.inf)

@@ -137,37 +137,22 @@ def assess(
     ``content_box`` (x, y, width, height) is where the camera's picture lies inside a
     letterboxed frame; a face must be inside the picture, not just inside the frame.
     """
-    import cv2
-
     if face is None:
         return NO_FACE_REPORT
-    height, width = image.shape[:2]
     issues: list[QualityIssue] = []
     if multiple_faces:
         issues.append(QualityIssue.MULTIPLE_FACES)
-    x1, y1, x2, y2 = face.box
-    left, top, right, bottom = 0, 0, width, height
-    if content_box is not None:
-        left, top = content_box[0], content_box[1]
-        right, bottom = left + content_box[2], top + content_box[3]
-    b = config.border_px
-    if x1 < left + b or y1 < top + b or x2 > right - b or y2 > bottom - b:
+    height, width = image.shape[:2]
+    if content_box is None:
+        content_box = (0, 0, width, height)
+    if not _inside(face.box, content_box, config.border_px):
         issues.append(QualityIssue.PARTIALLY_OUTSIDE)
     face_px = min(face.width, face.height)
     if face_px < config.min_face_px:
         issues.append(QualityIssue.TOO_SMALL)
     if face.prob < config.min_prob:
         issues.append(QualityIssue.LOW_CONFIDENCE)
-
-    ix1, iy1 = max(0, int(x1)), max(0, int(y1))
-    ix2, iy2 = min(width, math.ceil(x2)), min(height, math.ceil(y2))
-    sharpness = brightness = contrast = 0.0
-    if ix2 - ix1 >= 8 and iy2 - iy1 >= 8:
-        grey = cv2.cvtColor(image[iy1:iy2, ix1:ix2], cv2.COLOR_RGB2GRAY)
-        grey = cv2.resize(grey, (_MEASURE_PX, _MEASURE_PX), interpolation=cv2.INTER_AREA)
-        brightness = float(grey.mean())
-        contrast = float(grey.std())
-        sharpness = float(cv2.Laplacian(grey, cv2.CV_64F).var())
+    brightness, contrast, sharpness = _measure_light(image, face.box)
     if brightness < config.min_brightness:
         issues.append(QualityIssue.TOO_DARK)
     elif brightness > config.max_brightness:
@@ -191,3 +176,33 @@ def assess(
         contrast=contrast,
         pose=pose,
     )
+
+
+def _inside(
+    box: tuple[float, float, float, float], content_box: tuple[int, int, int, int], border: int
+) -> bool:
+    """Whether the face box lies ``border`` pixels inside the picture (``x, y, w, h``)."""
+    x1, y1, x2, y2 = box
+    left, top, picture_w, picture_h = content_box
+    right, bottom = left + picture_w, top + picture_h
+    return not (
+        x1 < left + border or y1 < top + border or x2 > right - border or y2 > bottom - border
+    )
+
+
+def _measure_light(
+    image: npt.NDArray[np.uint8], box: tuple[float, float, float, float]
+) -> tuple[float, float, float]:
+    """Brightness (mean grey), contrast (its deviation) and sharpness (variance of the
+    Laplacian) of the face crop at a fixed size; zeros when the crop is under 8 px."""
+    import cv2
+
+    height, width = image.shape[:2]
+    x1, y1, x2, y2 = box
+    ix1, iy1 = max(0, int(x1)), max(0, int(y1))
+    ix2, iy2 = min(width, math.ceil(x2)), min(height, math.ceil(y2))
+    if ix2 - ix1 < 8 or iy2 - iy1 < 8:
+        return 0.0, 0.0, 0.0
+    grey = cv2.cvtColor(image[iy1:iy2, ix1:ix2], cv2.COLOR_RGB2GRAY)
+    grey = cv2.resize(grey, (_MEASURE_PX, _MEASURE_PX), interpolation=cv2.INTER_AREA)
+    return float(grey.mean()), float(grey.std()), float(cv2.Laplacian(grey, cv2.CV_64F).var())

@@ -131,3 +131,37 @@ def test_cli_prints_config_errors_without_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "recognition.threshold = 9" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("source", "kind"),
+    [
+        ("0", "device_index"),
+        (" 12 ", "device_index"),
+        ("/dev/video0", "device_path"),
+        ("rtsp://user:pw@cam/1", "stream"),
+        ("ftp://cam/1", "stream"),  # a stream by form; open_source refuses the scheme
+        ("clip.mp4", "replay"),
+        ("faces/", "replay"),
+        ("0.mp4", "replay"),
+    ],
+)
+def test_one_rule_says_what_camera_source_names(source: str, kind: str) -> None:
+    """app (demo camera, notices), the doctor and open_source all ask classify_source."""
+    from lockers.config.vision import SourceKind, classify_source
+
+    assert classify_source(source) is SourceKind(kind)
+    assert classify_source(source).is_live is (kind != "replay")
+
+
+def test_no_copy_of_the_source_rule_is_left() -> None:
+    """The hand-written checks that drifted ("://" in source, isdigit) are gone from the
+    modules that used to carry them."""
+    root = Path(__file__).resolve().parents[2] / "lockers"
+    for module in ("app", "doctor/devices.py", "vision/camera"):
+        paths = (
+            sorted((root / module).rglob("*.py")) if (root / module).is_dir() else [root / module]
+        )
+        for path in paths:
+            text = path.read_text()
+            assert '"://" in source' not in text and "source.isdigit()" not in text, path

@@ -19,7 +19,10 @@ from lockers.vision.antispoof import load_anti_spoof
 from lockers.vision.detector import FaceDetector
 from lockers.vision.image_io import load_image
 
-THRESHOLD = 0.69  # the shipped liveness.threshold
+# The single threshold these regression checks of the models were set at (the shipped
+# liveness.threshold before the tiers; the tiers are tested in test_pad_tiers.py).
+THRESHOLD = 0.69
+SHIPPED = Settings().liveness  # the shipped liveness.threshold and liveness.confident
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +120,7 @@ def test_evaluate_pad_command(
     out, _ = capsys.readouterr()
     assert info.value.code in (0, None)
     report = json.loads(out)
-    assert report["threshold"] == THRESHOLD and report["models"].startswith("minifasnetv2-")
+    assert report["threshold"] == SHIPPED.threshold and report["models"].startswith("minifasnetv2-")
     by_name = {s["name"]: s for s in report["sources"]}
     # The quality gate (on by default, as at the kiosk) may hold back a blurred screen frame:
     # counted, never dropped.
@@ -136,6 +139,37 @@ def test_evaluate_pad_command(
     assert held_out["calibration_presentations"] + held_out["test_presentations"] == 3
     assert held_out["threshold"] is not None and held_out["apcer"] == {"screen": 0.0}
     assert (Path("pad-report") / "pad-presentations.png").stat().st_size > 1000
+    # Under the kiosk's tiered rule (confident defaults to the configured one).
+    tiers = per["tiers"]
+    assert tiers["threshold"] == SHIPPED.threshold and tiers["confident"] == SHIPPED.confident
+    assert tiers["target_apcer"] == 0.0 and tiers["target_bpcer"] == 0.05
+    for key in ("bpcer", "challenge_rate", "apcer_without_challenge_max", "attacks_challenged_max"):
+        assert key in tiers
+    screen_tiers = tiers["attacks"]["screen"]
+    assert screen_tiers["opened_without_challenge"] == 0
+    assert screen_tiers["presentations"] == per["sources"][1]["presentations"]
+    real_tiers = tiers["real"]
+    assert real_tiers["opened"] + real_tiers["challenged"] + real_tiers["refused"] == 3
+    # The proposal: confident above the highest attack score, never below the threshold.
+    proposed = tiers["proposed"]
+    assert proposed is not None and proposed["apcer_without_challenge_max"] == 0.0
+    assert proposed["confident"] > tiers["highest_attack_score"]
+    assert proposed["confident"] >= proposed["threshold"]
+
+
+def test_evaluate_pad_refuses_a_confident_below_the_threshold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lockers.cli import main
+
+    argv = ["lockers", "evaluate-pad", "--real", str(tmp_path), "--attack", str(tmp_path)]
+    argv += ["--threshold", "0.7", "--confident", "0.6"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as info:
+        main()
+    _, err = capsys.readouterr()
+    assert info.value.code == 2
+    assert "--confident 0.6 is below the threshold 0.7" in err and "Traceback" not in err
 
 
 def test_score_source_counts_images_without_a_face(

@@ -43,6 +43,7 @@ def test_demo_script_walks_register_then_retrieve(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=120,
+        umask=0o022,  # the common default: new files 0644, folders 0755 unless we say otherwise
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
@@ -50,6 +51,10 @@ def test_demo_script_walks_register_then_retrieve(tmp_path: Path) -> None:
     assert "liveness check skipped" in output
     assert "script passed: registered and retrieved locker 1" in output
     assert (tmp_path / "demo" / "lockers.db").is_file()
+    # PIN hashes and the audit log: no other local account may read them.
+    assert (tmp_path / "demo").stat().st_mode & 0o777 == 0o700
+    for path in (tmp_path / "demo").iterdir():
+        assert path.stat().st_mode & 0o777 == 0o600, path
 
 
 def test_demo_stops_cleanly_on_sigterm(tmp_path: Path) -> None:

@@ -85,7 +85,10 @@ def test_only_the_best_capture_frames_and_the_deciding_scan_frames_are_embedded(
     controller = window.controller
     camera.show("person01_1")
     wait_ready(qtbot, window)
-    qtbot.wait(300)  # the home screen: frames shown, never analysed nor embedded
+    shown: list[int] = []
+    controller.frame_ready.connect(lambda packet: shown.append(packet.index))
+    # The home screen: frames shown (counted first), never analysed nor embedded.
+    qtbot.waitUntil(lambda: len(shown) >= 6, timeout=8000)
     assert embedder.calls == [] and controller.worker.embedded_frames == 0
 
     analysed: list[int] = []
@@ -113,7 +116,8 @@ def test_only_the_best_capture_frames_and_the_deciding_scan_frames_are_embedded(
     assert len(controller.flow.embedded_frames) == 2
     assert 2 <= controller.worker.embedded_frames <= 3
     assert all(size == 1 and phase == "retrieve_scan" for size, phase in embedder.calls[:2])
-    qtbot.wait(300)
+    after = len(shown)
+    qtbot.waitUntil(lambda: len(shown) >= after + 6, timeout=8000)  # frames kept coming
     assert controller.worker.embedded_frames <= 3  # nothing after the decision
     # The model only ever ran in the camera worker's thread.
     assert threading.main_thread().name not in embedder.threads

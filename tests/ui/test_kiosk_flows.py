@@ -129,7 +129,12 @@ def test_two_people_in_frame_never_decide(
         lambda: window.controller.flow.view.guidance in ("step_back", "multiple_faces"),
         timeout=WAIT_MS,
     )
-    qtbot.wait(800)
+    # Many more analysed frames of the couple (counted, not waited for by the clock).
+    analysed: list[int] = []
+    window.controller.frame_ready.connect(
+        lambda packet: analysed.append(packet.index) if packet.observation else None
+    )
+    qtbot.waitUntil(lambda: len(analysed) >= 10, timeout=WAIT_MS)
     assert window.controller.flow.phase is Phase.RETRIEVE_SCAN
     assert window.controller.flow.view.captured == 0
     assert "한 분만" in window.camera.guidance.text()
@@ -231,8 +236,9 @@ def test_board_offline_shows_out_of_order(
 
 
 def enter_staff(qtbot: Any, window: MainWindow) -> None:
-    qtbot.mousePress(window.staff_corner, Qt.MouseButton.LeftButton)
-    qtbot.wait(300)
+    # Held until the corner fires (no fixed wait: a loaded machine may take longer).
+    with qtbot.waitSignal(window.staff_corner.activated, timeout=WAIT_MS):
+        qtbot.mousePress(window.staff_corner, Qt.MouseButton.LeftButton)
     qtbot.mouseRelease(window.staff_corner, Qt.MouseButton.LeftButton)
     assert window.current_screen is window.staff_login
 
@@ -304,10 +310,14 @@ def test_shutdown_stops_every_thread(qtbot: Any, kiosk: KioskParts, camera: Scri
     qtbot.addWidget(win)
     camera.show("person01_1")
     qtbot.waitUntil(lambda: controller.status.ready, timeout=WAIT_MS)
+    running = camera.reads
+    qtbot.waitUntil(lambda: camera.reads > running + 2, timeout=WAIT_MS)  # it was reading
     win.close()
     assert not controller.camera.thread.isRunning()
     assert not controller.runner._thread.isRunning()
     reads = camera.reads
+    # Joined threads read nothing more: the camera's own pace would have given several frames
+    # in the time events are processed here (the thread is gone, so nothing can race this).
     qtbot.wait(200)
     assert camera.reads == reads
 
@@ -421,7 +431,8 @@ def test_staff_see_overdue_rentals_and_filter_the_audit_log(
         assert panel.overdue.item(0, 0).text() == label
         qtbot.waitUntil(lambda: panel.audit.rowCount() > 2, timeout=WAIT_MS)
         panel.tabs.setCurrentIndex(2)  # the audit tab
-        panel.action_filter.setCurrentText("register")
+        panel.action_filter.setCurrentIndex(panel.action_filter.findData("register"))
+        assert panel.action_filter.currentText() == "맡기기"  # shown in the staff's language
         click(qtbot, panel.apply_filter)
         qtbot.waitUntil(
             lambda: (

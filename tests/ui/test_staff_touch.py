@@ -21,8 +21,9 @@ def tap(qtbot: Any, widget: Any) -> None:
 
 
 def enter_staff(qtbot: Any, window: MainWindow) -> None:
-    qtbot.mousePress(window.staff_corner, Qt.MouseButton.LeftButton)
-    qtbot.wait(300)
+    # Held until the corner fires (no fixed wait: a loaded machine may take longer).
+    with qtbot.waitSignal(window.staff_corner.activated, timeout=WAIT_MS):
+        qtbot.mousePress(window.staff_corner, Qt.MouseButton.LeftButton)
     qtbot.mouseRelease(window.staff_corner, Qt.MouseButton.LeftButton)
     assert window.current_screen is window.staff_login
 

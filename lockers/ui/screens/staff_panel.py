@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from lockers.config.ui import StaffReasons
 from lockers.kiosk.dto import LockerView
+from lockers.store.audit_values import AuditAction
 from lockers.ui.controller import KioskStatus, StaffState
 from lockers.ui.i18n import tr
 from lockers.ui.qt_compat import emit, forward
@@ -29,17 +30,8 @@ from lockers.ui.style import COLOURS
 from lockers.ui.widgets.common import button, label, on_click
 from lockers.ui.widgets.reason_picker import ReasonPicker
 
-AUDIT_ACTIONS = (
-    "",
-    "register",
-    "retrieve",
-    "unlock",
-    "force_open",
-    "reset",
-    "out_of_service",
-    "staff_login",
-    "expire",
-)
+# The audit filter's choices: "" (all) and every action the audit log can hold.
+AUDIT_ACTIONS: tuple[str, ...] = ("", *(action.value for action in AuditAction))
 
 
 def locker_state(view: LockerView, door: str | None = None) -> str:
@@ -84,17 +76,8 @@ class StaffPanel(QWidget):
         )
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 8, 16, 8)
-        top = QHBoxLayout()
-        self.title = label("", "title")
+        layout.addLayout(self._top_row())
         self.alerts = label("", "error")
-        self.refresh_button = button("")
-        on_click(self.refresh_button, forward(self.refresh))
-        self.logout_button = button("", "danger")
-        on_click(self.logout_button, forward(self.logout))
-        top.addWidget(self.title, 2)
-        top.addWidget(self.refresh_button, 1)
-        top.addWidget(self.logout_button, 1)
-        layout.addLayout(top)
         layout.addWidget(self.alerts)
         self.kiosk_problems = label("", "notice")
         layout.addWidget(self.kiosk_problems)
@@ -106,13 +89,31 @@ class StaffPanel(QWidget):
         self.reason_picker.confirmed.connect(self._confirmed)
         self.reason_picker.cancelled.connect(self.close_picker)
         self.pages.addWidget(self.reason_picker)
+        self.tabs.addTab(self._grid_page(), "")
+        self.overdue = QTableWidget(0, 3)
+        self.tabs.addTab(self.overdue, "")
+        self.tabs.addTab(self._audit_page(), "")
 
-        grid_page = QWidget()
-        grid_row = QHBoxLayout(grid_page)
+    def _top_row(self) -> QHBoxLayout:
+        top = QHBoxLayout()
+        self.title = label("", "title")
+        self.refresh_button = button("")
+        on_click(self.refresh_button, forward(self.refresh))
+        self.logout_button = button("", "danger")
+        on_click(self.logout_button, forward(self.logout))
+        top.addWidget(self.title, 2)
+        top.addWidget(self.refresh_button, 1)
+        top.addWidget(self.logout_button, 1)
+        return top
+
+    def _grid_page(self) -> QWidget:
+        """The locker tiles beside the selected locker's details and action buttons."""
+        page = QWidget()
+        row = QHBoxLayout(page)
         self.grid_host = QWidget()
         self.grid = QGridLayout(self.grid_host)
         self.grid.setSpacing(10)
-        grid_row.addWidget(self.grid_host, 3)
+        row.addWidget(self.grid_host, 3)
         details = QVBoxLayout()
         self.details = label("", "body")
         details.addWidget(self.details, 1)
@@ -130,18 +131,18 @@ class StaffPanel(QWidget):
             details.addWidget(widget)
         self.message = label("", "notice")
         details.addWidget(self.message)
-        grid_row.addLayout(details, 2)
-        self.tabs.addTab(grid_page, "")
+        row.addLayout(details, 2)
+        return page
 
-        self.overdue = QTableWidget(0, 3)
-        self.tabs.addTab(self.overdue, "")
-
-        audit_page = QWidget()
-        audit_layout = QVBoxLayout(audit_page)
+    def _audit_page(self) -> QWidget:
+        """The audit log under its filters (drop-down lists: no typing)."""
+        page = QWidget()
+        layout = QVBoxLayout(page)
         filters = QHBoxLayout()
         self.action_filter = QComboBox()
-        self.action_filter.addItems(list(AUDIT_ACTIONS))
-        self.locker_filter = QComboBox()  # "" (all) and the lockers' labels: no typing
+        for action in AUDIT_ACTIONS:
+            self.action_filter.addItem(action, action)  # the label is set per language
+        self.locker_filter = QComboBox()  # "" (all) and the lockers' labels
         self.locker_filter.addItem("")
         self.apply_filter = button("")
         self.apply_filter.clicked.connect(
@@ -154,10 +155,10 @@ class StaffPanel(QWidget):
         filters.addWidget(self.action_filter, 2)
         filters.addWidget(self.locker_filter, 1)
         filters.addWidget(self.apply_filter, 1)
-        audit_layout.addLayout(filters)
+        layout.addLayout(filters)
         self.audit = QTableWidget(0, 6)
-        audit_layout.addWidget(self.audit, 1)
-        self.tabs.addTab(audit_page, "")
+        layout.addWidget(self.audit, 1)
+        return page
 
     # -- drawing ----------------------------------------------------------------------------
 
@@ -175,6 +176,8 @@ class StaffPanel(QWidget):
         )
         self.apply_filter.setText(tr("staff.refresh", lang))
         self.action_filter.setItemText(0, tr("staff.filter.all", lang))
+        for index, action in enumerate(AUDIT_ACTIONS[1:], start=1):
+            self.action_filter.setItemText(index, tr(f"audit.action.{action}", lang))
         self.reason_picker.set_language(lang)
         self.tabs.setTabText(0, tr("staff.lockers", lang))
         self.tabs.setTabText(1, tr("staff.overdue", lang))
@@ -186,6 +189,8 @@ class StaffPanel(QWidget):
         details = []
         if status.model != "ready" and status.model_detail:
             details.append(f"model: {status.model_detail}")
+        if status.analysis_error:
+            details.append(f"model: {status.analysis_error}")
         if status.camera_ok is False:
             details.append(f"camera: {status.camera_detail}")
         if status.health is not None and not status.health.board_ok:

@@ -3,7 +3,8 @@
 - :mod:`.fetch`: HTTP download with resume into ``<file>.part``, atomic copy and rename.
 - :mod:`.manifest`: ``manifest.json`` per models folder (SHA-256, size, source, version).
 - :mod:`.statedict`: safe ``torch.load`` and the key/shape/dtype/finite checks.
-- :mod:`.facenet`: the embedding network (InceptionResnetV1, optional GroupFace block).
+- :mod:`.facenet`: the embedding network (InceptionResnetV1, optional GroupFace block);
+  :mod:`.facenet_arch`: what its state_dict must hold.
 - :mod:`.antispoof`: the passive presentation-attack models (MiniFASNetV2, MiniFASNetV1SE).
 
 A file replaces a good one only after it passed its kind's checks; one that fails is kept as

@@ -1,0 +1,150 @@
+""":class:`ServicesBackend`: the kiosk window's port onto the services, the store and the board."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from lockers.errors import LockersError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from lockers.hardware.board import LockBoard
+    from lockers.kiosk.dto import (
+        LockerView,
+        RegisterResult,
+        RetrieveResult,
+        StaffActionResult,
+        StaffEntry,
+        StaffSession,
+    )
+    from lockers.kiosk.rental_service import RentalService
+    from lockers.kiosk.staff_service import StaffService
+    from lockers.kiosk.startup import Store
+    from lockers.ui.ports import AuditRow, ServiceHealth
+    from lockers.vision.pad import PadVerdict
+
+log = logging.getLogger(__name__)
+
+
+class ServicesBackend:
+    """:class:`lockers.ui.ports.KioskBackend` over the kiosk services, the store and the board.
+
+    Called from one thread (the controller's service thread).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        board: LockBoard,
+        rental: RentalService,
+        staff: StaffService,
+        *,
+        closers: list[Callable[[], None]] | None = None,
+    ) -> None:
+        self.store = store
+        self.board = board
+        self.rental = rental
+        self.staff = staff
+        self._closers = closers or []
+        self._closed = False
+
+    def register(
+        self,
+        templates: npt.NDArray[np.float32],
+        qualities: npt.NDArray[np.float32],
+        model_version: str,
+        pad: PadVerdict | None = None,
+    ) -> RegisterResult:
+        return self.rental.register(
+            templates, consent=True, model_version=model_version, quality=qualities, pad=pad
+        )
+
+    def retrieve(
+        self,
+        probes: npt.NDArray[np.float32],
+        model_version: str,
+        pad: PadVerdict | None = None,
+        final: bool = True,
+    ) -> RetrieveResult:
+        return self.rental.retrieve(probes, model_version=model_version, pad=pad, final=final)
+
+    def prepare(self, model_version: str) -> int:
+        return self.rental.prepare(model_version)
+
+    def housekeeping(self) -> object:
+        return self.rental.housekeeping()
+
+    def health(self) -> ServiceHealth:
+        from lockers.hardware.board import DoorState, LockAddress
+        from lockers.kiosk.staff_service import list_lockers
+        from lockers.store.models import utcnow
+        from lockers.ui.ports import ServiceHealth
+
+        views = list_lockers(self.store.database, utcnow())
+        try:
+            states = self.board.door_states()
+            events = self.board.poll_events()
+            board_ok = self.board.healthy()
+            detail = "" if board_ok else "the lock board does not answer"
+        except LockersError as exc:
+            states, events, board_ok, detail = {}, [], False, exc.message
+        doors = {
+            v.label: states.get(LockAddress(v.board, v.channel), DoorState.UNKNOWN).value
+            for v in views
+        }
+        alerts = [f"{e.kind.value} board {e.address.board} ch {e.address.channel}" for e in events]
+        alerts += [f"locker {v.label}: {v.attention}" for v in views if v.attention]
+        return ServiceHealth(
+            board_ok=board_ok,
+            free_lockers=sum(v.status == "available" for v in views),
+            total_lockers=len(views),
+            doors=doors,
+            alerts=tuple(alerts),
+            detail=detail,
+        )
+
+    def staff_directory(self) -> list[StaffEntry]:
+        return self.staff.directory()
+
+    def staff_login(self, name: str, pin: str) -> StaffSession:
+        return self.staff.login(name, pin)
+
+    def staff_logout(self, who: StaffSession, reason: str) -> None:
+        self.staff.logout(who, reason)
+
+    def staff_lockers(self, who: StaffSession) -> list[LockerView]:
+        return self.staff.lockers(who)
+
+    def staff_action(
+        self, who: StaffSession, action: str, label: str, reason: str
+    ) -> StaffActionResult:
+        if action == "open":
+            return self.staff.force_open(who, label, reason)
+        if action == "reset":
+            return self.staff.reset(who, label, reason)
+        if action == "out_of_service":
+            return self.staff.set_out_of_service(who, label, reason)
+        if action == "back_in_service":
+            return self.staff.back_in_service(who, label)
+        raise ValueError(f"unknown staff action {action!r}")
+
+    def staff_audit(
+        self, who: StaffSession, action: str | None, locker: str | None, limit: int
+    ) -> list[AuditRow]:
+        return self.staff.audit_log(
+            who, action=action or None, locker_label=locker or None, limit=limit
+        )
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for closer in reversed(self._closers):
+            try:
+                closer()
+            except Exception:  # closing must go on for the other parts
+                log.exception("error while closing")
