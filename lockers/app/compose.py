@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     from lockers.vision.embedder import Embedder
     from lockers.vision.pipeline import FacePipeline
 
+# A staff action on another bank's locker waits this long on the service thread for the owning
+# kiosk's result (an online kiosk answers within a second); later, the audit log tells.
+REMOTE_ACTION_WAIT_S = 5.0
+
 log = logging.getLogger(__name__)
 
 _UNTRAINED_HINT = "run `lockers models download`, or use `lockers demo`"
@@ -214,7 +218,8 @@ def _open_services(
         board,
         kiosk_id=settings.database.kiosk_id,
         pin_secret=store.pin_secret,  # opened with the store: not read again per login
-        command_ttl_s=settings.site.command_ttl_s,  # another bank's locker: a command, waited for
+        command_ttl_s=settings.site.command_ttl_s,  # another bank's locker: a command
+        remote_wait_s=REMOTE_ACTION_WAIT_S,
         **services_kwargs,
     )
     if demo:

@@ -40,11 +40,12 @@ def send_and_wait(
     ttl_s: float,
     clock: Callable[[], datetime],
     margin_s: float = RESULT_MARGIN_S,
+    wait_s: float | None = None,
 ) -> StaffActionResult:
     """Send ``action`` on ``label`` to kiosk ``owner`` and wait for its result (at most
     ``ttl_s + margin_s``). The outcome is the command's result (``opened``, ``jammed``,
     ``no_answer``, ``unconfirmed``, ``refused``, ``done``, ``expired``, ``interrupted``) or
-    ``pending`` when the wait ran out while the owning kiosk was still running it.
+    ``pending`` when the wait (``wait_s``, else ``ttl_s + margin_s``) ran out first.
 
     Raises:
         StaffActionRefused: no such kiosk on this site, or the locker is not in its bank
@@ -67,10 +68,10 @@ def send_and_wait(
             name, _location = site.kiosk_place(session, owner)
     except (UnknownKioskError, NotInBankError) as exc:
         raise StaffActionRefused(exc.message, hint=exc.hint) from None
-    done = wait_for_result(database, command_id, ttl_s + margin_s)
+    done = wait_for_result(database, command_id, ttl_s + margin_s if wait_s is None else wait_s)
     if done.finished_at is None or done.result is None:
         outcome = PENDING
-        detail = f"sent to {name}: still running (command {command_id}); see the audit log"
+        detail = f"sent to {name}: no result yet (command {command_id}); see the audit log"
     else:
         outcome = str(done.result)
         detail = f"sent to {name}: {outcome}" + (f" ({done.detail})" if done.detail else "")

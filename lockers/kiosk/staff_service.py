@@ -74,6 +74,7 @@ class StaffService:
         checkpoint: Checkpoint = no_checkpoint,
         pin_secret: bytes | None = None,
         command_ttl_s: float = 30.0,
+        remote_wait_s: float | None = None,
     ) -> None:
         self._db = database
         self.kiosk_id = kiosk_id
@@ -81,6 +82,9 @@ class StaffService:
         # that expire after ``command_ttl_s`` (``site.command_ttl_s``) unless picked up.
         self._bank = BankActions(database, board, kiosk_id, clock, checkpoint)
         self._command_ttl_s = command_ttl_s
+        # How long a remote action waits for its result (None: until it ends or expires). The
+        # kiosk's screen waits briefly: its service thread also serves customers.
+        self._remote_wait_s = remote_wait_s
         self._policy = policy or LoginPolicy()
         self._clock = clock
         self._checkpoint = checkpoint
@@ -328,6 +332,7 @@ class StaffService:
             source=self.kiosk_id,
             ttl_s=self._command_ttl_s,
             clock=self._clock,
+            wait_s=self._remote_wait_s,
         )
 
     def export_audit(self, who: StaffSession, path: Path, since: datetime | None = None) -> int:
