@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from lockers.app.site import SiteThread
     from lockers.hardware.board import LockBoard
     from lockers.kiosk.dto import (
         LockerView,
@@ -45,7 +46,9 @@ class ServicesBackend:
         staff: StaffService,
         *,
         closers: list[Callable[[], None]] | None = None,
+        site: SiteThread | None = None,
     ) -> None:
+        self.site = site
         self.store = store
         self.board = board
         self.rental = rental
@@ -83,6 +86,8 @@ class ServicesBackend:
         )
 
     def prepare(self, model_version: str) -> int:
+        if self.site is not None:  # the site sees which model this kiosk runs
+            self.site.beat(model_version=model_version)
         return self.rental.prepare(model_version)
 
     def housekeeping(self) -> object:
@@ -102,6 +107,8 @@ class ServicesBackend:
             detail = "" if board_ok else "the lock board does not answer"
         except LockersError as exc:
             states, events, board_ok, detail = {}, [], False, exc.message
+        if self.site is not None and self.site.problem:  # must not drive this bank any more
+            board_ok, detail = False, self.site.problem
         doors = {
             v.label: states.get(LockAddress(v.board, v.channel), DoorState.UNKNOWN).value
             for v in views

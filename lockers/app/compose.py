@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from lockers.app.backend import ServicesBackend
 from lockers.app.demo import ensure_demo_staff
 from lockers.app.pipeline import anti_spoof_problems, build_pipeline
+from lockers.app.site import SiteThread
 from lockers.config import Settings
 from lockers.config.vision import classify_source
 from lockers.errors import WeightsError
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
     from lockers.vision.camera import FrameSource
     from lockers.vision.embedder import Embedder
     from lockers.vision.pipeline import FacePipeline
+
+# A staff action on another bank's locker waits this long on the service thread for the owning
+# kiosk's result (an online kiosk answers within a second); later, the audit log tells.
+REMOTE_ACTION_WAIT_S = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +121,12 @@ def build_kiosk(
         if not checks.passive:
             rental.record_passive_check_off()
         flow_settings = _flow_settings(settings, checks, flow_overrides)
+        site = SiteThread.start(store, board)  # heartbeat + commands for this bank
+        opened.callback(site.stop)
         owned = opened.pop_all()
     return KioskParts(
         settings=settings,
-        backend=ServicesBackend(store, board, rental, staff, closers=[owned.close]),
+        backend=ServicesBackend(store, board, rental, staff, closers=[owned.close], site=site),
         pipeline_factory=_pipeline_factory(settings, checks, untrained, embedder, pad),
         camera_factory=camera_factory or functools.partial(_open_camera, settings),
         flow_settings=flow_settings,
@@ -174,7 +181,9 @@ def _open_services(
 ) -> tuple[Store, LockBoard, RentalService, StaffService]:
     """The store (migrated first in the demo), the board and the two services; each opened part
     is pushed on ``opened``."""
+    from lockers import __version__
     from lockers.hardware.boards import open_board
+    from lockers.kiosk.presence import identity_of
     from lockers.kiosk.rental_service import RentalService
     from lockers.kiosk.staff_service import StaffService
     from lockers.kiosk.startup import connect, open_database, start_store
@@ -192,7 +201,9 @@ def _open_services(
             database.dispose()
     else:
         open_database(settings).dispose()  # a clear error before anything else starts
-    store, report = start_store(settings)
+    # Registered in the site's registry first: a second process with this kiosk id is refused
+    # before it touches the bank.
+    store, report = start_store(settings, identity=identity_of(settings, version=__version__))
     opened.callback(store.close)
     for finding in report.findings:
         log.warning("start-up check: %s %s", finding.kind, finding.detail)
@@ -207,6 +218,8 @@ def _open_services(
         board,
         kiosk_id=settings.database.kiosk_id,
         pin_secret=store.pin_secret,  # opened with the store: not read again per login
+        command_ttl_s=settings.site.command_ttl_s,  # another bank's locker: a command
+        remote_wait_s=REMOTE_ACTION_WAIT_S,
         **services_kwargs,
     )
     if demo:

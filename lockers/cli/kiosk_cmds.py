@@ -214,6 +214,8 @@ def register(app: typer.Typer) -> None:
             # After the store is open (the key exists, lockers are synced): what still fails
             # keeps the kiosk out of order, with the fix on screen for staff.
             parts.failed_checks = run_startup_checks(settings)
+            if parts.backend.site is not None:  # the site console shows what failed
+                parts.backend.site.beat(failed_checks=parts.failed_checks)
             # READY=1 for systemd; under its watchdog, pings only while the UI loop, the camera
             # worker and the service thread all make progress (a hung kiosk is restarted).
             watchdog = start_watchdog_from_env(WATCHED_PARTS)

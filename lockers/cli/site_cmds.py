@@ -1,8 +1,11 @@
-"""Site commands: ``lockers site status`` (every kiosk of the site sharing this database)."""
+"""Site commands: ``lockers site status`` (every kiosk of the site sharing this database) and
+``lockers site key export|import`` (the site's template key and PIN secret, moved between kiosks
+under a passphrase, never through the database)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -59,3 +62,66 @@ def register(app: typer.Typer) -> None:
             out.print("no kiosk has started on this database yet")
             return
         out.print(table)
+
+    _register_keys(site_app)
+
+
+def _passphrase(given: str | None, confirm: bool) -> str:
+    if given is not None:
+        return given
+    return str(
+        typer.prompt(
+            "passphrase for the site keys file", hide_input=True, confirmation_prompt=confirm
+        )
+    )
+
+
+def _register_keys(site_app: typer.Typer) -> None:
+    key_app = typer.Typer(help="The site's secrets (template key, PIN secret), for a new kiosk.")
+    key_app.info.no_args_is_help = True
+    site_app.add_typer(key_app, name="key")
+    passphrase_opt = typer.Option(
+        None, "--passphrase", envvar="LOCKERS_SITE_KEY_PASSPHRASE", hidden=True
+    )
+
+    @key_app.command("export")
+    def key_export(
+        ctx: typer.Context,
+        path: Path = typer.Argument(..., help="file to write (not replaced if it exists)"),
+        passphrase: str | None = passphrase_opt,
+    ) -> None:
+        """Write this kiosk's template key and PIN secret to FILE, encrypted with a passphrase
+        (asked twice). Carry FILE to the new kiosk and tell its installer the passphrase."""
+        from lockers.kiosk import site_keys
+
+        settings = state(ctx).settings()
+        secrets = site_keys.read_local(
+            settings.privacy.template_key_file, settings.privacy.pin_secret_path
+        )
+        site_keys.export_keys(path, secrets, _passphrase(passphrase, confirm=True))
+        out.print(f"site keys written to {path} (encrypted; delete it once imported)")
+
+    @key_app.command("import")
+    def key_import(
+        ctx: typer.Context,
+        path: Path = typer.Argument(..., help="a file from `lockers site key export`"),
+        passphrase: str | None = passphrase_opt,
+        replace: bool = typer.Option(
+            False, "--replace", help="replace this kiosk's own keys (a kiosk new to the site)"
+        ),
+    ) -> None:
+        """Install the site's template key and PIN secret from FILE on this kiosk."""
+        from lockers.kiosk import site_keys
+
+        settings = state(ctx).settings()
+        written = site_keys.import_keys(
+            path,
+            _passphrase(passphrase, confirm=False),
+            settings.privacy.template_key_file,
+            settings.privacy.pin_secret_path,
+            replace,
+        )
+        for target in written:
+            out.print(f"wrote {target}")
+        if not written:
+            out.print("this kiosk already holds the site's keys")

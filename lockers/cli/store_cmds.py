@@ -67,7 +67,25 @@ def _staff_service(settings: Settings, database: Database, board: LockBoard | No
     from lockers.kiosk.startup import open_pin_secret
 
     secret = open_pin_secret(settings, database)
-    return StaffService(database, board, kiosk_id=settings.database.kiosk_id, pin_secret=secret)
+    return StaffService(
+        database,
+        board,
+        kiosk_id=settings.database.kiosk_id,
+        pin_secret=secret,
+        command_ttl_s=settings.site.command_ttl_s,
+    )
+
+
+def _in_own_bank(settings: Settings, label: str) -> bool:
+    """Whether locker ``label`` is in this kiosk's bank (an unknown label: the direct path
+    reports it). Another bank's locker is acted on by its kiosk, through a site command."""
+    from lockers.store import lockers_repo
+
+    with _database(settings) as database, database.transaction() as session:
+        try:
+            return lockers_repo.get_locker(session, label).kiosk_id == settings.database.kiosk_id
+        except lockers_repo.UnknownLockerError:
+            return True
 
 
 def register(app: typer.Typer) -> None:
@@ -97,7 +115,7 @@ def register(app: typer.Typer) -> None:
         settings = state(ctx).settings()
         with _database(settings, raw=True) as database:
             before = current_revision(database)
-            after = upgrade(database, revision)
+            after = upgrade(database, revision, kiosk_id=settings.database.kiosk_id)
             if before == after:
                 out.print(f"database already at {after}")
             else:
@@ -107,10 +125,11 @@ def register(app: typer.Typer) -> None:
             # First run: a kiosk with no lockers in its database is useless, so create the
             # configured ones now. Later changes stay with `db sync-lockers` (it may refuse).
             with database.transaction() as session:
-                if lockers_repo.list_lockers(session) or not settings.lockers:
+                own = lockers_repo.list_lockers(session, settings.database.kiosk_id)
+                if own or not settings.lockers:
                     report = None
                 else:
-                    report = lockers_repo.sync_lockers(session, settings.lockers)
+                    report = lockers_repo.sync_bank(session, settings)
         if report is not None:
             out.print(
                 f"created {len(report.added)} lockers from the config: {', '.join(report.added)}"
@@ -137,12 +156,13 @@ def register(app: typer.Typer) -> None:
 
     @db_app.command("sync-lockers")
     def db_sync(ctx: typer.Context) -> None:
-        """Create/update the lockers from config.yaml (refuses to remove one in use)."""
+        """Create/update this kiosk's bank from config.yaml (refuses to remove one in use; never
+        touches another kiosk's lockers)."""
         from lockers.store import lockers_repo
 
         settings = state(ctx).settings()
         with _database(settings) as database, database.transaction() as session:
-            report = lockers_repo.sync_lockers(session, settings.lockers)
+            report = lockers_repo.sync_bank(session, settings)
         if not report.changed:
             out.print("lockers already match config.yaml")
         for label in report.added:
@@ -210,7 +230,9 @@ def register(app: typer.Typer) -> None:
 
         with _database(state(ctx).settings()) as database:
             views = list_lockers(database, utcnow())
-        table = Table("locker", "size", "wire", "status", "door", "rental", "ends", "staff")
+        table = Table(
+            "locker", "size", "wire", "status", "door", "rental", "ends", "staff", "kiosk"
+        )
         for v in views:
             ends = "" if v.rental_ends_at is None else f"{v.rental_ends_at:%Y-%m-%d %H:%M}Z"
             table.add_row(
@@ -222,6 +244,7 @@ def register(app: typer.Typer) -> None:
                 "" if v.rental_id is None else str(v.rental_id),
                 ends + (" OVERDUE" if v.overdue else ""),
                 v.attention or "",
+                v.kiosk_name,
             )
         out.print(table)
 
@@ -237,8 +260,11 @@ def register(app: typer.Typer) -> None:
         reason: str = reason_opt,
         pin: str | None = pin_opt,
     ) -> None:
-        """Force a locker open (its rental stays)."""
-        with _staff_action(state(ctx).settings(), staff, pin, with_board=True) as (service, who):
+        """Force a locker open (its rental stays). A locker of another kiosk's bank is opened by
+        that kiosk: the command waits for its result (up to site.command_ttl_s and a margin)."""
+        settings = state(ctx).settings()
+        own = _in_own_bank(settings, label)
+        with _staff_action(settings, staff, pin, with_board=own) as (service, who):
             result = service.force_open(who, label, reason)
         out.print(f"locker {label}: {result.outcome} {result.detail}".rstrip())
         if result.outcome != "opened":
@@ -252,9 +278,13 @@ def register(app: typer.Typer) -> None:
         reason: str = reason_opt,
         pin: str | None = pin_opt,
     ) -> None:
-        """End the locker's rental, delete its face templates, make it available."""
+        """End the locker's rental, delete its face templates, make it available (another
+        kiosk's locker: a command to that kiosk, waiting for the result)."""
         with _staff_action(state(ctx).settings(), staff, pin) as (service, who):
             result = service.reset(who, label, reason)
+        if result.outcome not in ("ok", "done"):
+            out.print(f"locker {label} not reset: {result.outcome} {result.detail}".rstrip())
+            raise typer.Exit(1)
         out.print(f"locker {label} reset: {result.detail}")
 
     @audit_app.command("export")

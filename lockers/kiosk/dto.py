@@ -21,6 +21,9 @@ class RegisterOutcome(StrEnum):
     # opened, nothing counted); a move that was not done (a failed attempt, with the back-off).
     CHALLENGE_REQUIRED = "challenge_required"
     CHALLENGE_FAILED = "challenge_failed"
+    # This face already rents a locker in another kiosk's bank: nothing opens here, the result
+    # names that locker and kiosk (``kiosk_name``, ``kiosk_location``).
+    ACTIVE_ELSEWHERE = "active_elsewhere"
 
 
 class RetrieveOutcome(StrEnum):
@@ -35,6 +38,9 @@ class RetrieveOutcome(StrEnum):
     # As for RegisterOutcome (see lockers.kiosk.liveness_tiers).
     CHALLENGE_REQUIRED = "challenge_required"
     CHALLENGE_FAILED = "challenge_failed"
+    # Matched a rental whose locker is in another kiosk's bank: nothing opens here, the rental
+    # stays active, no back-off; the result names the locker and that kiosk.
+    AT_OTHER_KIOSK = "at_other_kiosk"
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,10 @@ class RegisterResult:
     rental_id: int | None = None
     detail: str = ""
     retry_after_s: float = 0.0  # after a failed head move (the retrieve back-off)
+    # Set with ACTIVE_ELSEWHERE: the kiosk whose bank holds ``locker_label``.
+    kiosk_id: str | None = None
+    kiosk_name: str | None = None
+    kiosk_location: str | None = None
 
     @property
     def door_opened(self) -> bool:
@@ -58,6 +68,10 @@ class RetrieveResult:
     score: float | None = None
     retry_after_s: float = 0.0
     detail: str = ""
+    # Set with AT_OTHER_KIOSK: the kiosk whose bank holds ``locker_label``.
+    kiosk_id: str | None = None
+    kiosk_name: str | None = None
+    kiosk_location: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,9 @@ class LockerView:
     rental_started_at: datetime | None
     rental_ends_at: datetime | None
     overdue: bool
+    # The kiosk whose bank this locker is in (only it drives the board); its display name.
+    kiosk_id: str = ""
+    kiosk_name: str = ""
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from lockers.kiosk.flow_values import (
 )
 from lockers.kiosk.liveness_tiers import ChallengeProof
 from lockers.kiosk.retry_policy import (
+    kiosk_place,
     register_problem,
     retrieve_door_problem,
 )
@@ -267,7 +268,8 @@ class KioskFlow(FlowCore):
             label = result.locker_label
             return self._go(now, Phase.REGISTER_OPEN, locker_label=label, reopened=reopened)
         problem = register_problem(result.outcome)
-        return self._fail(now, problem, label=result.locker_label, detail=result.detail)
+        detail = kiosk_place(result) if problem is Problem.AT_OTHER_KIOSK else result.detail
+        return self._fail(now, problem, label=result.locker_label, detail=detail)
 
     def retrieve_done(
         self, result: RetrieveResult, now: float, request_id: int | None = None
@@ -299,6 +301,10 @@ class KioskFlow(FlowCore):
             return self._go(now, Phase.RETRIEVE_OPEN, locker_label=result.locker_label)
         if outcome in (RetrieveOutcome.NO_MATCH, RetrieveOutcome.RATE_LIMITED):
             return self._not_recognised(now, result.retry_after_s)
+        if outcome is RetrieveOutcome.AT_OTHER_KIOSK:  # recognised: no wait, nothing opened
+            self._gate.clear()
+            place = kiosk_place(result)
+            return self._fail(now, Problem.AT_OTHER_KIOSK, label=result.locker_label, detail=place)
         if outcome is RetrieveOutcome.PRESENTATION_ATTACK:
             self._gate.wait(now, result.retry_after_s)
             self._fail(now, Problem.PRESENTATION_ATTACK, detail=result.detail)

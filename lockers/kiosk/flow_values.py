@@ -62,6 +62,9 @@ class Problem(StrEnum):
     # The passive anti-spoofing models saw paper or a screen: "please look at the camera
     # yourself"; nothing was stored (register) or opened (retrieve).
     PRESENTATION_ATTACK = "presentation_attack"
+    # The face rents a locker in another kiosk's bank: nothing opened here; the screen names
+    # that locker and kiosk (``detail``: the kiosk's name and location).
+    AT_OTHER_KIOSK = "at_other_kiosk"
 
 
 class Guidance(StrEnum):

@@ -7,12 +7,12 @@ from __future__ import annotations
 import threading
 
 from lockers.config import Settings
-from lockers.kiosk.pins import KEYED_SCHEME
+from lockers.kiosk.pins import KEYED_FAMILY, KEYED_SCHEME, secret_id, secret_id_of
 from lockers.store import staff_repo
 from lockers.store.crypto import PIN_SECRET, PinSecretError, load_or_create_secret
 from lockers.store.db import Database
 
-KEYED_PREFIX = KEYED_SCHEME + "$"
+KEYED_PREFIX = KEYED_FAMILY  # every keyed scheme (k1, k2)
 
 _lock = threading.Lock()
 _by_database: dict[str, bytes] = {}
@@ -27,12 +27,26 @@ def open_pin_secret(settings: Settings, database: Database) -> bytes:
     (0600) only while no stored PIN hash was keyed with a secret: a new secret would lock every
     such staff member out.
 
+    The site's staff share one secret: a stored hash made with another secret (it names its
+    secret's id) means this kiosk holds the wrong file, and it is refused.
+
     Raises:
-        PinSecretError: missing while keyed hashes exist, unreadable, wrong size or mode.
+        PinSecretError: missing while keyed hashes exist, unreadable, wrong size or mode, or
+            not the secret the site's staff PINs were hashed with.
     """
     with database.transaction() as session:
         keyed = staff_repo.any_pin_hash_with_prefix(session, KEYED_PREFIX)
-    secret = load_or_create_secret(settings.privacy.pin_secret_path, PIN_SECRET, create=not keyed)
+        named = staff_repo.one_pin_hash_with_prefix(session, KEYED_SCHEME + "$")
+    path = settings.privacy.pin_secret_path
+    secret = load_or_create_secret(path, PIN_SECRET, create=not keyed)
+    if named is not None and secret_id_of(named) != secret_id(secret):
+        raise PinSecretError(
+            f"this kiosk's PIN secret {path} is not the one the site's staff PINs were hashed "
+            "with: no staff member could log in here",
+            hint="every kiosk of a site must hold the same keys: on a kiosk of the site run "
+            "`lockers site key export FILE`, bring FILE here and run "
+            "`lockers site key import FILE --replace`",
+        )
     register_pin_secret(database, secret)
     return secret
 

@@ -5,6 +5,11 @@ A 4-to-12-digit PIN space falls to an offline search of a copied database in min
 scrypt; keyed hashes (``scrypt-k1``: scrypt over HMAC-SHA256(secret, PIN)) cannot be searched
 without the secret file, which lives beside the template key, outside the database. Hashes made
 before the secret (``scrypt``) still verify and are re-keyed at the next successful login.
+
+``scrypt-k2`` hashes also name the secret they were keyed with (:func:`secret_id`: 9 bytes of
+HMAC-SHA256(secret, a fixed label), which tells nothing about the secret), so a kiosk holding
+another secret than the site's is refused at start-up instead of failing every staff login.
+``scrypt-k1`` hashes (no id) still verify and are re-hashed as ``k2`` at the next login.
 """
 
 from __future__ import annotations
@@ -19,8 +24,11 @@ from lockers.kiosk.errors import StaffAuthError
 # ~16 MiB and ~50 ms per check: slow for a guesser with a stolen database, fine at a kiosk.
 _N, _R, _P = 2**14, 8, 1
 MIN_PIN_DIGITS, MAX_PIN_DIGITS = 4, 12
-KEYED_SCHEME = "scrypt-k1"
+KEYED_SCHEME = "scrypt-k2"  # keyed, with the secret's id
+KEYED_V1_SCHEME = "scrypt-k1"  # keyed, no id (re-hashed at the next login)
+KEYED_FAMILY = "scrypt-k"  # the prefix every keyed scheme starts with
 UNKEYED_SCHEME = "scrypt"
+_SECRET_ID_LABEL = b"lockers pin secret id"
 
 
 def validate_pin(pin: str) -> None:
@@ -38,22 +46,38 @@ def _material(pin: str, secret: bytes | None) -> bytes:
     return hmac.new(secret, pin.encode(), hashlib.sha256).digest()
 
 
+def secret_id(secret: bytes) -> str:
+    """A short public name of ``secret`` (12 characters, no ``$``)."""
+    mac = hmac.new(secret, _SECRET_ID_LABEL, hashlib.sha256).digest()[:9]
+    return base64.urlsafe_b64encode(mac).decode()
+
+
+def secret_id_of(stored: str) -> str | None:
+    """The :func:`secret_id` a ``scrypt-k2`` hash names (``None`` for older schemes)."""
+    fields = stored.split("$")
+    return fields[1] if fields[0] == KEYED_SCHEME and len(fields) == 7 else None
+
+
 def hash_pin(pin: str, secret: bytes) -> str:
-    """``scrypt-k1$N$r$p$salt$hash`` (base64 fields), keyed with the site's ``secret``."""
+    """``scrypt-k2$id$N$r$p$salt$hash`` (base64 fields), keyed with the site's ``secret``."""
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(_material(pin, secret), salt=salt, n=_N, r=_R, p=_P, dklen=32)
     b64 = base64.b64encode
-    return f"{KEYED_SCHEME}${_N}${_R}${_P}${b64(salt).decode()}${b64(digest).decode()}"
+    head = f"{KEYED_SCHEME}${secret_id(secret)}${_N}${_R}${_P}"
+    return f"{head}${b64(salt).decode()}${b64(digest).decode()}"
 
 
 def verify_pin(pin: str, stored: str, secret: bytes) -> bool:
     """Constant-time comparison of ``pin`` against a keyed hash, or an unkeyed one made before
     the site had a PIN secret."""
     try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme not in (KEYED_SCHEME, UNKEYED_SCHEME):
+        fields = stored.split("$")
+        if fields[0] == KEYED_SCHEME:
+            del fields[1]  # the secret's id: the digest decides
+        scheme, n, r, p, salt, digest = fields
+        if scheme not in (KEYED_SCHEME, KEYED_V1_SCHEME, UNKEYED_SCHEME):
             return False
-        material = _material(pin, secret if scheme == KEYED_SCHEME else None)
+        material = _material(pin, None if scheme == UNKEYED_SCHEME else secret)
         expected = base64.b64decode(digest)
         actual = hashlib.scrypt(
             material, salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=32
@@ -64,7 +88,7 @@ def verify_pin(pin: str, stored: str, secret: bytes) -> bool:
 
 
 def is_keyed(stored: str) -> bool:
-    """Whether ``stored`` was made with a site secret (else: re-key it at the next login)."""
+    """Whether ``stored`` is a current keyed hash (else: re-hash it at the next login)."""
     return stored.startswith(KEYED_SCHEME + "$")
 
 

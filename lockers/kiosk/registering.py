@@ -7,6 +7,10 @@ OPENED → done; NOT_SENT or JAMMED → the rental is voided and its templates d
 never opened, so nothing of the user is inside; a jammed lock is flagged for staff);
 UNCONFIRMED (the door may have opened) → the rental stays, the locker is flagged for staff. A
 face that already rents a locker keeps its rental whatever happens to the door.
+
+A kiosk hands out only lockers of its own bank, but the duplicate-face check covers the whole
+site: a face already renting a locker of another kiosk's bank is told where it is
+(``ACTIVE_ELSEWHERE``) and nothing opens here (this kiosk never drives another bank's board).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from lockers.hardware.board import UnlockOutcome
 from lockers.kiosk.dto import RegisterOutcome, RegisterResult
 from lockers.kiosk.rental_parts import KioskParts
 from lockers.kiosk.unlocking import DoorOrder, DoorOutcome, Intent, Settled
-from lockers.store import audit, lockers_repo, rentals
+from lockers.store import audit, lockers_repo, rentals, site
 from lockers.store.audit_values import AuditAction, AuditOutcome
 from lockers.store.db import Session
 from lockers.store.models import Locker, Rental, RentalState, UnlockPurpose
@@ -64,12 +68,13 @@ class Registrar:
             existing = parts.recogniser.duplicate_of(
                 session, enrolment.vectors, enrolment.model_version
             )
-            if existing is not None and reopen_refusal is not None:  # see liveness_tiers
-                return reopen_refusal
             if existing is not None:
-                intent = self._reopen(
-                    session, rentals.require_rental(session, existing).locker, existing
-                )
+                locker = rentals.require_rental(session, existing).locker
+                if locker.kiosk_id != parts.kiosk_id:  # nothing opens here: no move asked
+                    return self._elsewhere(session, locker, existing)
+                if reopen_refusal is not None:  # an unsure or failed move: see liveness_tiers
+                    return reopen_refusal
+                intent = self._reopen(session, locker, existing)
             else:
                 reserved = self._reserve(session, enrolment)
                 if reserved is None:
@@ -84,10 +89,30 @@ class Registrar:
             session, locker, order, AuditOutcome.DUPLICATE, self._parts.clock()
         )
 
+    def _elsewhere(self, session: Session, locker: Locker, rental_id: int) -> RegisterResult:
+        """The face rents a locker of another kiosk's bank: audited, nothing opened."""
+        parts = self._parts
+        name, location = site.kiosk_place(session, locker.kiosk_id)
+        why = f"face already holds an active rental at kiosk {locker.kiosk_id} ({name})"
+        trail = audit.Writer(session, parts.clock(), parts.actor)
+        trail.add(AuditAction.REGISTER, AuditOutcome.ACTIVE_ELSEWHERE, locker.label, rental_id, why)
+        return RegisterResult(
+            RegisterOutcome.ACTIVE_ELSEWHERE,
+            locker.label,
+            rental_id,
+            why,
+            kiosk_id=locker.kiosk_id,
+            kiosk_name=name,
+            kiosk_location=location,
+        )
+
     def _reserve(self, session: Session, enrolment: Enrolment) -> Intent | None:
         parts, terms = self._parts, self._terms
         now = parts.clock()
-        locker = lockers_repo.claim_free_locker(session, terms.policy, enrolment.size)
+        # Only this kiosk's bank: it alone drives those lockers' board.
+        locker = lockers_repo.claim_free_locker(
+            session, terms.policy, enrolment.size, kiosk_id=parts.kiosk_id
+        )
         if locker is None:
             why = f"size {enrolment.size}" if enrolment.size else None
             trail = audit.Writer(session, now, parts.actor)

@@ -5,6 +5,11 @@ before a door opens). The rental is ended and its templates deleted in the trans
 records an OPENED door; any other door outcome keeps it (belongings may be inside). Failed
 attempts count towards this kiosk's back-off; the service alone decides the wait and returns it
 as ``retry_after_s``.
+
+The gallery holds every active rental of the site. A face whose locker is in another kiosk's
+bank opens nothing here (only that kiosk drives its board): the result names the locker and the
+kiosk (``AT_OTHER_KIOSK``), the attempt is audited, the rental stays active, and it is no failed
+attempt (the face matched).
 """
 
 from __future__ import annotations
@@ -20,10 +25,10 @@ from lockers.kiosk.dto import RetrieveOutcome, RetrieveResult
 from lockers.kiosk.recognition import RetryGate
 from lockers.kiosk.rental_parts import KioskParts
 from lockers.kiosk.unlocking import DoorOrder, DoorOutcome, Settled
-from lockers.store import audit, lockers_repo, rentals
+from lockers.store import audit, lockers_repo, rentals, site
 from lockers.store.audit_values import AuditAction, AuditOutcome
 from lockers.store.db import Session
-from lockers.store.models import RentalState, UnlockPurpose
+from lockers.store.models import Locker, RentalState, UnlockPurpose
 from lockers.vision.pad import PadVerdict
 
 
@@ -63,6 +68,8 @@ class Retriever:
             rental = None if identity is None else rentals.get_rental(session, identity)
             if rental is None or rental.state != RentalState.ACTIVE:
                 return self._no_match(session, score, now, final)
+            if rental.locker.kiosk_id != parts.kiosk_id:  # nothing opens here: no move asked
+                return self._at_other_kiosk(session, rental.locker, rental.id, score, now)
             if challenge_pending:  # an unsure capture: one head move first (liveness_tiers)
                 return RetrieveResult(RetrieveOutcome.CHALLENGE_REQUIRED, score=score)
             self._gate.succeeded()
@@ -71,6 +78,26 @@ class Retriever:
             )
             intent = parts.opener.intend(session, rental.locker, order, AuditOutcome.MATCHED, now)
         return parts.opener.complete(intent, self._settle)
+
+    def _at_other_kiosk(
+        self, session: Session, locker: Locker, rental_id: int, score: float, now: datetime
+    ) -> RetrieveResult:
+        name, location = site.kiosk_place(session, locker.kiosk_id)
+        why = f"locker in the bank of kiosk {locker.kiosk_id} ({name}): nothing opened here"
+        trail = audit.Writer(session, now, self._parts.actor)
+        trail.add(
+            AuditAction.RETRIEVE, AuditOutcome.AT_OTHER_KIOSK, locker.label, rental_id, why, score
+        )
+        return RetrieveResult(
+            RetrieveOutcome.AT_OTHER_KIOSK,
+            locker.label,
+            rental_id,
+            score,
+            detail=why,
+            kiosk_id=locker.kiosk_id,
+            kiosk_name=name,
+            kiosk_location=location,
+        )
 
     def _no_match(
         self, session: Session, score: float, now: datetime, final: bool

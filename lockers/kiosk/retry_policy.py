@@ -9,7 +9,7 @@ without a decision never reached the service and compared no face: it costs no w
 
 from __future__ import annotations
 
-from lockers.kiosk.dto import RegisterOutcome, RetrieveOutcome
+from lockers.kiosk.dto import RegisterOutcome, RegisterResult, RetrieveOutcome, RetrieveResult
 from lockers.kiosk.flow_values import Problem
 
 # Problems the customer may simply try again; the others need staff.
@@ -27,12 +27,19 @@ _REGISTER_PROBLEMS = {
     RegisterOutcome.NO_FREE_LOCKER: Problem.NO_FREE_LOCKER,
     RegisterOutcome.DOOR_NOT_CONFIRMED: Problem.DOOR_NOT_CONFIRMED,
     RegisterOutcome.JAMMED: Problem.DOOR_NOT_CONFIRMED,
+    RegisterOutcome.ACTIVE_ELSEWHERE: Problem.AT_OTHER_KIOSK,
 }
 
 
 def register_problem(outcome: RegisterOutcome) -> Problem:
     """The screen of a registration whose door did not open."""
     return _REGISTER_PROBLEMS.get(outcome, Problem.NOT_OPENED)
+
+
+def kiosk_place(result: RegisterResult | RetrieveResult) -> str:
+    """Where another bank's locker is, for the screen: "name (location)" or the name alone."""
+    name = result.kiosk_name or result.kiosk_id or "?"
+    return f"{name} ({result.kiosk_location})" if result.kiosk_location else name
 
 
 def retrieve_door_problem(outcome: RetrieveOutcome) -> Problem:

@@ -1,5 +1,9 @@
 """Staff actions: PIN login with lockout, force open, reset, out of service, overdue list,
-audit export. Every action is audited with the staff member's name (never the PIN)."""
+audit export. Every action is audited with the staff member's name (never the PIN).
+
+Staff see every locker of the site; an action on this kiosk's bank runs here
+(:class:`~lockers.kiosk.bank_actions.BankActions`), one on another bank is sent to the kiosk
+that owns it as a site command and waited for (:mod:`lockers.kiosk.remote_staff`)."""
 
 from __future__ import annotations
 
@@ -7,28 +11,22 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from pathlib import Path
 
 from lockers.backoff import Backoff
-from lockers.hardware.board import LockBoard, UnlockResult
+from lockers.hardware.board import LockBoard
+from lockers.kiosk.bank_actions import BankActions
 from lockers.kiosk.dto import AuditRow, LockerView, StaffActionResult, StaffEntry, StaffSession
 from lockers.kiosk.errors import StaffActionRefused, StaffAuthError, StaffSessionExpired
 from lockers.kiosk.pin_secret import pin_secret_of
 from lockers.kiosk.pins import DUMMY_HASH, hash_pin, is_keyed, validate_pin, verify_pin
+from lockers.kiosk.remote_staff import send_and_wait
 from lockers.kiosk.staff_views import export_audit_csv, list_lockers
-from lockers.kiosk.unlocking import (
-    Checkpoint,
-    DoorOpener,
-    DoorOrder,
-    no_checkpoint,
-    report_door,
-    staff_opening,
-)
-from lockers.store import audit, lockers_repo, rentals, staff_repo
+from lockers.kiosk.unlocking import Checkpoint, no_checkpoint
+from lockers.store import audit, staff_repo
 from lockers.store.audit_values import AuditAction, AuditOutcome
 from lockers.store.db import Database, Session
-from lockers.store.models import LockerStatus, RentalState, Staff, UnlockPurpose, utcnow
+from lockers.store.models import CommandAction, Staff, utcnow
 
 __all__ = ["ROLES", "LoginPolicy", "StaffService", "export_audit_csv", "list_lockers"]
 
@@ -75,10 +73,18 @@ class StaffService:
         clock: Callable[[], datetime] = utcnow,
         checkpoint: Checkpoint = no_checkpoint,
         pin_secret: bytes | None = None,
+        command_ttl_s: float = 30.0,
+        remote_wait_s: float | None = None,
     ) -> None:
         self._db = database
-        self._board = board
         self.kiosk_id = kiosk_id
+        # Staff actions on this kiosk's bank; other banks' lockers go to their kiosk as commands
+        # that expire after ``command_ttl_s`` (``site.command_ttl_s``) unless picked up.
+        self._bank = BankActions(database, board, kiosk_id, clock, checkpoint)
+        self._command_ttl_s = command_ttl_s
+        # How long a remote action waits for its result (None: until it ends or expires). The
+        # kiosk's screen waits briefly: its service thread also serves customers.
+        self._remote_wait_s = remote_wait_s
         self._policy = policy or LoginPolicy()
         self._clock = clock
         self._checkpoint = checkpoint
@@ -239,60 +245,40 @@ class StaffService:
         given this (open, available) locker, and the :meth:`reset` that follows would end their
         new rental with their belongings inside. :meth:`reset` clears the flag.
 
+        A locker of another kiosk's bank is opened by that kiosk: the action becomes a site
+        command and this call waits for its result (see :meth:`_on_owner`).
+
         Raises:
-            StaffAuthError, StaffActionRefused (empty reason, no board), UnknownLockerError.
+            StaffAuthError, StaffActionRefused (empty reason, no board, unknown kiosk),
+            UnknownLockerError.
         """
         actor = self._require(who)
         reason = _need_reason(reason)
-        if self._board is None:
-            raise StaffActionRefused(
-                "no lock board is connected to this command", hint="run it on the kiosk"
-            )
-        opener = DoorOpener(self._db, self._board, clock=self._clock, checkpoint=self._checkpoint)
-        order = DoorOrder(UnlockPurpose.FORCE_OPEN, None, actor, reason, self.kiosk_id)
-        prepare = partial(staff_opening, now=self._clock())
-        result: UnlockResult = opener.open(label, order, report_door, before=prepare)
-        return StaffActionResult(label, "force_open", result.outcome.value, result.detail)
+        return self._on_owner(
+            who,
+            CommandAction.OPEN,
+            label,
+            reason,
+            lambda: self._bank.force_open(actor, label, reason),
+        )
 
     def reset(self, who: StaffSession, label: str, reason: str) -> StaffActionResult:
         """End the locker's rental (deleting its templates in the same transaction), clear its
-        staff flag and make it available (unless out of service).
+        staff flag and make it available (unless out of service). Another bank's locker: a
+        site command to its kiosk, waited for.
 
         Raises:
-            StaffAuthError, StaffActionRefused (empty reason), UnknownLockerError.
+            StaffAuthError, StaffActionRefused (empty reason, unknown kiosk), UnknownLockerError.
         """
         actor = self._require(who)
         reason = _need_reason(reason)
-        now = self._clock()
-        with self._db.transaction() as session:
-            locker = lockers_repo.get_locker(session, label)
-            rental = lockers_repo.active_rental_of(session, locker.id)
-            deleted = 0
-            if rental is not None:
-                deleted = rentals.close_rental(
-                    session,
-                    rental,
-                    RentalState.ENDED,
-                    now=now,
-                    reason=f"staff reset by {who.staff_name}: {reason}",
-                    free_locker=True,
-                )
-                self._checkpoint("reset:ended")
-            if locker.status == LockerStatus.OCCUPIED:
-                locker.status = LockerStatus.AVAILABLE
-            locker.attention = None
-            detail = (
-                f"rental {rental.id} ended, {deleted} templates deleted"
-                if rental is not None
-                else "no active rental"
-            )
-            rental_id = None if rental is None else rental.id
-            why = f"{reason} ({detail})"
-            audit.Writer(session, now, actor).add(
-                AuditAction.RESET, AuditOutcome.OK, label, rental_id, why
-            )
-        self._checkpoint("reset:committed")
-        return StaffActionResult(label, "reset", "ok", detail)
+        return self._on_owner(
+            who,
+            CommandAction.RESET,
+            label,
+            reason,
+            lambda: self._bank.reset(actor, who.staff_name, label, reason),
+        )
 
     def set_out_of_service(self, who: StaffSession, label: str, reason: str) -> StaffActionResult:
         """Take a locker out of allocation (an active rental in it stays retrievable by staff).
@@ -301,27 +287,53 @@ class StaffService:
         """
         actor = self._require(who)
         reason = _need_reason(reason)
-        now = self._clock()
-        with self._db.transaction() as session:
-            locker = lockers_repo.get_locker(session, label)
-            locker.status = LockerStatus.OUT_OF_SERVICE
-            trail = audit.Writer(session, now, actor)
-            trail.add(AuditAction.OUT_OF_SERVICE, AuditOutcome.OK, label, reason=reason)
-        return StaffActionResult(label, "out_of_service", "ok")
+        return self._on_owner(
+            who,
+            CommandAction.OUT_OF_SERVICE,
+            label,
+            reason,
+            lambda: self._bank.out_of_service(actor, label, reason),
+        )
 
-    def back_in_service(self, who: StaffSession, label: str) -> StaffActionResult:
+    def back_in_service(
+        self, who: StaffSession, label: str, reason: str = "back in service"
+    ) -> StaffActionResult:
         """Return a locker to service: occupied if it still holds a rental, else available."""
         actor = self._require(who)
-        now = self._clock()
-        with self._db.transaction() as session:
-            locker = lockers_repo.get_locker(session, label)
-            if locker.status != LockerStatus.OUT_OF_SERVICE:
-                raise StaffActionRefused(f"locker {label} is not out of service")
-            rental = lockers_repo.active_rental_of(session, locker.id)
-            locker.status = LockerStatus.AVAILABLE if rental is None else LockerStatus.OCCUPIED
-            status = AuditOutcome(locker.status.value)
-            audit.Writer(session, now, actor).add(AuditAction.BACK_IN_SERVICE, status, label)
-        return StaffActionResult(label, "back_in_service", "ok")
+        return self._on_owner(
+            who,
+            CommandAction.BACK_IN_SERVICE,
+            label,
+            reason,
+            lambda: self._bank.back_in_service(actor, label),
+        )
+
+    def _on_owner(
+        self,
+        who: StaffSession,
+        action: CommandAction,
+        label: str,
+        reason: str,
+        here: Callable[[], StaffActionResult],
+    ) -> StaffActionResult:
+        """Run ``here`` when ``label`` is in this kiosk's bank; otherwise send the action to the
+        kiosk that owns it and wait for the result (up to ``command_ttl_s`` + a margin: call it
+        off the UI thread). Its ``detail`` says "sent to <kiosk>: <result>"."""
+        owner = self._bank.owner_of(label)
+        if owner == self.kiosk_id:
+            return here()
+        return send_and_wait(
+            self._db,
+            owner=owner,
+            action=action,
+            label=label,
+            staff=who.staff_name,
+            reason=reason,
+            source=self.kiosk_id,
+            ttl_s=self._command_ttl_s,
+            clock=self._clock,
+            wait_s=self._remote_wait_s,
+        )
 
     def export_audit(self, who: StaffSession, path: Path, since: datetime | None = None) -> int:
         """Write the audit log (from ``since``) to a CSV file; returns the row count. Audited.

@@ -6,12 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import select
+
 from lockers.errors import LockersError
 from lockers.kiosk.dto import LockerView
 from lockers.store import audit, lockers_repo
 from lockers.store.audit_values import AuditAction, AuditOutcome
 from lockers.store.db import Database, Session
-from lockers.store.models import Locker
+from lockers.store.models import Kiosk, Locker
 
 
 def export_audit_csv(
@@ -42,13 +44,23 @@ def export_audit_csv(
     return count
 
 
-def list_lockers(database: Database, now: datetime) -> list[LockerView]:
-    """Every locker in service with its active rental (if any)."""
+def list_lockers(
+    database: Database, now: datetime, kiosk_id: str | None = None
+) -> list[LockerView]:
+    """Every locker in service of the site (or of kiosk ``kiosk_id``'s bank) with its active
+    rental (if any) and the kiosk whose bank it is in."""
     with database.transaction() as session:
-        return [_view(session, locker, now) for locker in lockers_repo.list_lockers(session)]
+        names: dict[str, str] = {
+            kiosk_id: name
+            for kiosk_id, name in session.execute(select(Kiosk.id, Kiosk.display_name))
+        }
+        return [
+            _view(session, locker, now, names.get(locker.kiosk_id, locker.kiosk_id))
+            for locker in lockers_repo.list_lockers(session, kiosk_id)
+        ]
 
 
-def _view(session: Session, locker: Locker, now: datetime) -> LockerView:
+def _view(session: Session, locker: Locker, now: datetime, kiosk_name: str) -> LockerView:
     rental = lockers_repo.active_rental_of(session, locker.id)
     return LockerView(
         label=locker.label,
@@ -62,4 +74,6 @@ def _view(session: Session, locker: Locker, now: datetime) -> LockerView:
         rental_started_at=None if rental is None else rental.started_at,
         rental_ends_at=None if rental is None else rental.ends_at,
         overdue=rental is not None and rental.ends_at <= now,
+        kiosk_id=locker.kiosk_id,
+        kiosk_name=kiosk_name,
     )

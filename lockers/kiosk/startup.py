@@ -5,15 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lockers.config import Settings
+from lockers.kiosk import site_keys
 from lockers.kiosk.dto import Finding, StartupReport
 from lockers.kiosk.housekeeping import expire_rentals
 from lockers.kiosk.pin_secret import open_pin_secret
-from lockers.store import audit, consistency, lockers_repo, rentals
+from lockers.kiosk.presence import KioskPresence
+from lockers.store import audit, consistency, lockers_repo
 from lockers.store.audit_values import AuditAction, AuditOutcome
 from lockers.store.crypto import TemplateCipher, TemplateKeyError, load_or_create_key
 from lockers.store.db import Database
 from lockers.store.models import utcnow
 from lockers.store.schema import require_current_schema
+from lockers.store.site import KioskIdentity
 
 
 @dataclass
@@ -23,6 +26,8 @@ class Store:
     database: Database
     cipher: TemplateCipher
     pin_secret: bytes | None = None
+    # Set when start_store registered this kiosk in the site's registry (``identity``).
+    presence: KioskPresence | None = None
 
     def close(self) -> None:
         self.database.dispose()
@@ -54,38 +59,62 @@ def open_database(settings: Settings) -> Database:
 
 def open_cipher(settings: Settings, database: Database) -> TemplateCipher:
     """The template cipher. The key is created only while no template exists (a new key for an
-    existing database would make every stored face unreadable); a wrong key fails here.
+    existing database would make every stored face unreadable); a wrong key fails here, on one
+    template of this kiosk and one another kiosk of the site stored (every kiosk of a site must
+    hold the same key: any kiosk recognises every customer).
 
     Raises:
         TemplateKeyError: missing (with templates stored), unreadable, or wrong key.
     """
+    kiosk_id = settings.database.kiosk_id
     with database.transaction() as session:
-        sample = rentals.any_template(session)
-        blob = None if sample is None else (sample.ciphertext, sample.model_version, sample.kind)
+        samples = site_keys.template_samples(session, kiosk_id)
     key_file = settings.privacy.template_key_file
-    key = load_or_create_key(key_file, create=blob is None)
+    try:
+        key = load_or_create_key(key_file, create=not samples)
+    except TemplateKeyError as exc:
+        others = [owner for owner in samples if owner != kiosk_id]
+        if not others:
+            raise
+        raise TemplateKeyError(exc.message, hint=site_keys.import_hint(others[0])) from None
     cipher = TemplateCipher(key, key_file=key_file)
-    if blob is not None:
-        cipher.decrypt(*blob)  # raises TemplateKeyError on the wrong key
+    for owner, blob in samples.items():
+        site_keys.check_sample(cipher, key_file, kiosk_id, owner, blob)
     return cipher
 
 
-def start_store(settings: Settings, *, repair: bool = True) -> tuple[Store, StartupReport]:
+def start_store(
+    settings: Settings, *, repair: bool = True, identity: KioskIdentity | None = None
+) -> tuple[Store, StartupReport]:
     """Everything the kiosk does before its first customer.
 
-    Opens the database (schema must match), syncs lockers from the config, runs the
-    consistency check (repairing what is safe when ``repair``), expires rentals past their
-    retention, and loads the template key and the PIN secret. Findings are audited.
+    Opens the database (schema must match), registers this kiosk in the site's registry when
+    ``identity`` is given (the kiosk app does; ``lockers db check`` does not), syncs this
+    kiosk's bank from the config, runs the consistency check (repairing what is safe when
+    ``repair``), expires rentals past their retention, and loads the template key and the PIN
+    secret (checked against what the other kiosks of the site stored). Findings are audited.
 
     Raises:
+        KioskIdInUseError: another running kiosk holds this ``database.kiosk_id`` (nothing of
+            this kiosk's bank was touched).
         StoreError, TemplateKeyError: with the command or step that fixes it.
     """
     database = open_database(settings)
+    presence = None if identity is None else KioskPresence(database, identity)
     try:
         now = utcnow()
         actor = f"kiosk:{settings.database.kiosk_id}"
+        if presence is not None:
+            # First, in a transaction of its own: a second kiosk with the same id is refused
+            # before it repairs or syncs anything of the first one's bank.
+            with database.transaction() as session:
+                presence.register(session)
+        # The site's secrets before this kiosk changes anything: a kiosk that cannot read the
+        # site's templates (or PINs) must not sync its bank or repair anything either.
+        cipher = open_cipher(settings, database)
+        pin_secret = open_pin_secret(settings, database)
         with database.transaction() as session:
-            sync = lockers_repo.sync_lockers(session, settings.lockers)
+            sync = lockers_repo.sync_bank(session, settings)
             found = consistency.check(
                 session, now=now, repair=repair, kiosk_id=settings.database.kiosk_id
             )
@@ -97,9 +126,9 @@ def start_store(settings: Settings, *, repair: bool = True) -> tuple[Store, Star
                     AuditAction.STARTUP_CHECK, outcome, item.locker_label, item.rental_id, why
                 )
         expired = expire_rentals(database, now, actor)
-        cipher = open_cipher(settings, database)
-        pin_secret = open_pin_secret(settings, database)
     except BaseException:
+        if presence is not None:
+            presence.abandon()  # refused to start: not shown online (a no-op if never registered)
         database.dispose()
         raise
     report = StartupReport(
@@ -110,7 +139,7 @@ def start_store(settings: Settings, *, repair: bool = True) -> tuple[Store, Star
         ),
         expired_rentals=tuple(expired),
     )
-    return Store(database, cipher, pin_secret), report
+    return Store(database, cipher, pin_secret, presence), report
 
 
 __all__ = [

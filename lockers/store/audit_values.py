@@ -98,3 +98,6 @@ class AuditOutcome(StrEnum):
     CHANGED = "changed"
     DISABLED = "disabled"
     ENABLED = "enabled"
+    # one site, several kiosks: a face whose rental is in another kiosk's bank
+    ACTIVE_ELSEWHERE = "active_elsewhere"  # registering again: told where the rental is
+    AT_OTHER_KIOSK = "at_other_kiosk"  # retrieving at the wrong kiosk: nothing opened

@@ -204,6 +204,14 @@ def get_kiosk(session: Session, kiosk_id: str) -> Kiosk | None:
     return session.get(Kiosk, kiosk_id)
 
 
+def kiosk_place(session: Session, kiosk_id: str) -> tuple[str, str | None]:
+    """What customers call kiosk ``kiosk_id`` and where it is (its id if it never started)."""
+    kiosk = session.get(Kiosk, kiosk_id)
+    if kiosk is None:
+        return kiosk_id, None
+    return kiosk.display_name, kiosk.location
+
+
 @dataclass
 class KioskStatus:
     """One line of ``lockers site status``."""

@@ -40,3 +40,10 @@ def any_pin_hash_with_prefix(session: Session, prefix: str) -> bool:
     """Whether any staff PIN hash starts with ``prefix`` (e.g. the keyed scheme's)."""
     found = session.scalar(select(Staff.id).where(Staff.pin_hash.startswith(prefix)).limit(1))
     return found is not None
+
+
+def one_pin_hash_with_prefix(session: Session, prefix: str) -> str | None:
+    """One stored PIN hash starting with ``prefix`` (the oldest account's), if any."""
+    return session.scalar(
+        select(Staff.pin_hash).where(Staff.pin_hash.startswith(prefix)).order_by(Staff.id).limit(1)
+    )

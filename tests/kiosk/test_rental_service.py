@@ -343,21 +343,6 @@ def test_an_early_look_opens_only_on_an_accept_and_costs_no_attempt(
     assert (owner.outcome, owner.locker_label) == (RetrieveOutcome.OPENED, reg.locker_label)
 
 
-def test_the_in_memory_gallery_follows_rentals_made_and_ended_by_other_kiosks(
-    settings: Settings, store: Store
-) -> None:
-    here = service(settings, store, ScriptedBoard(), kiosk_id="kiosk-a")
-    there = service(settings, store, ScriptedBoard(), kiosk_id="kiosk-b")
-    assert here.retrieve(face(5), model_version=MODEL).outcome is RetrieveOutcome.NO_MATCH
-    made = there.register(face(5), consent=True, model_version=MODEL)  # after here's cache
-    got = here.retrieve(face(5), model_version=MODEL)
-    assert (got.outcome, got.rental_id) == (RetrieveOutcome.OPENED, made.rental_id)
-    # Ended here: the other kiosk no longer matches it, nor counts it as a duplicate.
-    assert there.retrieve(face(5), model_version=MODEL).outcome is RetrieveOutcome.NO_MATCH
-    again = there.register(face(5), consent=True, model_version=MODEL)
-    assert again.outcome is RegisterOutcome.OPENED and again.rental_id != made.rental_id
-
-
 def test_a_stale_in_memory_gallery_never_opens_another_renters_locker(
     settings: Settings, store: Store
 ) -> None:

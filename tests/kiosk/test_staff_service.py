@@ -116,7 +116,7 @@ def test_pin_hashes_are_keyed_with_the_site_secret(
     assert secret_file.stat().st_mode & 0o777 == 0o600
     assert store.pin_secret == secret_file.read_bytes()
     stored = _stored_pin_hash(store, "alice")
-    assert stored.startswith("scrypt-k1$")
+    assert stored.startswith("scrypt-k2$")
     # A copied database alone: the right PIN does not verify without the site's secret.
     assert not pins.verify_pin(PIN, stored, bytes(32))
     assert pins.verify_pin(PIN, stored, secret_file.read_bytes())
@@ -144,7 +144,7 @@ def test_an_unkeyed_hash_still_logs_in_and_is_rekeyed(
     assert _stored_pin_hash(store, "bob") == legacy  # only a successful login re-keys
     assert staff.login("bob", "135790").staff_name == "bob"
     rekeyed = _stored_pin_hash(store, "bob")
-    assert rekeyed.startswith("scrypt-k1$") and rekeyed != legacy
+    assert rekeyed.startswith("scrypt-k2$") and rekeyed != legacy
     assert staff.login("bob", "135790").staff_name == "bob"
 
 

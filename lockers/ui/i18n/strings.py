@@ -95,6 +95,9 @@ EN: dict[str, str] = {
     "fail.door_not_confirmed": "Locker {label} did not open. Staff have been alerted.",
     "fail.not_opened": "The locker could not be opened. Nothing was stored. Try again.",
     "fail.service_error": "The kiosk has a problem. Staff have been alerted.",
+    "fail.at_other_kiosk.title": "Your locker is at another kiosk",
+    "fail.at_other_kiosk": "Your locker {label} is at {place}. Please go there and look at "
+    "its camera.",
     # banners
     "banner.untrained": "DEMO: UNTRAINED FACE MODEL — recognition means nothing",
     "banner.demo": "DEMO",
@@ -243,6 +246,8 @@ KO: dict[str, str] = {
         "보관함을 열지 못했습니다. 아무것도 저장되지 않았습니다. 다시 시도해 주세요."
     ),
     "fail.service_error": "키오스크에 문제가 있습니다. 직원에게 알렸습니다.",
+    "fail.at_other_kiosk.title": "보관함이 다른 키오스크에 있습니다",
+    "fail.at_other_kiosk": "{label}번 보관함은 {place}에 있습니다. 그곳의 카메라를 봐 주세요.",
     "banner.untrained": "데모: 학습되지 않은 얼굴 모델 — 인식 결과는 의미가 없습니다",
     "banner.demo": "데모",
     "staff.title": "직원",

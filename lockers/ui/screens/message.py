@@ -86,9 +86,15 @@ class MessageScreen(QWidget):
             staff = tr("common.staff_call", lang)
             show_home = show_retry = True
         elif phase is Phase.FAILED and view.problem is not None:
-            title = tr("fail.title", lang)
-            big = view.locker_label or "" if view.problem in STAFF_PROBLEMS else ""
-            body = tr(f"fail.{view.problem.value}", lang, label=view.locker_label or "?")
+            elsewhere = view.problem is Problem.AT_OTHER_KIOSK
+            title = tr("fail.at_other_kiosk.title" if elsewhere else "fail.title", lang)
+            big = view.locker_label or "" if view.problem in STAFF_PROBLEMS or elsewhere else ""
+            body = tr(
+                f"fail.{view.problem.value}",
+                lang,
+                label=view.locker_label or "?",
+                place=view.detail or "?",
+            )
             if view.problem in STAFF_PROBLEMS:
                 staff = tr("common.staff_call", lang)
             show_home = True

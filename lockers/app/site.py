@@ -1,0 +1,77 @@
+"""The kiosk's part in its site while it runs: a thread that beats the heartbeat and executes
+the commands staff elsewhere sent for this kiosk's bank (:class:`~lockers.kiosk.site_agent.
+SiteAgent`), woken at once by PostgreSQL's NOTIFY, polling every second on SQLite.
+
+It runs beside the controller's service thread rather than on it: a remote open must not wait
+behind a customer's retrieve, and the board serialises its own bus. A process that lost its
+kiosk id to another one stops driving the bank and says so in the kiosk's health.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from lockers.errors import LockersError
+
+if TYPE_CHECKING:
+    from lockers.hardware.board import LockBoard
+    from lockers.kiosk.site_agent import SiteAgent
+    from lockers.kiosk.startup import Store
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_ERROR_S = 5.0
+
+
+class SiteThread:
+    """Runs one :class:`SiteAgent` until :meth:`stop`; ``problem`` says why it stopped early."""
+
+    def __init__(self, agent: SiteAgent) -> None:
+        self.agent = agent
+        self.problem = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="site-agent", daemon=True)
+
+    @classmethod
+    def start(cls, store: Store, board: LockBoard) -> SiteThread | None:
+        """The running agent of ``store``'s registered kiosk (None when it was not registered:
+        a store opened without an identity, as ``lockers db check`` does)."""
+        from lockers.kiosk.site_agent import SiteAgent
+
+        if store.presence is None:
+            return None
+        site = cls(SiteAgent.create(store.database, board, store.presence))
+        site._thread.start()
+        return site
+
+    def beat(
+        self, *, failed_checks: Sequence[str] | None = None, model_version: str | None = None
+    ) -> None:
+        """Tell the site now what changed (start-up checks, the model that loaded)."""
+        try:
+            self.agent.presence.beat(failed_checks=failed_checks, model_version=model_version)
+        except LockersError as exc:
+            log.warning("heartbeat not written: %s", exc)
+
+    def _run(self) -> None:
+        from lockers.store.site import KioskReplacedError
+
+        while not self._stop.is_set():
+            try:
+                self.agent.run(self._stop)
+            except KioskReplacedError as exc:
+                self.problem = f"this kiosk id now runs elsewhere: {exc.message}"
+                log.error("site agent stopped: %s", self.problem)
+                return
+            except Exception:  # a bug must not end remote commands for good: log, retry
+                log.exception("site agent failed; retrying in %.0f s", RETRY_AFTER_ERROR_S)
+                self._stop.wait(RETRY_AFTER_ERROR_S)
+
+    def stop(self) -> None:
+        """End the loop, sign this kiosk off (offline at once for the site) and join."""
+        self._stop.set()
+        self.agent.close()
+        self._thread.join(timeout=10.0)
