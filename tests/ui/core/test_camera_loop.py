@@ -212,14 +212,24 @@ def test_every_turn_of_the_loop_beats(running: Running) -> None:
     assert running.beats[0] >= before + 5
 
 
-def test_a_model_that_cannot_load_is_reported_and_the_loop_ends() -> None:
+def test_a_model_that_cannot_load_is_reported_and_the_thread_idles_beating_until_stopped() -> None:
+    """Out of order with the reason, but not hung: the watchdog must not restart it in a loop."""
     events = Recorder()
+    beats = threading.Semaphore(0)
 
     def broken() -> Any:
         raise RuntimeError("no such file: facenet.onnx")
 
-    loop = CameraLoop(broken, HandedCamera, events)
-    loop.run()  # returns: nothing to loop over
+    loop = CameraLoop(broken, HandedCamera, events, beat=beats.release)
+    worker = threading.Thread(target=loop.run)
+    worker.start()
+    try:
+        for _ in range(3):  # the start's beat, then the idle beats (1 s apart)
+            assert beats.acquire(timeout=10.0)
+    finally:
+        loop.stop()
+        worker.join(timeout=10.0)
+    assert not worker.is_alive()
     [message] = events.named("model_failed")
     assert "facenet.onnx" in message
     assert events.named("frame") == []
