@@ -73,7 +73,7 @@ class BankActions:
 
         def own_then_flag(session: Session, locker: Locker, order: DoorOrder) -> DoorOrder:
             require_own(locker, self.kiosk_id)
-            return staff_opening(session, locker, order)
+            return staff_opening(session, locker, order, now=self.clock())
 
         result: UnlockResult = opener.open(label, order, report_door, before=own_then_flag)
         return StaffActionResult(label, "force_open", result.outcome.value, result.detail)

@@ -39,7 +39,10 @@ class AuditWatch:
                 continue
             kind, actor = record.op.kind, f"kiosk:{record.kiosk_id}"
             wanted: list[tuple[str, int | None]] = []
-            if kind is OpKind.REGISTER and report.rental_id is not None:
+            elsewhere = report.outcome in ("at_other_kiosk", "active_elsewhere")
+            if elsewhere and report.rental_id is not None:  # nothing opened: no door outcome
+                wanted = [(kind.value, report.rental_id)]
+            elif kind is OpKind.REGISTER and report.rental_id is not None:
                 wanted = [("register", report.rental_id), ("unlock", report.rental_id)]
             elif kind is OpKind.RETRIEVE and report.rental_id is not None:
                 wanted = [("retrieve", report.rental_id), ("unlock", report.rental_id)]

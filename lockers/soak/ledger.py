@@ -10,6 +10,9 @@ kiosk answered. After every cycle it is compared with the database:
   unlock replayed after a restart or a late reply);
 - ``lost_rentals``: a locker holds someone's belongings, yet it is not flagged for staff and no
   active rental in it carries that person's templates (nobody could get them back);
+- ``cross_bank_opens``: a kiosk fired a lock that is not in its own bank (only the kiosk that
+  owns a bank drives its board; a customer of another bank is sent there, staff elsewhere send
+  a command);
 - ``double_bookings``: two active rentals on one locker in the database, or a kiosk handing out
   a locker whose rental, by the kiosks' own answers, was still running;
 - ``orphaned_templates``: a face template of a rental that is no longer active;
@@ -38,6 +41,7 @@ from lockers.store.db import Session
 
 INVARIANTS = (
     "wrong_locker_opens",
+    "cross_bank_opens",
     "unrequested_opens",
     "lost_rentals",
     "double_bookings",
@@ -58,9 +62,16 @@ _Event = tuple[float, int, str, "OpRecord", str]
 class Ledger:
     """Physical truth and the kiosks' answers, cycle by cycle (see the module docstring)."""
 
-    def __init__(self, lockers: Sequence[LockerConfig], people: People) -> None:
+    def __init__(
+        self,
+        lockers: Sequence[LockerConfig],
+        people: People,
+        bank_of: Mapping[str, int] | None = None,
+    ) -> None:
         self.people = people
         self.labels = {(lk.board, lk.channel): lk.label for lk in lockers}
+        # label -> the kiosk whose board alone may fire its lock (one bank per kiosk)
+        self.bank_of: Mapping[str, int] = bank_of or {}
         self.contents: dict[str, int] = {}  # label -> person whose belongings are inside
         self.rentals: dict[str, tuple[int, int]] = {}  # label -> (rental id, person) by answers
         self.out_of_service: set[str] = set()
@@ -147,6 +158,16 @@ class Ledger:
         events: list[_Event] = []
         for pulse in pulses:
             label = self.labels.get((pulse.board, pulse.channel))
+            owner = self.bank_of.get(label or "", pulse.kiosk)
+            if owner != pulse.kiosk or label is None:
+                self.violate(
+                    "cross_bank_opens",
+                    cycle,
+                    f"kiosk {pulse.kiosk} fired board {pulse.board} channel {pulse.channel}, "
+                    f"not in its bank (locker {label}, kiosk {owner})",
+                    label=label,
+                )
+                continue
             record = next(
                 (
                     r

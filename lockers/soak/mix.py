@@ -9,7 +9,7 @@ taking lockers out of service and back, and the kiosk's expiry housekeeping.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lockers.hardware.emulator.handlers import FIRST_ADDRESS
@@ -27,6 +27,7 @@ class LockerView:
     free: list[str]  # a registration may get one of these
     flagged: set[str]  # staff must look at these
     out_of_service: list[str]
+    bank: frozenset[str] = frozenset()  # after OpMix._own: the labels of the kiosk's bank
 
 
 class OpMix:
@@ -55,14 +56,32 @@ class OpMix:
         self._sim_s = sim_s
         if kiosk == 0 and cycle % max(1, self.options.expire_every) == 0:
             return self._op(OpKind.EXPIRE)
-        staff = self._staff(rng, lockers, busy)
+        staff = self._staff(rng, self._own(kiosk, lockers), busy)
         return staff if staff is not None else self._customer(rng, lockers, busy)
+
+    def _own(self, kiosk: int, lockers: LockerView) -> LockerView:
+        """The part of ``lockers`` in ``kiosk``'s bank: its staff act there directly (another
+        bank's lockers take a site command, which the soak does not drive yet)."""
+        bank = self.ledger.bank_of
+        if not bank:
+            return lockers
+        mine = {label for label, owner in bank.items() if owner == kiosk}
+        return replace(
+            lockers,
+            free=[label for label in lockers.free if label in mine],
+            flagged=lockers.flagged & mine,
+            out_of_service=[label for label in lockers.out_of_service if label in mine],
+            bank=frozenset(mine),
+        )
 
     def _op(self, kind: OpKind, **kw: Any) -> Op:
         return Op(self._seq, kind, self._sim_s, **kw)
 
     def _staff(self, rng: random.Random, lockers: LockerView, busy: set[object]) -> Op | None:
-        staff_work = sorted((lockers.flagged | self.ledger.staff_pending) - {str(b) for b in busy})
+        pending = self.ledger.staff_pending
+        if self.ledger.bank_of:  # only this kiosk's bank (see _own)
+            pending = {label for label in pending if label in lockers.bank}
+        staff_work = sorted((lockers.flagged | pending) - {str(b) for b in busy})
         if staff_work and rng.random() < 0.5:
             label = rng.choice(staff_work)
             busy.add(label)

@@ -63,6 +63,8 @@ class SoakOptions:
             out.append("--kiosks must be at least 1")
         if not 2 <= self.lockers <= 16:
             out.append("--lockers must be 2 to 16 (one emulated board per kiosk)")
+        elif self.kiosks >= 1 and self.lockers // self.kiosks < 2:
+            out.append("--lockers must give each kiosk's bank at least 2 lockers")
         if self.max_cycles < 1 or self.max_seconds <= 0:
             out.append("--cycles and --minutes must be positive")
         for name in (

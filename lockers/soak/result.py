@@ -57,6 +57,12 @@ class SoakResult:
             "board_faults": self.board_faults,
             "faults": dict(sorted(self.faults.items())),
             "ops": dict(sorted(self.ops.items())),
+            "counts": {
+                # customers recognised at a kiosk whose bank does not hold their locker: sent
+                # there, nothing opened (one bank per kiosk)
+                "cross_kiosk_retrieves": self.ops["retrieve:at_other_kiosk"],
+                "registrations_active_elsewhere": self.ops["register:active_elsewhere"],
+            },
             "registrations_opened": self.registrations,
             "kiosk_restarts": self.restarts,
             "startup_findings": dict(sorted(self.startup_findings.items())),

@@ -62,7 +62,7 @@ class SoakRunner:
         self.db = Database(settings.database_url, settings.database.busy_timeout_s)
         self.site.on_close(self.db.dispose)
         self.cipher = TemplateCipher.from_file(settings.privacy.template_key_file, create=False)
-        self.ledger = Ledger(settings.lockers, self.people)
+        self.ledger = Ledger(self.site.site_lockers, self.people, self.site.bank_of)
         self.mix = OpMix(self.o, self.ledger)
         for kiosk in self.site.kiosks:
             self._start(kiosk, count=False)

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from lockers.config import Settings, load_settings
+from lockers.config.hardware import LockerConfig
 from lockers.errors import LockersError
 from lockers.hardware.emulator.handlers import FIRST_ADDRESS
 from lockers.kiosk.staff_service import StaffService
@@ -42,6 +43,8 @@ class SoakSite:
         self.disk: SmallDisk | None = None
         self.work = Path()
         self.configs: list[Path] = []
+        self.bank_of: dict[str, int] = {}  # locker label -> index of the kiosk that owns it
+        self.site_lockers: list[LockerConfig] = []
         self.emulators: list[LoggedEmulator] = []
         self.kiosks: list[Kiosk] = []
 
@@ -58,11 +61,25 @@ class SoakSite:
             self.work.mkdir(parents=True, exist_ok=True)
         url = self._database_url()
         first = FIRST_ADDRESS[o.protocol]
-        lockers = [
-            {"label": str(i), "size": "M", "board": first, "channel": i}
-            for i in range(1, o.lockers + 1)
+        # One bank per kiosk, as on a real site: kiosk i owns its own board's channels
+        # i*per+1 .. (i+1)*per, labelled by channel, so a lock's (kiosk, board, channel) and its
+        # label name each other and labels stay unique site-wide.
+        per = o.lockers // o.kiosks
+        banks = [range(i * per + 1, (i + 1) * per + 1) for i in range(o.kiosks)]
+        self.bank_of = {str(n): i for i, bank in enumerate(banks) for n in bank}
+        self.site_lockers = [
+            LockerConfig(label=str(n), size="M", board=first, channel=n)
+            for bank in banks
+            for n in bank
         ]
-        self.configs = [self._write_config(i, url, lockers) for i in range(o.kiosks)]
+        self.configs = [
+            self._write_config(
+                i,
+                url,
+                [{"label": str(n), "size": "M", "board": first, "channel": n} for n in bank],
+            )
+            for i, bank in enumerate(banks)
+        ]
         settings = load_settings(self.configs[0], env={})
         database = connect(settings)
         upgrade(database)

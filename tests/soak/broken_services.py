@@ -73,11 +73,13 @@ class DoubleBookingService(RentalService):
     def register(self, templates: npt.ArrayLike, **kwargs: Any) -> RegisterResult:
         original = lockers_repo.claim_free_locker
 
-        def claim(session: Any, policy: Any = "first_free", size: Any = None) -> Locker | None:
+        def claim(
+            session: Any, policy: Any = "first_free", size: Any = None, kiosk_id: Any = None
+        ) -> Locker | None:
             taken = session.scalars(
                 select(Locker).where(Locker.status == LockerStatus.OCCUPIED).order_by(Locker.id)
             ).first()
-            return taken if taken is not None else original(session, policy, size)
+            return taken if taken is not None else original(session, policy, size, kiosk_id)
 
         lockers_repo.claim_free_locker = claim  # type: ignore[assignment]
         try:

@@ -291,3 +291,37 @@ def test_a_stranger_opening_a_locker_staff_emptied_is_still_a_wrong_open() -> No
     stranger = _record(0, OpKind.RETRIEVE, 1 << 41, 1.0, 1.2, outcome="opened", label="1")
     ledger.apply(1, [reset, stranger], [Pulse(1.09, 1, 0, 1, True), Pulse(1.114, 0, 0, 1, True)])
     assert ledger.counts["wrong_locker_opens"] == 1
+
+
+def test_a_kiosk_firing_a_lock_of_another_bank_is_a_cross_bank_open() -> None:
+    """A deliberately broken kiosk 1 pulses its own board's channel 1, which is kiosk 0's
+    locker: the ledger reasons in (kiosk, board, channel) and catches it, even for the right
+    customer."""
+    ledger = Ledger(LOCKERS, People(1), bank_of={"1": 0, "2": 1})
+    ledger.contents["1"] = 7
+    retrieve = _record(
+        1,
+        OpKind.RETRIEVE,
+        7,
+        1.0,
+        2.0,
+        outcome="opened",
+        label="1",
+        rental_id=1,
+        steps={"retrieve:ended": 1.5},
+    )
+    ledger.apply(1, [retrieve], [Pulse(1.2, 1, 0, 1, True)])
+    assert ledger.counts["cross_bank_opens"] == 1
+    own = _record(1, OpKind.RETRIEVE, 8, 3.0, 4.0, outcome="no_match")
+    ledger.apply(2, [own], [])
+    assert ledger.counts["cross_bank_opens"] == 1
+
+
+def test_a_retrieve_sent_to_the_owning_kiosk_opens_nothing_and_is_no_violation() -> None:
+    ledger = Ledger(LOCKERS, People(1), bank_of={"1": 0, "2": 1})
+    ledger.contents["1"] = 7
+    elsewhere = _record(
+        1, OpKind.RETRIEVE, 7, 1.0, 2.0, outcome="at_other_kiosk", label="1", rental_id=1
+    )
+    ledger.apply(1, [elsewhere], [])
+    assert ledger.contents == {"1": 7} and not ledger.violations

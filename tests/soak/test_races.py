@@ -58,7 +58,9 @@ def test_staff_cannot_force_open_a_locker_a_registration_is_opening(
     before the registration's pulse, the customer filled it, and staff's reset ended their
     rental with their belongings inside. Now the force-open is refused while the registration's
     intent is in flight; the customer keeps an unflagged, occupied locker."""
-    staff = StaffService(store.database, ScriptedBoard(), kiosk_id="kiosk-b", clock=lambda: NOW)
+    staff = StaffService(
+        store.database, ScriptedBoard(), kiosk_id=settings.database.kiosk_id, clock=lambda: NOW
+    )
     staff.add_staff("alice", PIN, "admin")
     who = staff.login("alice", PIN)
     refusals: list[str] = []
@@ -70,8 +72,8 @@ def test_staff_cannot_force_open_a_locker_a_registration_is_opening(
             refusals.append(err.value.message)
 
     kiosk = RentalService.from_settings(
-        settings, store.database, ScriptedBoard(), store.cipher, kiosk_id="kiosk-a",
-        clock=lambda: NOW, checkpoint=staff_arrive,
+        settings, store.database, ScriptedBoard(), store.cipher,
+        kiosk_id=settings.database.kiosk_id, clock=lambda: NOW, checkpoint=staff_arrive,
     )  # fmt: skip
     result = kiosk.register(face(1), consent=True, model_version=MODEL)
     assert result.outcome is RegisterOutcome.OPENED and result.locker_label == "1"
