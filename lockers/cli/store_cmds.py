@@ -206,19 +206,35 @@ def register(app: typer.Typer) -> None:
     def add_staff(
         ctx: typer.Context,
         name: str = typer.Argument(..., help="staff member's name (login)"),
-        role: str = typer.Option("staff", help="staff | admin"),
+        role: str = typer.Option("attendant", help="attendant | manager | admin"),
         pin: str = typer.Option(
             ..., prompt=True, hide_input=True, confirmation_prompt=True, help="4-12 digits"
         ),
+        console_password: str | None = typer.Option(
+            None,
+            "--console-password",
+            help="also a password (at least 10 characters) for the site console",
+        ),
     ) -> None:
-        """Add a staff member who can log in with a PIN."""
+        """Add a staff member who can log in with a PIN (and, given a password, to the console)."""
         import getpass
 
         settings = state(ctx).settings()
+        if console_password is not None:  # refused before anything is written
+            from lockers.console.passwords import validate_password
+
+            validate_password(console_password)
         with _database(settings) as database:
             service = _staff_service(settings, database, None)
             service.add_staff(name, pin, role, actor=f"cli:{getpass.getuser()}")
             number = next(e.number for e in service.directory() if e.name == name.strip())
+            if console_password is not None:
+                from lockers.console.accounts import set_password
+                from lockers.store.models import utcnow
+
+                set_password(
+                    database, name.strip(), console_password, f"cli:{getpass.getuser()}", utcnow()
+                )
         # The number logs in on the kiosk's PIN pad as well as tapping the name.
         out.print(f"staff member {name} ({role}) added, staff number {number}")
 

@@ -30,7 +30,9 @@ from lockers.store.models import CommandAction, Staff, utcnow
 
 __all__ = ["ROLES", "LoginPolicy", "StaffService", "export_audit_csv", "list_lockers"]
 
-ROLES = ("staff", "admin")
+ROLES = ("attendant", "manager", "admin")
+# The role once called "staff" is today's attendant (migration 0003 renamed stored ones).
+ROLE_ALIASES = {"staff": "attendant"}
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class StaffService:
 
     # -- accounts and login ----------------------------------------------------------------
 
-    def add_staff(self, name: str, pin: str, role: str = "staff", actor: str = "cli") -> None:
+    def add_staff(self, name: str, pin: str, role: str = "attendant", actor: str = "cli") -> None:
         """Create a staff member (PIN hashed with scrypt, keyed with the site's PIN secret).
 
         Raises:
@@ -107,6 +109,7 @@ class StaffService:
         name = name.strip()
         if not name or len(name) > 64:
             raise StaffActionRefused("a staff name must be 1 to 64 characters")
+        role = ROLE_ALIASES.get(role, role)
         if role not in ROLES:
             raise StaffActionRefused(f"role {role!r} is unknown", hint=f"use one of {ROLES}")
         validate_pin(pin)

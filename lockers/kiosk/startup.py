@@ -13,7 +13,7 @@ from lockers.kiosk.presence import KioskPresence
 from lockers.store import audit, consistency, lockers_repo
 from lockers.store.audit_values import AuditAction, AuditOutcome
 from lockers.store.crypto import TemplateCipher, TemplateKeyError, load_or_create_key
-from lockers.store.db import Database
+from lockers.store.db import Database, private_directory
 from lockers.store.models import utcnow
 from lockers.store.schema import require_current_schema
 from lockers.store.site import KioskIdentity
@@ -37,7 +37,7 @@ def connect(settings: Settings) -> Database:
     """The configured database, whatever its schema (for migrating it); creates the data
     directory for the default SQLite file."""
     if settings.database.url == "":
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(settings.data_dir)  # PIN hashes and the audit log live there
     return Database(settings.database_url, settings.database.busy_timeout_s)
 
 

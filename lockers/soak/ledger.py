@@ -10,9 +10,7 @@ kiosk answered. After every cycle it is compared with the database:
   unlock replayed after a restart or a late reply);
 - ``lost_rentals``: a locker holds someone's belongings, yet it is not flagged for staff and no
   active rental in it carries that person's templates (nobody could get them back);
-- ``cross_bank_opens``: a kiosk fired a lock that is not in its own bank (only the kiosk that
-  owns a bank drives its board; a customer of another bank is sent there, staff elsewhere send
-  a command);
+- ``cross_bank_opens``: a kiosk fired a lock outside its own bank (see ``races.outside_bank``);
 - ``double_bookings``: two active rentals on one locker in the database, or a kiosk handing out
   a locker whose rental, by the kiosks' own answers, was still running;
 - ``orphaned_templates``: a face template of a rental that is no longer active;
@@ -34,7 +32,7 @@ from lockers.soak.audit_check import AuditWatch
 from lockers.soak.kiosks import Pulse
 from lockers.soak.ops import OpKind, OpRecord, Violation
 from lockers.soak.people import People
-from lockers.soak.races import RACE_INVARIANTS, false_jams, staff_open_races
+from lockers.soak.races import RACE_INVARIANTS, false_jams, outside_bank, staff_open_races
 from lockers.store import consistency, inspection
 from lockers.store.crypto import TemplateCipher
 from lockers.store.db import Session
@@ -158,15 +156,9 @@ class Ledger:
         events: list[_Event] = []
         for pulse in pulses:
             label = self.labels.get((pulse.board, pulse.channel))
-            owner = self.bank_of.get(label or "", pulse.kiosk)
-            if owner != pulse.kiosk or label is None:
-                self.violate(
-                    "cross_bank_opens",
-                    cycle,
-                    f"kiosk {pulse.kiosk} fired board {pulse.board} channel {pulse.channel}, "
-                    f"not in its bank (locker {label}, kiosk {owner})",
-                    label=label,
-                )
+            stray = outside_bank(pulse, label, self.bank_of)
+            if stray:
+                self.violate("cross_bank_opens", cycle, stray, label=label)
                 continue
             record = next(
                 (

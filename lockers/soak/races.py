@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from lockers.soak.kiosks import Pulse
@@ -103,3 +103,15 @@ def false_jams(
                 )
             )
     return found
+
+
+def outside_bank(pulse: Pulse, label: str | None, bank_of: Mapping[str, int]) -> str:
+    """Why ``pulse`` fired a lock outside its kiosk's bank ("" when it is the kiosk's own, or
+    when the soak runs without banks)."""
+    owner = bank_of.get(label or "", pulse.kiosk) if bank_of else pulse.kiosk
+    if owner == pulse.kiosk and (label is not None or not bank_of):
+        return ""
+    return (
+        f"kiosk {pulse.kiosk} fired board {pulse.board} channel {pulse.channel}, not in its "
+        f"bank (locker {label}, kiosk {owner})"
+    )

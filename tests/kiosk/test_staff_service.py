@@ -259,3 +259,13 @@ def test_a_locker_staff_opened_is_not_handed_out_before_their_reset(
         assert rental is not None and rental.state == "active"
         assert consistency.invariant_violations(session) == []
     assert kiosk.register(face(2), consent=True, model_version=MODEL).locker_label == "1"
+
+
+def test_roles_are_the_consoles_and_the_old_staff_role_is_an_attendant(
+    staff: StaffService,
+) -> None:
+    staff.add_staff("ann", "4821", actor="t")
+    staff.add_staff("ben", "4822", "staff", actor="t")  # older scripts: today's attendant
+    staff.add_staff("cat", "4823", "manager", actor="t")
+    logins = [staff.login(n, p) for n, p in (("ann", "4821"), ("ben", "4822"), ("cat", "4823"))]
+    assert [s.role for s in logins] == ["attendant", "attendant", "manager"]

@@ -115,3 +115,32 @@ def test_staff_pins_are_keyed_with_a_secret_file_beside_the_template_key(tmp_pat
     with pytest.raises(PinSecretError, match=r"PIN secret file .* does not exist") as err:
         run(config, "lockers", "reset", "1", "--staff", "dave", "--reason", "t", pin=PIN)
     assert "backup" in err.value.hint
+
+
+def test_add_staff_with_a_console_password(tmp_path: Path) -> None:
+    from lockers.config import load_settings
+    from lockers.config.console import ConsoleConfig
+    from lockers.console.accounts import login
+    from lockers.kiosk.startup import open_database
+    from lockers.store.models import utcnow
+
+    config = write_config(tmp_path, "")
+    run(config, "db", "upgrade")
+    result = CliRunner().invoke(
+        app,
+        [
+            *("--config", str(config), "admin", "add-staff", "erin", "--role", "manager"),
+            *("--console-password", "a long console password"),
+        ],
+        input=f"{PIN}\n{PIN}\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "erin (manager)" in result.output
+    database = open_database(load_settings(config, env={}))
+    try:
+        opened = login(
+            database, ConsoleConfig(), "erin", "a long console password", "127.0.0.1", utcnow()
+        )
+        assert opened is not None
+    finally:
+        database.dispose()

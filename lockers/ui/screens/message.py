@@ -86,17 +86,7 @@ class MessageScreen(QWidget):
             staff = tr("common.staff_call", lang)
             show_home = show_retry = True
         elif phase is Phase.FAILED and view.problem is not None:
-            elsewhere = view.problem is Problem.AT_OTHER_KIOSK
-            title = tr("fail.at_other_kiosk.title" if elsewhere else "fail.title", lang)
-            big = view.locker_label or "" if view.problem in STAFF_PROBLEMS or elsewhere else ""
-            body = tr(
-                f"fail.{view.problem.value}",
-                lang,
-                label=view.locker_label or "?",
-                place=view.detail or "?",
-            )
-            if view.problem in STAFF_PROBLEMS:
-                staff = tr("common.staff_call", lang)
+            title, big, body, staff = _failure_texts(view.problem, view, lang)
             show_home = True
             show_retry = view.can_retry
         self.title.setText(title)
@@ -112,3 +102,14 @@ class MessageScreen(QWidget):
         self.retry.setVisible(show_retry)
         self.retry.setEnabled(view.retry_in_s <= 0)
         self.done.setVisible(show_done)
+
+
+def _failure_texts(problem: Problem, view: FlowView, lang: str) -> tuple[str, str, str, str]:
+    """Title, big text, body and staff line of a FAILED screen."""
+    elsewhere = problem is Problem.AT_OTHER_KIOSK
+    title = tr("fail.at_other_kiosk.title" if elsewhere else "fail.title", lang)
+    big = view.locker_label or "" if problem in STAFF_PROBLEMS or elsewhere else ""
+    label, place = view.locker_label or "?", view.detail or "?"
+    body = tr(f"fail.{problem.value}", lang, label=label, place=place)
+    staff = tr("common.staff_call", lang) if problem in STAFF_PROBLEMS else ""
+    return title, big, body, staff
