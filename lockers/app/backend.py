@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from lockers.app.site import SiteThread
-    from lockers.hardware.board import LockBoard
+    from lockers.hardware.board import DoorEvent, LockBoard
     from lockers.kiosk.dto import (
         LockerView,
         RegisterResult,
@@ -99,7 +99,8 @@ class ServicesBackend:
         from lockers.store.models import utcnow
         from lockers.ui.ports import ServiceHealth
 
-        views = list_lockers(self.store.database, utcnow())
+        kiosk_id = self.rental.kiosk_id
+        views = list_lockers(self.store.database, utcnow(), kiosk_id)  # this kiosk's bank only
         try:
             states = self.board.door_states()
             events = self.board.poll_events()
@@ -113,6 +114,7 @@ class ServicesBackend:
             v.label: states.get(LockAddress(v.board, v.channel), DoorState.UNKNOWN).value
             for v in views
         }
+        self._record_doors(views, doors, events)
         alerts = [f"{e.kind.value} board {e.address.board} ch {e.address.channel}" for e in events]
         alerts += [f"locker {v.label}: {v.attention}" for v in views if v.attention]
         return ServiceHealth(
@@ -123,6 +125,24 @@ class ServicesBackend:
             alerts=tuple(alerts),
             detail=detail,
         )
+
+    def _record_doors(
+        self, views: list[LockerView], doors: dict[str, str], events: list[DoorEvent]
+    ) -> None:
+        """The site (its console) sees what this kiosk's doors do: states as they change, and
+        forced or jammed doors as audit entries. A database hiccup must not fail the poll."""
+        from lockers.kiosk.door_record import record_doors
+        from lockers.store.models import utcnow
+
+        by_address = {(v.board, v.channel): v.label for v in views}
+        seen = [
+            (by_address.get((e.address.board, e.address.channel)), e.kind.value, e.detail)
+            for e in events
+        ]
+        try:
+            record_doors(self.store.database, self.rental.kiosk_id, doors, seen, utcnow())
+        except LockersError as exc:
+            log.warning("door states not recorded: %s", exc)
 
     def staff_directory(self) -> list[StaffEntry]:
         return self.staff.directory()
