@@ -134,6 +134,15 @@ class ServicesBackend:
         from lockers.kiosk.door_record import record_doors
         from lockers.store.models import utcnow
 
+        # Only what changed: a write takes SQLite's write lock, and this runs every poll.
+        doors = {
+            label: state
+            for label, state in doors.items()
+            if state in ("open", "closed")
+            and state != next((v.door_state for v in views if v.label == label), state)
+        }
+        if not doors and not events:
+            return
         by_address = {(v.board, v.channel): v.label for v in views}
         seen = [
             (by_address.get((e.address.board, e.address.channel)), e.kind.value, e.detail)

@@ -122,7 +122,8 @@ def build_kiosk(
             rental.record_passive_check_off()
         flow_settings = _flow_settings(settings, checks, flow_overrides)
         site = SiteThread.start(store, board)  # heartbeat + commands for this bank
-        opened.callback(site.stop)
+        if site is not None:
+            opened.callback(site.stop)
         owned = opened.pop_all()
     return KioskParts(
         settings=settings,
