@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from lockers.config._base import ResolvedPath, Section
+from lockers.config.accessibility import AccessibilityConfig
 from lockers.config.console import ConsoleConfig
 from lockers.config.hardware import LABEL_MAX_LENGTH, BoardConfig, LockerConfig
 from lockers.config.liveness import LivenessSettings
@@ -39,6 +40,7 @@ class Settings(Section):
     ui: UiConfig = _section()
     site: SiteConfig = _section()
     console: ConsoleConfig = _section()
+    accessibility: AccessibilityConfig = _section()
 
     @model_validator(mode="before")
     @classmethod

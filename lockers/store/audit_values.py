@@ -51,6 +51,8 @@ class AuditAction(StrEnum):
     # a door alert from a kiosk's lock board (lockers.hardware DoorEventKind: the outcome is
     # forced_open or jammed); the console raises an alert for each
     DOOR_ALERT = "door_alert"
+    # a customer pressed "call staff" at a kiosk (accessibility); the console raises an alert
+    ASSISTANCE_REQUESTED = "assistance_requested"
 
 
 class AuditOutcome(StrEnum):

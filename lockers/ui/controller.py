@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
+from lockers.i18n import LANGUAGES
 from lockers.kiosk.flow import FlowSettings, FlowView, KioskFlow, Phase
 from lockers.kiosk.flow_values import ANALYSING_PHASES, OPEN_PHASES
 from lockers.ui.camera_worker import CameraThread, CameraWorker, FramePacket, ModelInfo
 from lockers.ui.flow_bridge import FLOW_JOBS, FlowBridge
 from lockers.ui.health_monitor import HEALTH_JOBS, HealthMonitor
-from lockers.ui.i18n import LANGUAGES
 from lockers.ui.job_dispatch import JobResult
 from lockers.ui.kiosk_state import KioskStatus, StaffState
 from lockers.ui.ports import KioskBackend, ProgressBeat

@@ -15,10 +15,10 @@ from PySide6.QtWidgets import (
 )
 
 from lockers.config.ui import StaffReasons
+from lockers.i18n import tr
 from lockers.kiosk.flow import FlowView, Phase
 from lockers.ui.camera_worker import FramePacket
 from lockers.ui.controller import KioskController, KioskStatus, StaffState
-from lockers.ui.i18n import tr
 from lockers.ui.qt_compat import emit
 from lockers.ui.screens.camera import CameraScreen
 from lockers.ui.screens.consent import ConsentScreen

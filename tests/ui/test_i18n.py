@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from lockers.i18n import STRINGS, tr
 from lockers.kiosk.flow import Guidance, Problem
-from lockers.ui.i18n import STRINGS, tr
 from lockers.vision.quality import QualityIssue
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QVBoxLayout, QWidget
 
+from lockers.i18n import tr
 from lockers.kiosk.flow import FlowView, Phase
 from lockers.ui.camera_worker import FramePacket
-from lockers.ui.i18n import tr
 from lockers.ui.qt_compat import forward
 from lockers.ui.widgets.common import button, label, on_click
 from lockers.ui.widgets.preview import CameraPreview

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 
-from lockers.ui.i18n import tr
+from lockers.i18n import tr
 from lockers.ui.qt_compat import forward
 from lockers.ui.widgets.common import button, label, on_click
 

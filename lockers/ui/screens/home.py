@@ -5,8 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QStackedLayout, QVBoxLayout, QWidget
 
+from lockers.i18n import tr
 from lockers.ui.controller import KioskStatus
-from lockers.ui.i18n import tr
 from lockers.ui.qt_compat import forward
 from lockers.ui.widgets.common import ChoiceButton, label, on_click
 

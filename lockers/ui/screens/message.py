@@ -7,8 +7,8 @@ import math
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 
+from lockers.i18n import tr
 from lockers.kiosk.flow import FlowView, Phase, Problem
-from lockers.ui.i18n import tr
 from lockers.ui.qt_compat import forward
 from lockers.ui.widgets.common import button, label, on_click
 

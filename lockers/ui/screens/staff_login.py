@@ -15,9 +15,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lockers.i18n import tr
 from lockers.kiosk.dto import StaffEntry
 from lockers.ui.controller import StaffState
-from lockers.ui.i18n import tr
 from lockers.ui.qt_compat import emit, forward
 from lockers.ui.widgets.common import button, label, on_click
 from lockers.ui.widgets.pin_pad import PinPad

@@ -21,10 +21,10 @@ from PySide6.QtWidgets import (
 )
 
 from lockers.config.ui import StaffReasons
+from lockers.i18n import tr
 from lockers.kiosk.dto import LockerView
 from lockers.store.audit_values import AuditAction
 from lockers.ui.controller import KioskStatus, StaffState
-from lockers.ui.i18n import tr
 from lockers.ui.qt_compat import emit, forward
 from lockers.ui.style import COLOURS
 from lockers.ui.widgets.common import button, label, on_click

@@ -9,7 +9,7 @@ from PySide6.QtCore import QEvent, QObject, Signal
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from lockers.config.ui import PresetReason
-from lockers.ui.i18n import tr
+from lockers.i18n import tr
 from lockers.ui.qt_compat import emit, forward
 from lockers.ui.widgets.common import button, label, on_click
 from lockers.ui.widgets.keyboard import OnScreenKeyboard

@@ -7,7 +7,7 @@ both languages.
 
 from __future__ import annotations
 
-from lockers.ui.i18n.strings import STRINGS
+from lockers.i18n.strings import STRINGS
 
 LANGUAGES = ("ko", "en")
 
