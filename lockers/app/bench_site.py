@@ -73,7 +73,9 @@ def bench_commands(site: BenchSite, count: int, ttl_s: float, seed: int) -> dict
     if site.home is None:
         raise LockersError("the bench site is not open", hint="call BenchSite.open first")
     database = site.home.store.database
-    targets: list[BankLock] = [lock for bank in site.banks[1:] for lock in bank]
+    # The other banks in turn, each door again only after every other door was sent once.
+    banks = site.banks[1:]
+    targets: list[BankLock] = [bank[n] for n in range(len(banks[0])) for bank in banks]
     rng = random.Random(seed)
     to_lock: list[float] = []
     to_result: list[float] = []

@@ -121,8 +121,10 @@ class ChildKiosk:
         """Raises LockersError when the kiosk did not start."""
         message: tuple[str, Any] = ("failed", f"no answer within {READY_TIMEOUT_S:g} s")
         if self._conn.poll(READY_TIMEOUT_S):
-            with contextlib.suppress(EOFError):
+            try:
                 message = self._conn.recv()
+            except EOFError:
+                message = ("failed", "its process ended during start-up")
         if message[0] != "ready":
             raise LockersError(
                 f"bench kiosk {kiosk_id(self.index)} did not start: {message[1]}",

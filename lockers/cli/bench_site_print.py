@@ -35,14 +35,8 @@ def print_site(console: Console, result: dict[str, Any]) -> None:
         ]
         retrieve = figures["retrieve"]
         decision = f"<= {targets['retrieve_face_to_decision_ms']}"
-        for case, label in (("own_bank", "opens here"), ("other_bank", "at another kiosk")):
-            rows.append(
-                (
-                    f"retrieve {label}: face -> decision",
-                    retrieve[case]["face_to_decision_ms"],
-                    decision,
-                )
-            )
+        for case, label in (("own_bank", "own bank"), ("other_bank", "other bank")):
+            rows.append((f"retrieve, {label}", retrieve[case]["face_to_decision_ms"], decision))
         for name, stats, target in rows:
             table.add_row(
                 backend,
