@@ -31,6 +31,7 @@ from lockers.app.bench_site_kiosk import BankLock, BenchSite, kiosk_id, throwawa
 from lockers.app.bench_site_retrieve import bench_site_retrieves, figures, seed_site
 from lockers.config import Settings
 from lockers.errors import LockersError
+from lockers.kiosk.bench_flow import Kiosk
 
 MODEL_VERSION = "bench-synthetic@1"
 STAFF = "bench-staff"
@@ -141,7 +142,7 @@ def _bench_backend(settings: Settings, url: str, work: Path, o: SiteBenchOptions
     }
 
 
-def _active_rentals(home: Any) -> int:
+def _active_rentals(home: Kiosk) -> int:
     from lockers.store.models import Rental, RentalState
 
     with home.store.database.transaction() as session:

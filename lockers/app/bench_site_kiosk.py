@@ -15,10 +15,11 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -26,6 +27,9 @@ from lockers.config import Settings, load_settings
 from lockers.errors import LockersError
 from lockers.kiosk.bench_flow import Kiosk, TimedBoard
 from lockers.soak.kiosks import LoggedEmulator
+
+if TYPE_CHECKING:
+    from lockers.store.db import Database
 
 PROTOCOL = "kerong"
 BOARD = 0  # every bank's own board 0 (kerong numbers its first board 0)
@@ -148,7 +152,7 @@ class BenchSite:
     board, ``banks[i]`` its lockers.
     """
 
-    def __init__(self, settings: Settings, url: str, work: Path, kiosks: int, lockers: int):
+    def __init__(self, settings: Settings, url: str, work: Path, kiosks: int, lockers: int) -> None:
         self._settings = settings
         self._url = url
         self.work = work
@@ -226,7 +230,7 @@ class BenchSite:
 
 
 @contextlib.contextmanager
-def throwaway_postgres(server_url: str) -> Any:
+def throwaway_postgres(server_url: str) -> Iterator[str]:
     """Yield the URL of a new, empty database on ``server_url``'s server; dropped afterwards.
 
     Raises:
@@ -261,6 +265,6 @@ def throwaway_postgres(server_url: str) -> Any:
         admin.dispose()
 
 
-def _autocommit(database: Any, statement: str) -> None:
+def _autocommit(database: Database, statement: str) -> None:
     with database.engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(statement)
