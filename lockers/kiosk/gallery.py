@@ -80,6 +80,8 @@ class GalleryCache:
             elif self._marker is not None:
                 _log.warning("the rental change counter went backwards: reading every rental")
             self._full_sync(session, model_version)
+        elif len(self._recheck) > LOAD_ALL_ABOVE:  # a mass expiry: no long IN list
+            self._full_sync(session, model_version)
         elif marker > self._marker or self._recheck:
             self._incremental_sync(session, model_version, self._marker)
         self._marker = marker

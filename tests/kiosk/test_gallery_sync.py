@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from lockers_storekit import MODEL, ScriptedBoard, face
 from site_kit import SiteKiosk, kiosk_settings, start_kiosk
@@ -17,6 +18,7 @@ from sqlalchemy import text
 from lockers.kiosk import gallery
 from lockers.kiosk.dto import RegisterOutcome, RetrieveOutcome
 from lockers.store import rentals
+from lockers.store.bulk import seed_active_rentals
 from lockers.store.db import Database
 from lockers.store.models import RentalState, utcnow
 
@@ -198,3 +200,22 @@ def test_a_counter_that_went_back_or_vanished_makes_the_gallery_read_everything(
     assert one.rental._gallery.rental_ids == {first.rental_id, second.rental_id}
     assert two.rental.retrieve(face(1), model_version=MODEL).outcome is RetrieveOutcome.OPENED
     full_reads_of_kiosk_1(1)  # on every call while the counter is missing, and still right
+
+
+def test_a_mass_expiry_is_read_again_in_one_go(
+    site_pair: tuple[SiteKiosk, ...], reads: Calls
+) -> None:
+    """Past ``LOAD_ALL_ABOVE`` forgotten rentals the next sync reads every active id once
+    instead of an IN list SQLite may refuse."""
+    one, _two = site_pair
+    count = gallery.LOAD_ALL_ABOVE + 1
+    faces = np.random.default_rng(3).standard_normal((count, 1, 512)).astype(np.float32)
+    with one.store.database.transaction() as session:
+        seed_active_rentals(
+            session, faces, one.store.cipher, now=utcnow(), model_version=MODEL, kiosk_id="kiosk-a"
+        )
+    assert one.rental.prepare(MODEL) == count
+    later = utcnow() + timedelta(hours=one.settings.privacy.rental_max_hours + 73)
+    assert len(one.rental.housekeeping(later).expired_rentals) == count
+    before = reads["all_ids"]
+    assert one.rental.prepare(MODEL) == 0 and reads["all_ids"] == before + 1
