@@ -83,7 +83,10 @@ class GalleryCache:
         elif len(self._recheck) > LOAD_ALL_ABOVE:  # a mass expiry: no long IN list
             self._full_sync(session, model_version)
         elif marker > self._marker or self._recheck:
-            self._incremental_sync(session, model_version, self._marker)
+            highest = self._incremental_sync(session, model_version, self._marker)
+            # On PostgreSQL a change may commit between the two reads; stamps commit in
+            # increasing order, so everything up to the highest one seen was read.
+            marker = marker if highest is None else max(marker, highest)
         self._marker = marker
         return self._matcher
 
@@ -95,8 +98,9 @@ class GalleryCache:
         self._load(session, model_version, active - self._known)
         self._known, self._recheck = active, set()
 
-    def _incremental_sync(self, session: Session, model_version: str, since: int) -> None:
-        """Only the rentals stamped since ``since`` (and the ones :meth:`forget` dropped)."""
+    def _incremental_sync(self, session: Session, model_version: str, since: int) -> int | None:
+        """Only the rentals stamped since ``since`` (and the ones :meth:`forget` dropped);
+        returns the highest stamp read (``None``: none)."""
         changes = rentals.changed_rentals(session, model_version, since, also=self._recheck)
         self._recheck = set()
         for rental_id in changes.active:
@@ -105,6 +109,7 @@ class GalleryCache:
             self._known.discard(rental_id)
         started = {rental_id for rental_id, active in changes.active.items() if active}
         self._known |= self._load(session, model_version, started)
+        return changes.highest
 
     def _load(self, session: Session, model_version: str, new: set[int]) -> set[int]:
         """Decrypt and add the templates of the rentals ``new``; returns those that had any."""
