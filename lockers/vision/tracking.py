@@ -158,4 +158,3 @@ class FaceTracker:
             velocity.append(_VELOCITY_GAIN * seen + (1 - _VELOCITY_GAIN) * self._velocity[k])
         self._faces = faces
         self._velocity = velocity
-

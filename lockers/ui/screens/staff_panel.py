@@ -69,6 +69,7 @@ class StaffPanel(QWidget):
         self._selected: str | None = None
         self._board_ok = True
         self.tiles: dict[str, QPushButton] = {}
+        self.tile_min_px = 100  # 38 in the low-reach band (two lines of 16 px type)
         # Staff screens hold more: a denser variant of the kiosk style (targets still >= 64 px).
         self.setStyleSheet(
             "QPushButton { min-height: 56px; padding: 4px 12px; font-size: 22px; }"
@@ -121,14 +122,18 @@ class StaffPanel(QWidget):
         self.reset_button = button("")
         self.oos_button = button("")
         self.in_service_button = button("")
-        for name, widget in (
-            ("open", self.open_button),
-            ("reset", self.reset_button),
-            ("out_of_service", self.oos_button),
-            ("back_in_service", self.in_service_button),
+        actions = QGridLayout()  # two by two: they fit the low-reach band too
+        for i, (name, widget) in enumerate(
+            (
+                ("open", self.open_button),
+                ("reset", self.reset_button),
+                ("out_of_service", self.oos_button),
+                ("back_in_service", self.in_service_button),
+            )
         ):
             widget.clicked.connect(lambda *_, n=name: self._act(n))
-            details.addWidget(widget)
+            actions.addWidget(widget, i // 2, i % 2)
+        details.addLayout(actions)
         self.message = label("", "notice")
         details.addWidget(self.message)
         row.addLayout(details, 2)
@@ -238,7 +243,7 @@ class StaffPanel(QWidget):
             columns = 4 if len(labels) <= 16 else 6
             for i, name in enumerate(labels):
                 tile = button(name)
-                tile.setMinimumHeight(110)
+                tile.setMinimumHeight(self.tile_min_px + 10)
                 tile.setMaximumHeight(150)
                 tile.clicked.connect(lambda *_, n=name: self.select(n))
                 self.grid.addWidget(tile, i // columns, i % columns)
@@ -255,7 +260,7 @@ class StaffPanel(QWidget):
             tile.setText(f"{view.label}\n{tr('state.' + tile_state, self._lang)}")
             tile.setStyleSheet(
                 f"background: {colour}; border: 4px solid {border}; font-size: 22px; "
-                "min-height: 100px;"
+                f"min-height: {self.tile_min_px}px;"
             )
             tile.setProperty("locker_state", tile_state)
 
