@@ -73,7 +73,10 @@ class MainWindow(QMainWindow):
         # Low reach: the screen's words up here, every control in the band below.
         self.upper = label("", "guidance")
         self.upper.setVisible(False)
+        # Its words never make the window taller than the screen: what does not fit is cut.
+        self.upper.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Ignored)
         outer.addWidget(self.upper, 1)
+        self._outer = outer
         self.band = QWidget()
         band = QVBoxLayout(self.band)
         band.setContentsMargins(0, 0, 0, 0)
@@ -261,6 +264,7 @@ class MainWindow(QMainWindow):
             return
         self.upper.setVisible(on)
         row = self.access_bar.row
+        self._outer.setStretchFactor(self.band, 0 if on else 1)
         if on:
             self.band.setFixedHeight(band_px)
             self.staff_corner.setFixedSize(48, 48)
@@ -275,6 +279,7 @@ class MainWindow(QMainWindow):
             self.top_bar.insertWidget(0, self.staff_corner, 0, Qt.AlignmentFlag.AlignTop)
             self.top_bar.addWidget(self.language_button, 0, Qt.AlignmentFlag.AlignTop)
             reach.restore(self.stack)
+        self._outer.activate()  # the band is where it belongs before anyone looks
 
     def refresh_upper(self) -> None:
         """The current screen's words in the upper display (low reach); new tiles compacted."""

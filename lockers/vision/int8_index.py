@@ -48,13 +48,11 @@ class Int8Index:
         self._bound_u = float(np.max(0.5 * row_l1 + 0.25 * dim / row_scale))
         self._bound_v = float(np.max(0.5 / row_scale))
         graph = helper.make_graph(
-            [
-                helper.make_node(
+            [helper.make_node(
                     "MatMulInteger",
                     ["probe", "gallery", "zero_point"],
                     ["dots"],
-                )
-            ],
+                )],
             "int8_gallery",
             [helper.make_tensor_value_info("probe", TensorProto.UINT8, [1, dim])],
             [helper.make_tensor_value_info("dots", TensorProto.INT32, [1, rows])],

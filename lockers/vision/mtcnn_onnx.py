@@ -317,9 +317,8 @@ def _crops(
     ey = np.minimum(ints[:, 3], height)
     valid = (ey > y - 1) & (ex > x - 1)
     crops = [
-        cv2.resize(
-            pixels[y[k] - 1 : ey[k], x[k] - 1 : ex[k]], (size, size), interpolation=cv2.INTER_AREA
-        )
+        cv2.resize(pixels[y[k] - 1 : ey[k], x[k] - 1 : ex[k]], (size, size),
+                   interpolation=cv2.INTER_AREA)
         for k in np.flatnonzero(valid)
     ]
     if not crops:

@@ -158,3 +158,4 @@ class FaceTracker:
             velocity.append(_VELOCITY_GAIN * seen + (1 - _VELOCITY_GAIN) * self._velocity[k])
         self._faces = faces
         self._velocity = velocity
+

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Slot
@@ -22,6 +22,7 @@ from lockers.kiosk.flow import FlowView, Phase
 from lockers.ui.access import reach
 from lockers.ui.access.focus import FocusRing, activate, screen_controls
 from lockers.ui.access.keymap import KeyAction, KeyCommand, command_for
+from lockers.ui.access.look import EXPLICIT_KEYS, AccessState, stylesheet
 from lockers.ui.access.speech import control_utterances, screen_utterances, utterances_for
 from lockers.ui.job_dispatch import JobResult
 from lockers.ui.qt_compat import emit
@@ -29,36 +30,6 @@ from lockers.ui.voice_port import Utterance, Voice
 
 if TYPE_CHECKING:
     from lockers.ui.main_window import MainWindow
-
-try:  # the a11y-look palettes; until they land, the one style sheet there is
-    from lockers.ui.style import stylesheet
-except ImportError:  # pragma: no cover - replaced at merge
-    from lockers.ui.style import STYLE
-
-    def stylesheet(*, high_contrast: bool = False, text_scale: float = 1.0) -> str:
-        del high_contrast, text_scale
-        return STYLE
-
-
-@dataclass(frozen=True)
-class AccessState:
-    on: bool = False
-    contrast: bool = False
-    large_text: bool = False
-    low_reach: bool = False
-
-
-# Keys that say what they do: they never switch the mode on by the way.
-_EXPLICIT = frozenset(
-    {
-        KeyAction.ACCESSIBILITY,
-        KeyAction.CONTRAST,
-        KeyAction.LARGE_TEXT,
-        KeyAction.LOW_REACH,
-        KeyAction.LANGUAGE,
-        KeyAction.STAFF,
-    }
-)
 
 
 class AccessController(QObject):
@@ -343,7 +314,7 @@ class AccessController(QObject):
         if command is None:
             return False
         self.controller.touch()
-        if not self.state.on and command.action not in _EXPLICIT:
+        if not self.state.on and command.action not in EXPLICIT_KEYS:
             self.set_mode(True)  # whoever reaches for the keypad needs the mode
         self._do(command)
         return True
@@ -377,6 +348,10 @@ class AccessController(QObject):
             self.say(control_utterances(focused, self._lang))
 
     def _activate(self) -> None:
+        login = self.window.staff_login
+        if self.window.current_screen is login and login.pad.pin:
+            login.pad.submit()  # digits typed: OK submits them, wherever the focus is
+            return
         focused = self.ring.current
         if focused is None or not focused.isVisibleTo(self.window) or not focused.isEnabled():
             return
