@@ -160,7 +160,7 @@ EN: dict[str, str] = {
     "state.unknown": "unknown",
     "state.attention": "needs attention",
     # accessibility mode (issue 21): buttons, keys, voice, time, call staff
-    "a11y.mode": "Voice & keys",
+    "a11y.mode": "Voice and keys",
     "a11y.on": "Accessibility mode is on: the kiosk speaks and works with the keypad.",
     "a11y.off": "Accessibility mode is off.",
     "a11y.keys_help": "Arrows move, OK chooses, Back goes back. Star repeats, "

@@ -69,6 +69,8 @@ class MainWindow(QMainWindow):
         outer = QVBoxLayout(root)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(0)
+        # Accessibility mode's buttons: in the top bar, in the band at the bottom in low reach.
+        self.access_bar = AccessBar()
         outer.addLayout(self._top_bar(staff_hold_ms))
         # Low reach: the screen's words up here, every control in the band below.
         self.upper = label("", "guidance")
@@ -83,8 +85,6 @@ class MainWindow(QMainWindow):
         band.setSpacing(0)
         self.stack = QStackedWidget()
         band.addWidget(self.stack, 1)
-        self.access_bar = AccessBar()
-        band.addWidget(self.access_bar)
         outer.addWidget(self.band, 1)
         self.home = HomeScreen()
         self.consent = ConsentScreen(retention_hours)
@@ -120,6 +120,7 @@ class MainWindow(QMainWindow):
         banners.addWidget(self.banner)
         banners.addWidget(self.notices)
         bar.addLayout(banners, 1)
+        bar.addWidget(self.access_bar, 0, Qt.AlignmentFlag.AlignTop)
         self.language_button = button("", "lang")
         self.language_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         on_click(self.language_button, self.controller.toggle_language)
@@ -228,6 +229,7 @@ class MainWindow(QMainWindow):
         self._staff_mode = False
         self.staff_login.reset()
         self.show_view(self.controller.flow.view)
+        self.access.staff_left()
 
     @property
     def current_screen(self) -> QWidget | None:
@@ -270,14 +272,17 @@ class MainWindow(QMainWindow):
             self.staff_corner.setFixedSize(48, 48)
             row.insertWidget(0, self.staff_corner)
             row.addWidget(self.language_button)
+            self.band.layout().addWidget(self.access_bar)
             reach.compact(self.stack)
             self.refresh_upper()
         else:
             self.band.setMinimumHeight(0)
             self.band.setMaximumHeight(16777215)
             self.staff_corner.setFixedSize(96, 96)
-            self.top_bar.insertWidget(0, self.staff_corner, 0, Qt.AlignmentFlag.AlignTop)
-            self.top_bar.addWidget(self.language_button, 0, Qt.AlignmentFlag.AlignTop)
+            top = self.top_bar
+            top.insertWidget(0, self.staff_corner, 0, Qt.AlignmentFlag.AlignTop)
+            top.addWidget(self.access_bar, 0, Qt.AlignmentFlag.AlignTop)
+            top.addWidget(self.language_button, 0, Qt.AlignmentFlag.AlignTop)
             reach.restore(self.stack)
         self._outer.activate()  # the band is where it belongs before anyone looks
 
@@ -287,7 +292,10 @@ class MainWindow(QMainWindow):
         if not self.upper.isVisible() or screen is None:
             return
         reach.compact(self.stack)
-        text = "\n".join(w.text() for w in info_labels(screen))
+        lines = [w.text() for w in info_labels(screen)]
+        if screen is self.camera:  # the seated customer is told where to look
+            lines.insert(0, tr("a11y.seated", self.controller.language))
+        text = "\n".join(lines)
         if text != self.upper.text():
             self.upper.setText(text)
 

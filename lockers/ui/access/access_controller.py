@@ -17,7 +17,6 @@ from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QWidget
 
 from lockers.config.accessibility import AccessibilityConfig
-from lockers.i18n import tr
 from lockers.kiosk.flow import FlowView, Phase
 from lockers.ui.access import reach
 from lockers.ui.access.focus import FocusRing, activate, screen_controls
@@ -147,8 +146,15 @@ class AccessController(QObject):
             warning=self._warned,
         )
 
+    def staff_left(self) -> None:
+        """Staff screens closed: the next customer starts afresh, as after a customer."""
+        self._reset_for_next_customer()
+        self.refresh(announce=True)
+
     def _reset_for_next_customer(self) -> None:
-        """The next customer starts with the site's default (``on_at_start``)."""
+        """The next customer starts with the site's default (``on_at_start``); an earlier
+        customer's "help is on its way" is not theirs."""
+        self.window.access_bar.clear_notice()
         start = self.config.on_at_start
         if self.state.on != start:
             self.set_mode(start)
@@ -299,7 +305,7 @@ class AccessController(QObject):
         if result.kind != "assistance":
             return
         key = "assist.coming" if result.ok else "assist.failed"
-        self.window.access_bar.show_notice(tr(key, self._lang))
+        self.window.access_bar.show_notice(key)
         emit(self.controller.log_line, f"call staff: {'recorded' if result.ok else result.error}")
         if self.config.voice:
             # Said even outside the mode: whoever called must hear whether help is coming.
@@ -314,8 +320,8 @@ class AccessController(QObject):
         if command is None:
             return False
         self.controller.touch()
-        if not self.state.on and command.action not in EXPLICIT_KEYS:
-            self.set_mode(True)  # whoever reaches for the keypad needs the mode
+        if not self.state.on and command.action not in EXPLICIT_KEYS and not w.staff_mode:
+            self.set_mode(True)  # whoever reaches for the keypad needs the mode (not staff)
         self._do(command)
         return True
 

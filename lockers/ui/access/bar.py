@@ -44,11 +44,18 @@ class AccessBar(QWidget):
         self._notice_timer.setInterval(60_000)
         self._notice_timer.timeout.connect(lambda: self.notice.setVisible(False))
         self._lang = "ko"
+        self._notice_key = ""
 
-    def show_notice(self, text: str) -> None:
-        self.notice.setText(text)
+    def show_notice(self, key: str) -> None:
+        """Show the text ``key`` (in the bar's language, also after a change) for a minute."""
+        self._notice_key = key
+        self.notice.setText(tr(key, self._lang))
         self.notice.setVisible(True)
         self._notice_timer.start()
+
+    def clear_notice(self) -> None:
+        self._notice_timer.stop()
+        self.notice.setVisible(False)
 
     def _button(self, signal: Signal, name: str = "lang") -> QPushButton:
         widget = button("", name)
@@ -69,6 +76,8 @@ class AccessBar(QWidget):
             (self.call_staff, "a11y.call_staff"),
         ):
             widget.setText(tr(key, lang))
+        if self._notice_key:
+            self.notice.setText(tr(self._notice_key, lang))
 
     def show_state(
         self, *, mode: bool, contrast: bool, large_text: bool, low_reach: bool, warning: bool
