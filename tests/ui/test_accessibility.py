@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
 from lockers.app import KioskParts
-from lockers.kiosk.flow import Phase
+from lockers.kiosk.flow import FlowView, Phase
 from lockers.store import audit
 from lockers.store.audit_values import AuditAction
 from lockers.ui.access.keymap import KeyAction, command_for
@@ -232,7 +232,55 @@ def test_keypad_keys(qt_key: Qt.Key, pin_pad: bool, action: KeyAction) -> None:
 
 
 def test_shown_texts_map_back_to_their_ids_and_values() -> None:
-    assert utterances_for("Locker 7 is open", "en")[0].key.startswith("reg.open") or True
     found = utterances_for("3 of 12 lockers free\nunknown words", "en")
     assert found[0] == Utterance("home.free", {"free": "3", "total": "12"})
     assert found[1] == Utterance("a11y.item", {"text": "unknown words"})
+
+
+def test_every_head_move_is_spoken_with_its_direction_and_hold_once(
+    qtbot: Any, a11y_window: MainWindow, voice: TranscriptVoice
+) -> None:
+    from lockers.ui.qt_compat import emit
+    from lockers.vision.liveness import LivenessState, LivenessStatus, Turn
+
+    window = a11y_window
+    c = window.controller
+    qtbot.waitUntil(lambda: c.status.ready, timeout=WAIT_MS)
+    c.set_language("en")
+    key(qtbot, window, Qt.Key.Key_Slash)
+    c.flow._view = FlowView(phase=Phase.LIVENESS)  # the screen, not the camera
+    for turn, hold in ((Turn.LEFT, 1.5), (Turn.LEFT, 1.5), (Turn.RIGHT, 2.0)):
+        state = LivenessState(LivenessStatus.TURNING, turn, 0, 2, hold_s=hold)
+        view = FlowView(phase=Phase.LIVENESS, liveness=state)
+        c.flow._view = view
+        emit(c.view_changed, view)
+    keys = [k for k, lang in voice.spoken if lang == "en"]
+    assert keys.count("live.turn_left") == 1  # the same move twice: said once
+    assert keys.count("live.turn_right") == 1
+    assert keys.count("live.hold") == 2
+
+
+def test_staff_idle_logout_is_warned_and_more_time_keeps_the_session(
+    qtbot: Any, a11y_window: MainWindow, voice: TranscriptVoice
+) -> None:
+    window = a11y_window
+    c = window.controller
+    qtbot.waitUntil(lambda: c.status.ready, timeout=WAIT_MS)
+    key(qtbot, window, Qt.Key.Key_Slash)
+    key(qtbot, window, Qt.Key.Key_F12)
+    qtbot.waitUntil(lambda: bool(window.staff_login.tiles), timeout=WAIT_MS)
+    window.staff_login.choose("staff")
+    for digit in (Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_3, Qt.Key.Key_4):
+        key(qtbot, window, digit)
+    key(qtbot, window, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.current_screen is window.staff_panel, timeout=WAIT_MS)
+    room = c.staff_room
+    left = room.time_left_s(c._now())
+    assert left is not None and left > 90.0 * 3 - 5  # staff_idle_s x time_factor
+    room.touched_at -= left - 3.0  # 3 s left, nobody warned yet
+    qtbot.waitUntil(lambda: ("time.warning", "ko") in voice.spoken, timeout=WAIT_MS)
+    assert c.staff.session is not None  # warned first: the logout waits warn_before_s
+    key(qtbot, window, Qt.Key.Key_Period)
+    assert c.staff.session is not None
+    left = room.time_left_s(c._now())
+    assert left is not None and left > 200.0
