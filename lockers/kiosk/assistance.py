@@ -107,18 +107,16 @@ class AssistanceService:
         return AssistanceRequest(entry_id, now, self.kiosk_id, screen, language)
 
     def recent(self, limit: int = 20) -> list[AssistanceRequest]:
-        """This kiosk's requests of the last ``alert_for_s``, newest first."""
+        """This kiosk's requests of the last ``alert_for_s``, newest first (read on every
+        health poll: the time and action indexes keep it to the few recent rows)."""
         since = self._clock() - self._alert_for
         found: list[AssistanceRequest] = []
+        action = AuditAction.ASSISTANCE_REQUESTED.value
         with self._db.transaction() as session:
-            rows = audit.recent(session, action=AuditAction.ASSISTANCE_REQUESTED.value, limit=200)
-            for row in rows:
-                at = row.at if row.at.tzinfo is not None else row.at.replace(tzinfo=since.tzinfo)
-                fields = parse_detail(row.reason or "")
-                if row.actor != self.actor or at < since:
+            for row in audit.entries(session, since=since, action=action):
+                if row.actor != self.actor:
                     continue
+                fields = parse_detail(row.reason or "")
                 screen, language = fields.get("screen", "?"), fields.get("language", "?")
-                found.append(AssistanceRequest(row.id, at, self.kiosk_id, screen, language))
-                if len(found) >= limit:
-                    break
-        return found
+                found.append(AssistanceRequest(row.id, row.at, self.kiosk_id, screen, language))
+        return found[::-1][:limit]

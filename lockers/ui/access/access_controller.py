@@ -59,12 +59,14 @@ class AccessController(QObject):
         self._hint = ""
         self._warned = False
         self._last_phase = Phase.HOME
+        self._keys_used = False  # a key was pressed for this customer: the focus is shown
         self._connect()
         self._timer = QTimer(self)
         self._timer.setInterval(200)
         self._timer.timeout.connect(self._tick)
         self._timer.start()
         self._reset_for_next_customer()
+        self._apply_look()
 
     def _connect(self) -> None:
         c, bar = self.controller, self.window.access_bar
@@ -155,6 +157,7 @@ class AccessController(QObject):
         """The next customer starts with the site's default (``on_at_start``); an earlier
         customer's "help is on its way" is not theirs."""
         self.window.access_bar.clear_notice()
+        self._keys_used = False
         start = self.config.on_at_start
         if self.state.on != start:
             self.set_mode(start)
@@ -206,10 +209,9 @@ class AccessController(QObject):
         self._screen_key, self._own = key, own
         if self.state.low_reach:
             self.window.refresh_upper()
-        focused = self.ring.reset(controls, keep=not new)
+        self.ring.reset(controls, keep=not new, show=self._focus_shown)
         screen = self.window.current_screen
         if not new or screen is None or not self.state.on:
-            del focused
             return
         extra = self._extra_words()
         # The screen's own controls; the access bar's are said when the mode starts and when
@@ -218,6 +220,10 @@ class AccessController(QObject):
         said = screen_utterances(screen, spoken, self.controller.language, extra)
         self._hint = self._camera_hint()
         self.say([*first, *said])
+
+    @property
+    def _focus_shown(self) -> bool:
+        return self.state.on or self._keys_used
 
     def _extra_words(self) -> list[Utterance]:
         """What a seated user and a PIN user must also hear."""
@@ -251,7 +257,7 @@ class AccessController(QObject):
             if hint != self._hint:  # a new quality hint or head move: said once, not per frame
                 self._hint = hint
                 self.say(utterances_for(self.window.camera.guidance.text(), self._lang))
-        self.ring.reset(self._controls(), keep=True)
+        self.ring.reset(self._controls(), keep=True, show=self._focus_shown)
 
     @property
     def _lang(self) -> str:
@@ -320,6 +326,7 @@ class AccessController(QObject):
         if command is None:
             return False
         self.controller.touch()
+        self._keys_used = True
         if not self.state.on and command.action not in EXPLICIT_KEYS and not w.staff_mode:
             self.set_mode(True)  # whoever reaches for the keypad needs the mode (not staff)
         self._do(command)

@@ -62,13 +62,17 @@ class FocusRing:
         self.controls: list[QWidget] = []
         self.current: QWidget | None = None
 
-    def reset(self, controls: Sequence[QWidget], keep: bool = False) -> QWidget | None:
+    def reset(
+        self, controls: Sequence[QWidget], keep: bool = False, show: bool = True
+    ) -> QWidget | None:
         """The screen's controls changed: the focus stays on the same control when ``keep``
-        and it is still there, else goes to the first."""
+        and it is still there, else goes to the first. ``show=False``: nobody uses keys (the
+        focus ring would only puzzle a touch user)."""
         self.controls = list(controls)
         if not (keep and self.current in self.controls):
             self.current = self.controls[0] if self.controls else None
-        self._show()
+        if show:
+            self._show()
         return self.current
 
     def move(self, steps: int) -> QWidget | None:
