@@ -127,6 +127,11 @@ class AudioVoice:
     def playing(self) -> bool:
         return self._sink is not None
 
+    @property
+    def sink(self) -> QAudioSink | None:
+        """The sink playing now (diagnostics and tests: its clock, state and volume)."""
+        return self._sink
+
     def say(self, utterances: Sequence[Utterance], language: str) -> None:
         self._last = (tuple(utterances), language)
         self._play(self._last[0], language)
