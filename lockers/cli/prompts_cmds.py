@@ -53,7 +53,10 @@ def register(app: typer.Typer) -> None:
                 f"→ {built_dir / lang}"
             )
         if settings.accessibility.prompts_dir is not None:
-            out.print(f"a site recording in {settings.accessibility.prompts_dir} is played first")
+            out.print(
+                f"the site's recordings in {settings.accessibility.prompts_dir} are played "
+                "before these"
+            )
 
     @prompts_app.command("check")
     def check(ctx: typer.Context, language: str | None = _LANGUAGE) -> None:

@@ -56,6 +56,7 @@ class PromptLibrary:
 
     built_dir: Path
     site_dir: Path | None = None
+    _warned: set[tuple[str, str]] = field(default_factory=set, compare=False, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PromptLibrary:
@@ -94,7 +95,9 @@ class PromptLibrary:
         for name in self.names(utterance.key, utterance.values, language):
             path = self.find(language, name)
             if path is None:
-                log.warning("prompt %s/%s missing: `lockers prompts build`", language, name)
+                if (language, name) not in self._warned:  # once, not on every screen
+                    self._warned.add((language, name))
+                    log.warning("prompt %s/%s missing: `lockers prompts build`", language, name)
             else:
                 files.append(path)
         return files
@@ -106,8 +109,7 @@ class PromptLibrary:
         stale: list[str] = []
         site = 0
         for prompt in prompts:
-            recorded = self.site_dir is not None and self.site_file(prompt).is_file()
-            if recorded:
+            if self._recorded(prompt):
                 site += 1
             elif not self.built_file(prompt).is_file():
                 missing.append(prompt.name)
@@ -115,8 +117,11 @@ class PromptLibrary:
                 stale.append(prompt.name)
         return Completeness(language, len(prompts), missing, stale, site)
 
-    def site_file(self, prompt: Prompt) -> Path:
-        return (self.site_dir or self.built_dir) / prompt.language / f"{prompt.name}.wav"
+    def _recorded(self, prompt: Prompt) -> bool:
+        """The site has its own recording of ``prompt``."""
+        if self.site_dir is None:
+            return False
+        return (self.site_dir / prompt.language / f"{prompt.name}.wav").is_file()
 
     def built_file(self, prompt: Prompt) -> Path:
         return self.built_dir / prompt.language / f"{prompt.name}.wav"
