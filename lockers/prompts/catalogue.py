@@ -38,6 +38,9 @@ FIELD_KINDS: dict[str, FieldKind] = {
     "hours": FieldKind.NUMBER,
     "label": FieldKind.LABEL,
     "action": FieldKind.TEXT,
+    # a line the screen shows that is not one of its known texts' patterns (the accessibility
+    # mode's "{text}" fallback): spoken when it is one of the texts, else not
+    "text": FieldKind.TEXT,
     "place": FieldKind.UNSPOKEN,
     "name": FieldKind.UNSPOKEN,
     "reason": FieldKind.UNSPOKEN,

@@ -38,7 +38,10 @@ def test_catalogue_names_are_unique_and_cover_every_text(language: str) -> None:
     assert len(names) == len(set(names))
     for key in STRINGS["en"]:
         parts = [s.prompt for s in segments(key, language) if s.prompt]
-        assert parts, f"{key} ({language}) has nothing to say"
+        if not parts:  # a text that is only fields ("{text}"): said by what they hold
+            fields = fields_of(STRINGS[language][key])
+            assert fields, f"{key} ({language}) has nothing to say"
+            assert all(FIELD_KINDS[f] is not FieldKind.UNSPOKEN for f in fields), key
         assert set(parts) <= set(names)
     for prompt in catalogue(language):
         assert prompt.text.strip(), prompt.name
@@ -127,6 +130,7 @@ def test_field_values() -> None:
     assert said is not None and len(said) == 1
     assert STRINGS["ko"][said[0]] == STRINGS["ko"]["staff.action.open"]
     assert field_prompts("action", "something else", "ko") is None
+    assert field_prompts("text", STRINGS["en"]["common.back"], "en") == ["common.back"]
     for unspoken in ("place", "name", "reason"):
         assert FIELD_KINDS[unspoken] is FieldKind.UNSPOKEN
         assert field_prompts(unspoken, "2층 입구", "ko") is None

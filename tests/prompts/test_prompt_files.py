@@ -33,6 +33,8 @@ def assert_speech(clip: Clip, what: str) -> None:
 def test_every_text_has_a_spoken_prompt(library: PromptLibrary, language: str) -> None:
     for key in STRINGS["en"]:
         parts = [s.prompt for s in segments(key, language) if s.prompt]
+        if not parts:
+            continue  # only fields ("{text}"): said by the prompts of what they hold
         seconds = 0.0
         for name in parts:
             path = library.find(language, name)
