@@ -27,7 +27,7 @@ from lockers.kiosk.flow import Phase
 from lockers.ui.controller import KioskController
 from lockers.ui.main_window import MainWindow
 from lockers.ui.qt_compat import emit
-from lockers.ui.voice_port import SilentVoice, TranscriptVoice, Voice
+from lockers.ui.voice_port import TranscriptVoice, Voice
 
 if TYPE_CHECKING:
     from lockers.config import Settings
@@ -83,16 +83,11 @@ def create_window(
 
 
 def site_voice(settings: Settings) -> Voice:
-    """The prompts' audio player (:mod:`lockers.ui.voice`); silent where it is not built in
-    or the config turns the voice off."""
-    if not settings.accessibility.voice:
-        return SilentVoice()
-    try:
-        from lockers.ui.voice import create_voice  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # the audio player is not in this build
-        return SilentVoice()
-    voice: Voice = create_voice(settings)
-    return voice
+    """The prompts' audio player (:func:`lockers.ui.voice.create_voice`): silent, with the
+    reason logged, without an audio output or with ``accessibility.voice: false``."""
+    from lockers.ui.voice import create_voice
+
+    return create_voice(settings)
 
 
 log = logging.getLogger("lockers.ui")

@@ -135,6 +135,11 @@ class AccessController(QObject):
         scale = self.config.text_scale if state.large_text else 1.0
         style = stylesheet(high_contrast=state.contrast, text_scale=scale)
         window.setStyleSheet(style + (reach.COMPACT_STYLE if state.low_reach else ""))
+        window.staff_panel.set_look(
+            high_contrast=state.contrast,
+            text_scale=scale,
+            tile_min_px=reach.TILE_PX if state.low_reach else 100,
+        )
         window.set_low_reach(state.low_reach, self.config.reach_band_px)
         self._show_bar()
 

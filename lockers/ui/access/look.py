@@ -1,19 +1,14 @@
-"""What accessibility mode's toggles are, and the style sheet they ask for."""
+"""What accessibility mode's toggles are, and the style sheet they ask for (the palettes of
+:mod:`lockers.ui.style`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from lockers.ui.access.keymap import KeyAction
+from lockers.ui.style import stylesheet
 
-try:  # the a11y-look palettes; until they land, the one style sheet there is
-    from lockers.ui.style import stylesheet
-except ImportError:  # pragma: no cover - replaced at merge
-    from lockers.ui.style import STYLE
-
-    def stylesheet(*, high_contrast: bool = False, text_scale: float = 1.0) -> str:
-        del high_contrast, text_scale
-        return STYLE
+__all__ = ["EXPLICIT_KEYS", "AccessState", "stylesheet"]
 
 
 @dataclass(frozen=True)

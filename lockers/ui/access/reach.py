@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QAbstractButton, QLabel, QWidget
 from lockers.ui.access.speech import INFO_LABELS
 
 COMPACT_BUTTON_PX = 48
+TILE_PX = 44  # a staff locker tile in the band: label and state on two lines
 _WIDGET_MAX = 16777215  # QWIDGETSIZE_MAX
 COMPACT_STYLE = """
 QPushButton { min-height: 48px; padding: 2px 10px; }
