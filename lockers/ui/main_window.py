@@ -119,6 +119,7 @@ class MainWindow(QMainWindow):
         self.notices = label("", "notice")
         banners.addWidget(self.banner)
         banners.addWidget(self.notices)
+        banners.addWidget(self.access_bar.notice)
         bar.addLayout(banners, 1)
         bar.addWidget(self.access_bar, 0, Qt.AlignmentFlag.AlignTop)
         self.language_button = button("", "lang")

@@ -13,6 +13,8 @@ from lockers.i18n import tr
 from lockers.ui.qt_compat import forward
 from lockers.ui.widgets.common import button, label, on_click
 
+CHECK = "✓ "
+
 
 class AccessBar(QWidget):
     mode_pressed = Signal()
@@ -28,6 +30,10 @@ class AccessBar(QWidget):
         self.row = QHBoxLayout(self)
         self.row.setContentsMargins(12, 4, 12, 4)
         self.row.setSpacing(8)
+        # The bar keeps the normal type size under large text: at 1.5x its six buttons need
+        # two rows, which pushes every screen past the 800 px of the kiosk's display. Each is
+        # spoken when the keypad focus reaches it.
+        self.setStyleSheet("QPushButton { font-size: 22px; min-height: 56px; padding: 4px 14px; }")
         self.mode = self._button(self.mode_pressed)
         self.contrast = self._button(self.contrast_pressed)
         self.large_text = self._button(self.large_text_pressed)
@@ -35,10 +41,10 @@ class AccessBar(QWidget):
         self.more_time = self._button(self.more_time_pressed)
         self.call_staff = self._button(self.call_staff_pressed, "danger")
         self.more_time.setVisible(False)
-        # "Help is on its way" after a call, for a minute (the voice says it too).
+        # "Help is on its way" after a call, for a minute (the voice says it too); the window
+        # shows it among its banners.
         self.notice = label("", "notice")
         self.notice.setVisible(False)
-        self.row.addWidget(self.notice, 1)
         self._notice_timer = QTimer(self)
         self._notice_timer.setSingleShot(True)
         self._notice_timer.setInterval(60_000)
@@ -75,7 +81,7 @@ class AccessBar(QWidget):
             (self.more_time, "a11y.more_time"),
             (self.call_staff, "a11y.call_staff"),
         ):
-            widget.setText(tr(key, lang))
+            widget.setText((CHECK if widget.isChecked() else "") + tr(key, lang))
         if self._notice_key:
             self.notice.setText(tr(self._notice_key, lang))
 
@@ -90,6 +96,9 @@ class AccessBar(QWidget):
             (self.low_reach, low_reach),
         ):
             widget.setChecked(on)
+            # On is seen without colour (the palettes do not style :checked): a check mark.
+            text = widget.text().removeprefix(CHECK)
+            widget.setText(CHECK + text if on else text)
         self.more_time.setVisible(warning)
 
     def buttons(self) -> list[QPushButton]:

@@ -65,7 +65,7 @@ def control_text(widget: QWidget) -> str:
         return widget.tabText(widget.currentIndex())
     if isinstance(widget, QAbstractButton):
         if widget.text():
-            return widget.text()
+            return widget.text().removeprefix("✓ ")  # an access bar toggle that is on
         inner = [w.text() for w in widget.findChildren(QLabel) if w.text()]
         return "\n".join(inner) or widget.accessibleName()
     return widget.accessibleName()
