@@ -140,8 +140,10 @@ class ServicesBackend:
             detail=detail,
         )
 
-    def request_assistance(self, screen: str, language: str) -> AssistanceRequest:
-        request = self.assistance.request(screen, language)
+    def request_assistance(
+        self, screen: str, language: str, locker_label: str | None = None
+    ) -> AssistanceRequest:
+        request = self.assistance.request(screen, language, locker_label)
         log.warning("assistance requested at %s (screen %s)", request.kiosk_id, screen)
         return request
 
@@ -153,7 +155,11 @@ class ServicesBackend:
         except LockersError as exc:
             log.warning("assistance alerts not read: %s", exc.message)
             return []
-        return [f"assistance requested {r.at:%H:%M:%S} UTC ({r.screen})" for r in found]
+        return [
+            f"assistance requested {r.at:%H:%M:%S} UTC ({r.screen}"
+            + (f", locker {r.locker_label})" if r.locker_label else ")")
+            for r in found
+        ]
 
     def _record_doors(
         self, views: list[LockerView], doors: dict[str, str], events: list[DoorEvent]

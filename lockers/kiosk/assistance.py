@@ -2,9 +2,10 @@
 
 The entry is :attr:`AuditAction.ASSISTANCE_REQUESTED` by the kiosk (``kiosk:<id>``) with the
 outcome ``requested``; its ``reason`` is ``kiosk=<id> screen=<screen> language=<ko|en>``, which
-the staff panel shows and the site console turns into its alert. No face datum, no rental and
-no locker is written: the person pressing the key is not identified (they may not be a
-customer yet, and asking for help must not cost their privacy).
+the staff panel shows and the site console turns into its alert, and its locker the one the
+screen showed (an open door, a jammed one: where staff will find the person), if any. No face
+datum and no rental is written: the person pressing the key is not identified (they may not be
+a customer yet, and asking for help must not cost their privacy).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class AssistanceRequest:
     kiosk_id: str
     screen: str
     language: str
+    locker_label: str | None = None
 
     @property
     def detail(self) -> str:
@@ -77,8 +79,11 @@ class AssistanceService:
     def actor(self) -> str:
         return f"kiosk:{self.kiosk_id}"
 
-    def request(self, screen: str, language: str) -> AssistanceRequest:
-        """Audit one request for help from ``screen`` (a phase or staff screen name).
+    def request(
+        self, screen: str, language: str, locker_label: str | None = None
+    ) -> AssistanceRequest:
+        """Audit one request for help from ``screen`` (a phase or staff screen name), showing
+        ``locker_label`` (or none).
 
         Raises:
             AssistanceRefused: ``screen`` or ``language`` is not one the kiosk shows.
@@ -101,10 +106,11 @@ class AssistanceService:
                 self.actor,
                 AuditAction.ASSISTANCE_REQUESTED,
                 AuditOutcome.REQUESTED,
+                locker_label=locker_label or None,
                 reason=detail,
             )
             entry_id = entry.id
-        return AssistanceRequest(entry_id, now, self.kiosk_id, screen, language)
+        return AssistanceRequest(entry_id, now, self.kiosk_id, screen, language, locker_label)
 
     def recent(self, limit: int = 20) -> list[AssistanceRequest]:
         """This kiosk's requests of the last ``alert_for_s``, newest first (read on every
@@ -118,5 +124,9 @@ class AssistanceService:
                     continue
                 fields = parse_detail(row.reason or "")
                 screen, language = fields.get("screen", "?"), fields.get("language", "?")
-                found.append(AssistanceRequest(row.id, row.at, self.kiosk_id, screen, language))
+                found.append(
+                    AssistanceRequest(
+                        row.id, row.at, self.kiosk_id, screen, language, row.locker_label
+                    )
+                )
         return found[::-1][:limit]

@@ -112,9 +112,12 @@ class KioskBackend(Protocol):
         """The newest ``limit`` entries, filtered by action and locker label when given."""
         ...
 
-    def request_assistance(self, screen: str, language: str) -> AssistanceRequest:
-        """A customer pressed "call staff" on ``screen``: audited (``ASSISTANCE_REQUESTED``),
-        then among :attr:`ServiceHealth.alerts` on the staff panel for a while.
+    def request_assistance(
+        self, screen: str, language: str, locker_label: str | None = None
+    ) -> AssistanceRequest:
+        """A customer pressed "call staff" on ``screen`` (showing ``locker_label``, if any):
+        audited (``ASSISTANCE_REQUESTED``), then among :attr:`ServiceHealth.alerts` on the
+        staff panel for a while.
 
         Raises: AssistanceRefused (an unknown screen or language)."""
         ...

@@ -41,6 +41,15 @@ def test_a_request_is_audited_with_kiosk_screen_and_language_and_no_face_data(
     assert service.recent() == [made]
 
 
+def test_the_locker_on_screen_is_written_for_staff(database: Database) -> None:
+    service = AssistanceService(database, "gym-1", clock=Clock())
+    made = service.request("failed", "en", locker_label="7")
+    with database.transaction() as session:
+        row = audit.recent(session, action=AuditAction.ASSISTANCE_REQUESTED.value)[0]
+        assert (row.locker_label, row.rental_id) == ("7", None)
+    assert service.recent()[0].locker_label == made.locker_label == "7"
+
+
 def test_recent_requests_are_this_kiosks_and_age_out(database: Database) -> None:
     clock = Clock()
     here = AssistanceService(database, "gym-1", clock=clock, alert_for_s=60)

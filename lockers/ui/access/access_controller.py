@@ -306,9 +306,12 @@ class AccessController(QObject):
 
     def call_staff(self) -> None:
         """Audited through the services (off the UI thread); the answer is spoken."""
-        c = self.controller
+        c, w = self.controller, self.window
         screen, lang, backend = self.screen_name(), c.language, c.backend
-        c.runner.submit("assistance", lambda: backend.request_assistance(screen, lang))
+        # The locker on screen (an open or jammed door) tells staff where to go.
+        customer = w.current_screen in (w.message, w.camera)
+        locker = c.flow.view.locker_label if customer else None
+        c.runner.submit("assistance", lambda: backend.request_assistance(screen, lang, locker))
         emit(c.log_line, f"call staff pressed on {screen}")
 
     @Slot(object)
