@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from lockers.vision.template_rows import TemplateRows
 from lockers.vision.types import EMBEDDING_DIM
 
 _log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from lockers.vision.int8_index import Int8Index
+
 
 Identity = Hashable  # a rental id in the kiosk; any hashable key in tests and tools
 
@@ -72,12 +74,19 @@ class FaceMatcher:
     ``>= threshold`` and beats the best score of every other identity by ``>= margin``.
     Search can be restricted to a set of identities (the active rentals).
 
-    Templates are kept in one contiguous float32 matrix. From ``index_min_rows`` templates up, a
-    probe is first scored against an int8 copy (:class:`~lockers.vision.int8_index.Int8Index`)
-    and only rows that can still be among the two best identities are rescored exactly: same
-    results, a quarter of the memory traffic. Building that copy costs about as much as 100
-    float32 queries, so it is built once the gallery has been queried ``index_after_queries``
-    times without changing (or on :meth:`prepare_index`), and dropped when it changes.
+    Templates live in a growable float32 matrix (:class:`~lockers.vision.template_rows.
+    TemplateRows`): adding or removing an identity costs time in proportion to its templates,
+    not to the gallery. From ``index_min_rows`` templates up, a probe is first scored against
+    an int8 copy (:class:`~lockers.vision.int8_index.Int8Index`) and only rows that can still be
+    among the two best identities are rescored exactly: same results, a quarter of the memory
+    traffic. Building that copy costs about as much as 100 float32 queries, so it is built once
+    the large gallery has been queried ``index_after_queries`` times (or on
+    :meth:`prepare_index`). It is then a snapshot: templates added since are scored exactly in
+    float32, removed ones are skipped, and it is rebuilt once more than a sixteenth of its rows
+    changed (``index_stale_fraction``: a rebuild is paid once per many changed rows, and the
+    exact part stays small).
+
+    Not thread-safe: one caller at a time (the kiosk's gallery cache serialises its users).
     """
 
     def __init__(
@@ -87,6 +96,7 @@ class FaceMatcher:
         dim: int = EMBEDDING_DIM,
         index_min_rows: int = 20_000,
         index_after_queries: int = 100,
+        index_stale_fraction: float = 1 / 16,
     ) -> None:
         if not -1.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be a cosine in [-1, 1], got {threshold}")
@@ -95,22 +105,36 @@ class FaceMatcher:
         self.threshold = float(threshold)
         self.margin = float(margin)
         self.dim = dim
-        self._matrix = np.empty((0, dim), dtype=np.float32)
-        self._owner_codes = np.empty(0, dtype=np.int64)  # row -> identity code
+        self._rows = TemplateRows(dim)
         self._codes: dict[Identity, int] = {}
         self._identity_of: dict[int, Identity] = {}
         self._next_code = 0
         self.index_min_rows = index_min_rows
         self.index_after_queries = index_after_queries
+        # The int8 snapshot is rebuilt once the rows added or removed since it was built exceed
+        # this fraction of it: every query scores the added rows exactly (a gather and a
+        # float32 product over them) and still scores the removed ones in int8, while a rebuild
+        # costs about 100 float32 queries of the whole gallery.
+        self.index_stale_fraction = index_stale_fraction
         self._index: Int8Index | None = None
+        # Rows added or removed since the int8 snapshot was built (see prepare_index).
+        self._changed_since_index = 0
         # Set once ONNX Runtime's integer GEMM failed its exactness check on this CPU: from
         # then on every search is the plain float32 scan (slower, never wrong).
         self._index_unusable = False
-        self._queries_since_change = 0
+        self._queries_without_index = 0
 
     def __len__(self) -> int:
         """Number of templates (not identities)."""
-        return len(self._owner_codes)
+        return len(self._rows)
+
+    @property
+    def _matrix(self) -> npt.NDArray[np.float32]:
+        return self._rows.matrix
+
+    @property
+    def _owner_codes(self) -> npt.NDArray[np.int64]:
+        return self._rows.owners
 
     @property
     def identities(self) -> set[Identity]:
@@ -121,22 +145,10 @@ class FaceMatcher:
         rows = normalise(templates)
         if rows.shape[1] != self.dim:
             raise ValueError(f"templates must have {self.dim} values, got {rows.shape[1]}")
-        code = self._codes.get(identity)
-        if code is None:
-            code = self._codes[identity] = self._next_code
-            self._identity_of[code] = identity
-            self._next_code += 1
-        self._matrix = np.concatenate([self._matrix, rows])
-        self._index, self._queries_since_change = None, 0
-        self._owner_codes = np.concatenate(
-            [self._owner_codes, np.full(len(rows), code, dtype=np.int64)]
-        )
+        self._append(rows, np.full(len(rows), self._code_for(identity), dtype=np.int64))
 
     def add_many(self, identities: Iterable[Identity], templates: npt.ArrayLike) -> None:
-        """Enrol one template per identity in one step (row ``i`` belongs to ``identities[i]``).
-
-        Loading a large gallery row by row would copy the matrix once per row.
-        """
+        """Enrol one template per identity in one step (row ``i`` belongs to ``identities[i]``)."""
         rows = normalise(templates)
         ids = list(identities)
         if len(ids) != len(rows) or rows.shape[1] != self.dim:
@@ -144,17 +156,20 @@ class FaceMatcher:
                 f"need one {self.dim}-value template per identity, got {len(ids)} identities "
                 f"and templates of shape {rows.shape}"
             )
-        codes = np.empty(len(ids), dtype=np.int64)
-        for i, identity in enumerate(ids):
-            code = self._codes.get(identity)
-            if code is None:
-                code = self._codes[identity] = self._next_code
-                self._identity_of[code] = identity
-                self._next_code += 1
-            codes[i] = code
-        self._matrix = np.concatenate([self._matrix, rows])
-        self._index, self._queries_since_change = None, 0
-        self._owner_codes = np.concatenate([self._owner_codes, codes])
+        self._append(rows, np.array([self._code_for(i) for i in ids], dtype=np.int64))
+
+    def _code_for(self, identity: Identity) -> int:
+        code = self._codes.get(identity)
+        if code is None:
+            code = self._codes[identity] = self._next_code
+            self._identity_of[code] = identity
+            self._next_code += 1
+        return code
+
+    def _append(self, rows: npt.NDArray[np.float32], codes: npt.NDArray[np.int64]) -> None:
+        self._rows.append(rows, codes)
+        if self._index is not None:
+            self._changed_since_index += len(rows)
 
     def remove(self, identity: Identity) -> None:
         """Forget every template of ``identity`` (no error if it is unknown)."""
@@ -162,10 +177,9 @@ class FaceMatcher:
         if code is None:
             return
         del self._identity_of[code]
-        keep = self._owner_codes != code
-        self._matrix = self._matrix[keep]
-        self._owner_codes = self._owner_codes[keep]
-        self._index, self._queries_since_change = None, 0
+        removed = self._rows.remove(code)
+        if self._index is not None:
+            self._changed_since_index += removed
 
     def identify(
         self, probe: npt.ArrayLike, among: Collection[Identity] | None = None
@@ -182,13 +196,7 @@ class FaceMatcher:
                 return MatchResult(False, None, -1.0, -1.0, MatchReason.EMPTY_GALLERY)
         if len(self._owner_codes) == 0:
             return MatchResult(False, None, -1.0, -1.0, MatchReason.EMPTY_GALLERY)
-        self._queries_since_change += 1
-        index = (
-            self.prepare_index()
-            if len(self._owner_codes) >= self.index_min_rows
-            and (self._index is not None or self._queries_since_change > self.index_after_queries)
-            else None
-        )
+        index = self._index_for_query()
         if index is not None:
             rows = self._candidate_rows(index, vec, mask)
         else:
@@ -204,20 +212,57 @@ class FaceMatcher:
         identity = self._identity_of[best_code]
         return self._decide(identity, best, second)
 
-    def prepare_index(self) -> Int8Index | None:
-        """Build the int8 first-pass index now (a long-lived gallery about to be searched).
+    def _index_for_query(self) -> Int8Index | None:
+        """The int8 first pass for this query, built or rebuilt now if due; ``None``: scan."""
+        if len(self._rows) < self.index_min_rows or self._index_unusable:
+            return None
+        if self._index is None:
+            self._queries_without_index += 1
+            if self._queries_without_index <= self.index_after_queries:
+                return None
+        return self.prepare_index()
 
-        Returns ``None`` when this CPU's integer GEMM is not exact; searches then scan float32.
+    def prepare_index(self) -> Int8Index | None:
+        """Build the int8 first-pass index now (a long-lived gallery about to be searched), or
+        rebuild it if too many rows changed since it was built.
+
+        Returns ``None`` when this CPU's integer GEMM is not exact (searches then scan
+        float32) or the gallery is empty.
         """
-        if self._index is None and not self._index_unusable:
+        if self._index_unusable or len(self._rows) == 0:
+            return None
+        stale = self._changed_since_index > self.index_stale_fraction * len(self._rows)
+        if self._index is None or stale:
             from lockers.vision.int8_index import Int8Index, Int8IndexError
 
+            self._index = None
             try:
                 self._index = Int8Index(self._matrix)
             except Int8IndexError as exc:
                 _log.warning("int8 first pass disabled, float32 scan only: %s", exc)
                 self._index_unusable = True
+                return None
+            self._rows.mark_snapshot()
+            self._changed_since_index = 0
         return self._index
+
+    def _approximate_scores(
+        self, index: Int8Index, vec: npt.NDArray[np.float32]
+    ) -> tuple[npt.NDArray[np.float32], float]:
+        """Every live row's approximate score and one bound on every score's error.
+
+        Rows still in the int8 snapshot take their score from it (wherever removals moved
+        them); rows added since are scored exactly, which the bound covers trivially.
+        """
+        snapshot_scores, bound = index.scores(vec)
+        if self._changed_since_index == 0:
+            return snapshot_scores, bound  # the layout is still the snapshot's
+        snapshot_rows = self._rows.snapshot_rows
+        approx = snapshot_scores[snapshot_rows]
+        fresh = np.flatnonzero(snapshot_rows < 0)
+        if len(fresh):
+            approx[fresh] = self._matrix[fresh] @ vec
+        return approx, bound
 
     def _candidate_rows(
         self,
@@ -231,7 +276,7 @@ class FaceMatcher:
         so the true top two do as well; a row whose upper bound is below ``floor`` cannot be
         the best row of either.
         """
-        approx, bound = index.scores(vec)
+        approx, bound = self._approximate_scores(index, vec)
         if mask is not None:
             approx = np.where(mask, approx, -np.inf)
         leader = int(np.argmax(approx))
@@ -249,8 +294,8 @@ class FaceMatcher:
         if identity not in self._codes:
             return MatchResult(False, None, -1.0, -1.0, MatchReason.EMPTY_GALLERY)
         vec = normalise(probe)[0]
-        mask = self._owner_codes == self._codes[identity]
-        best = float(np.max(self._matrix[mask] @ vec))
+        rows = self._rows.rows_of(self._codes[identity])
+        best = float(np.max(self._matrix[rows] @ vec))
         ok = best >= self.threshold
         reason = MatchReason.ACCEPTED if ok else MatchReason.BELOW_THRESHOLD
         return MatchResult(ok, identity, best, -1.0, reason)
