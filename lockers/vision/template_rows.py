@@ -4,8 +4,9 @@ time proportional to the rows changed, not to the gallery.
 A kiosk's gallery (10k rentals x 5 templates x 512 float32, about 100 MB) changes on almost
 every retrieve at a site of several kiosks. Concatenating or masking the whole matrix for each
 rental added or dropped cost up to 290 ms and 73 ms per call; here an add writes into spare
-capacity (doubled when full, so each row is copied O(1) times on average) and a removal moves
-the last rows into the hole. Row order is therefore not enrolment order; nothing depends on it.
+capacity (grown by a quarter when full, so each row is copied O(1) times on average) and a
+removal moves the last rows into the hole. Row order is therefore not enrolment order; nothing
+depends on it.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import numpy.typing as npt
 
 # Smallest capacity allocated: a handful of rows is not worth growing one by one.
 _MIN_CAPACITY = 16
-# Capacity is halved once fewer than a quarter of the rows are used (a mass expiry), so memory
-# follows the gallery down; halving at a quarter (not at a half) keeps a gallery that hovers
-# around a boundary from copying itself on every call.
-_SHRINK_BELOW = 4
+# Capacity grows by a quarter when full (each row is copied at most about 4 times on average,
+# and a 100 MB gallery keeps at most 25 MB spare, where doubling would keep up to 100 MB).
+# Once less than half of it is used (a mass expiry) it shrinks back to a quarter above the
+# rows, so a gallery hovering around a boundary does not copy itself on every call.
+_GROWTH = 1.25
+_SHRINK_BELOW = 0.5
 
 
 class TemplateRows:
@@ -70,7 +73,7 @@ class TemplateRows:
         added = len(vectors)
         start, stop = self._count, self._count + added
         if stop > self.capacity:
-            self._resize(max(stop, 2 * self.capacity, _MIN_CAPACITY))
+            self._resize(max(stop, int(_GROWTH * self.capacity), _MIN_CAPACITY))
         self._vectors[start:stop] = vectors
         self._owners[start:stop] = codes
         self._snapshot[start:stop] = -1
@@ -97,8 +100,8 @@ class TemplateRows:
                 owned = self._rows_of[int(self._owners[target])]
                 owned[owned.index(source)] = target
         self._count = remaining
-        if self.capacity > _MIN_CAPACITY and remaining * _SHRINK_BELOW < self.capacity:
-            self._resize(max(2 * remaining, _MIN_CAPACITY))
+        if self.capacity > _MIN_CAPACITY and remaining < _SHRINK_BELOW * self.capacity:
+            self._resize(max(int(_GROWTH * remaining), _MIN_CAPACITY))
         return len(rows)
 
     def mark_snapshot(self) -> None:

@@ -96,7 +96,7 @@ def test_template_rows_keep_each_owner_s_rows_and_vectors_in_step(
             expected.setdefault(owner, []).extend(values)
         else:
             assert rows.remove(owner) == len(expected.pop(owner, []))
-        assert len(rows) <= rows.capacity <= max(16, 4 * len(rows))
+        assert len(rows) <= rows.capacity <= max(16, 2 * len(rows))
     assert len(rows) == sum(map(len, expected.values()))
     for owner, values in expected.items():
         owned = rows.rows_of(owner)
