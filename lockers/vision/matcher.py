@@ -86,7 +86,7 @@ class FaceMatcher:
     changed (``index_stale_fraction``: a rebuild is paid once per many changed rows, and the
     exact part stays small).
 
-    Not thread-safe: one caller at a time (the kiosk's gallery cache serialises its users).
+    Not thread-safe (it never was): one caller at a time.
     """
 
     def __init__(

@@ -31,7 +31,7 @@ class TemplateRows:
     (the int8 first pass is built over that layout), ``-1`` for a template added since. It moves
     with its row, so the first pass finds each live row's approximate score after any removal.
 
-    Not thread-safe (like :class:`~lockers.vision.matcher.FaceMatcher`): callers serialise.
+    Not thread-safe (nor is :class:`~lockers.vision.matcher.FaceMatcher`): one caller at a time.
     """
 
     def __init__(self, dim: int) -> None:
