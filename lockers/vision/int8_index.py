@@ -9,6 +9,8 @@ still be among the two best identities: the final scores and decisions are exact
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
@@ -27,32 +29,62 @@ class Int8IndexError(RuntimeError):
     """ONNX Runtime's integer GEMM did not give the exact integer dot products on this CPU."""
 
 
+@dataclass(frozen=True)
+class QuantisedRows:
+    """Templates quantised row by row, with each row's terms of the error bound.
+
+    Each row is quantised on its own, so rows quantised one rental at a time (as the matcher
+    does when its gallery changes) are the very rows a quantisation of the whole gallery gives.
+    """
+
+    values: npt.NDArray[np.int8]  # (n, d)
+    inv_row_scale: npt.NDArray[np.float32]  # (n,): float units per int unit
+    bound_u: npt.NDArray[np.float64]  # (n,): see Int8Index.scores
+    bound_v: npt.NDArray[np.float64]  # (n,)
+
+
+def quantise(matrix: npt.NDArray[np.float32]) -> QuantisedRows:
+    """Per-row symmetric int8 quantisation of ``(n, d)`` unit-norm templates."""
+    dim = matrix.shape[1]
+    peak = np.maximum(np.abs(matrix).max(axis=1), 1e-12)
+    row_scale = _LEVELS / peak.astype(np.float64)  # int units per float unit
+    quantised = np.clip(np.rint(matrix * row_scale[:, None]), -127, 127).astype(np.int8)
+    row_l1 = np.abs(quantised).sum(axis=1, dtype=np.int64) / row_scale
+    return QuantisedRows(
+        values=quantised,
+        inv_row_scale=(1.0 / row_scale).astype(np.float32),
+        bound_u=0.5 * row_l1 + 0.25 * dim / row_scale,
+        bound_v=0.5 / row_scale,
+    )
+
+
 class Int8Index:
     """Per-row symmetric int8 quantisation of unit-norm templates, scored on ONNX Runtime.
 
     Args:
-        matrix: ``(n, d)`` float32 templates (rows of norm 1).
+        gallery: ``(n, d)`` float32 templates (rows of norm 1), or the same already quantised
+            by :func:`quantise`.
     """
 
-    def __init__(self, matrix: npt.NDArray[np.float32]) -> None:
+    def __init__(self, gallery: npt.NDArray[np.float32] | QuantisedRows) -> None:
         import onnxruntime as ort
         from onnx import TensorProto, helper, numpy_helper
 
-        rows, dim = matrix.shape
-        peak = np.maximum(np.abs(matrix).max(axis=1), 1e-12)
-        row_scale = _LEVELS / peak.astype(np.float64)  # int units per float unit
-        quantised = np.clip(np.rint(matrix * row_scale[:, None]), -127, 127).astype(np.int8)
-        self._inv_row_scale = (1.0 / row_scale).astype(np.float32)
+        rows_q = gallery if isinstance(gallery, QuantisedRows) else quantise(gallery)
+        quantised = rows_q.values
+        rows, dim = quantised.shape
+        self._inv_row_scale = np.array(rows_q.inv_row_scale, dtype=np.float32)
         # Worst row of the error bound (see scores()): one scalar keeps the query path short.
-        row_l1 = np.abs(quantised).sum(axis=1, dtype=np.int64) / row_scale
-        self._bound_u = float(np.max(0.5 * row_l1 + 0.25 * dim / row_scale))
-        self._bound_v = float(np.max(0.5 / row_scale))
+        self._bound_u = float(np.max(rows_q.bound_u))
+        self._bound_v = float(np.max(rows_q.bound_v))
         graph = helper.make_graph(
-            [helper.make_node(
+            [
+                helper.make_node(
                     "MatMulInteger",
                     ["probe", "gallery", "zero_point"],
                     ["dots"],
-                )],
+                )
+            ],
             "int8_gallery",
             [helper.make_tensor_value_info("probe", TensorProto.UINT8, [1, dim])],
             [helper.make_tensor_value_info("dots", TensorProto.INT32, [1, rows])],
@@ -82,10 +114,14 @@ class Int8Index:
         """
         peak = int(_PROBE_LEVELS)
         probes = np.where(quantised[: min(4, self.rows)] >= 0, peak, -peak)
-        for probe in probes:
-            expected = quantised.astype(np.int64) @ probe.astype(np.int64)
+        # The exact integer products, from one float GEMM: every partial sum is an integer
+        # of magnitude <= 127 * 63 * dim, exact in float32 below 2**24 (dim <= 2096), else in
+        # float64. int64 matmuls (no BLAS) made this check most of a rebuild's time.
+        exact_type = np.float32 if 127 * peak * self.dim < 2**24 else np.float64
+        expected_all = quantised.astype(exact_type) @ probes.T.astype(exact_type)
+        for probe, expected in zip(probes, expected_all.T, strict=True):
             got = self._dots(probe)
-            if not np.array_equal(got, expected):
+            if not np.array_equal(got, expected.astype(np.int64)):
                 raise Int8IndexError(
                     f"{int((got != expected).sum())} of {self.rows} integer dot products wrong"
                 )

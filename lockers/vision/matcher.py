@@ -236,11 +236,14 @@ class FaceMatcher:
             from lockers.vision.int8_index import Int8Index, Int8IndexError
 
             self._index = None
+            # Quantised once, then row by row as the gallery changes: a rebuild only packs.
+            self._rows.start_quantising()
             try:
-                self._index = Int8Index(self._matrix)
+                self._index = Int8Index(self._rows.quantised())
             except Int8IndexError as exc:
                 _log.warning("int8 first pass disabled, float32 scan only: %s", exc)
                 self._index_unusable = True
+                self._rows.stop_quantising()
                 return None
             self._rows.mark_snapshot()
             self._changed_since_index = 0

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from lockers.vision.int8_index import QuantisedRows, quantise
+
 # Smallest capacity allocated: a handful of rows is not worth growing one by one.
 _MIN_CAPACITY = 16
 # Capacity grows by a quarter when full (each row is copied at most about 4 times on average,
@@ -22,10 +24,13 @@ _MIN_CAPACITY = 16
 # rows, so a gallery hovering around a boundary does not copy itself on every call.
 _GROWTH = 1.25
 _SHRINK_BELOW = 0.5
+# The per-row arrays of the int8 first pass (QuantisedRows' fields), kept once quantising.
+_QUANTISED_COLUMNS = ("values", "inv_row_scale", "bound_u", "bound_v")
 
 
 class TemplateRows:
-    """Unit-norm template rows, each with an owner code and a snapshot row.
+    """Unit-norm template rows, each with an owner code, a snapshot row and, once
+    :meth:`start_quantising` ran, its int8 quantisation (kept in step with every change).
 
     ``snapshot_rows[r]`` is the row that template ``r`` had when :meth:`mark_snapshot` last ran
     (the int8 first pass is built over that layout), ``-1`` for a template added since. It moves
@@ -37,9 +42,12 @@ class TemplateRows:
     def __init__(self, dim: int) -> None:
         self.dim = dim
         self._count = 0
-        self._vectors = np.empty((0, dim), dtype=np.float32)
-        self._owners = np.empty(0, dtype=np.int64)
-        self._snapshot = np.empty(0, dtype=np.int64)
+        # Every per-row array, all of the same capacity: moved and resized together.
+        self._columns: dict[str, np.ndarray] = {
+            "vectors": np.empty((0, dim), dtype=np.float32),
+            "owners": np.empty(0, dtype=np.int64),
+            "snapshot": np.empty(0, dtype=np.int64),
+        }
         self._rows_of: dict[int, list[int]] = {}  # owner code -> its rows
 
     def __len__(self) -> int:
@@ -47,22 +55,53 @@ class TemplateRows:
 
     @property
     def capacity(self) -> int:
-        return len(self._owners)
+        return len(self._columns["owners"])
 
     @property
     def matrix(self) -> npt.NDArray[np.float32]:
         """The live rows, ``(len(self), dim)`` (a view: valid until the next change)."""
-        return self._vectors[: self._count]
+        return self._columns["vectors"][: self._count]
 
     @property
     def owners(self) -> npt.NDArray[np.int64]:
         """Each live row's owner code (a view: valid until the next change)."""
-        return self._owners[: self._count]
+        return self._columns["owners"][: self._count]
 
     @property
     def snapshot_rows(self) -> npt.NDArray[np.int64]:
         """Each live row's row in the last snapshot, ``-1`` if added since (a view)."""
-        return self._snapshot[: self._count]
+        return self._columns["snapshot"][: self._count]
+
+    @property
+    def quantising(self) -> bool:
+        return _QUANTISED_COLUMNS[0] in self._columns
+
+    def quantised(self) -> QuantisedRows:
+        """The live rows' int8 quantisation (views: valid until the next change).
+
+        Raises:
+            RuntimeError: :meth:`start_quantising` never ran.
+        """
+        if not self.quantising:
+            raise RuntimeError("the template rows are not quantised: call start_quantising()")
+        live = {name: self._columns[name][: self._count] for name in _QUANTISED_COLUMNS}
+        return QuantisedRows(**live)
+
+    def start_quantising(self) -> None:
+        """Quantise every row now (once, O(rows)) and each row added from now on."""
+        if self.quantising:
+            return
+        live = quantise(self.matrix)
+        for name in _QUANTISED_COLUMNS:
+            values = getattr(live, name)
+            column = np.empty((self.capacity, *values.shape[1:]), dtype=values.dtype)
+            column[: self._count] = values
+            self._columns[name] = column
+
+    def stop_quantising(self) -> None:
+        """Drop the quantised rows (the int8 first pass is not used on this CPU)."""
+        for name in _QUANTISED_COLUMNS:
+            self._columns.pop(name, None)
 
     def rows_of(self, code: int) -> list[int]:
         """The rows owned by ``code`` (empty if none)."""
@@ -70,13 +109,15 @@ class TemplateRows:
 
     def append(self, vectors: npt.NDArray[np.float32], codes: npt.NDArray[np.int64]) -> None:
         """Add ``vectors[i]`` owned by ``codes[i]`` (copies only the new rows, amortised)."""
-        added = len(vectors)
-        start, stop = self._count, self._count + added
+        start, stop = self._count, self._count + len(vectors)
         if stop > self.capacity:
             self._resize(max(stop, int(_GROWTH * self.capacity), _MIN_CAPACITY))
-        self._vectors[start:stop] = vectors
-        self._owners[start:stop] = codes
-        self._snapshot[start:stop] = -1
+        new = {"vectors": vectors, "owners": codes, "snapshot": -1}
+        if self.quantising:
+            fresh = quantise(vectors)
+            new.update({name: getattr(fresh, name) for name in _QUANTISED_COLUMNS})
+        for name, values in new.items():
+            self._columns[name][start:stop] = values
         for row, code in enumerate(codes.tolist(), start):
             self._rows_of.setdefault(code, []).append(row)
         self._count = stop
@@ -93,11 +134,11 @@ class TemplateRows:
         # Exactly as many survivors sit past the new end as there are holes before it.
         movers = [row for row in range(remaining, self._count) if row not in dropped]
         if holes:
-            self._vectors[holes] = self._vectors[movers]
-            self._owners[holes] = self._owners[movers]
-            self._snapshot[holes] = self._snapshot[movers]
+            for column in self._columns.values():
+                column[holes] = column[movers]
+            owners = self._columns["owners"]
             for source, target in zip(movers, holes, strict=True):
-                owned = self._rows_of[int(self._owners[target])]
+                owned = self._rows_of[int(owners[target])]
                 owned[owned.index(source)] = target
         self._count = remaining
         if self.capacity > _MIN_CAPACITY and remaining < _SHRINK_BELOW * self.capacity:
@@ -106,14 +147,11 @@ class TemplateRows:
 
     def mark_snapshot(self) -> None:
         """Record the current layout as the snapshot's (every live row is its own row)."""
-        self._snapshot[: self._count] = np.arange(self._count, dtype=np.int64)
+        self._columns["snapshot"][: self._count] = np.arange(self._count, dtype=np.int64)
 
     def _resize(self, capacity: int) -> None:
         count = self._count
-        vectors = np.empty((capacity, self.dim), dtype=np.float32)
-        vectors[:count] = self._vectors[:count]
-        owners = np.empty(capacity, dtype=np.int64)
-        owners[:count] = self._owners[:count]
-        snapshot = np.empty(capacity, dtype=np.int64)
-        snapshot[:count] = self._snapshot[:count]
-        self._vectors, self._owners, self._snapshot = vectors, owners, snapshot
+        for name, column in self._columns.items():
+            grown = np.empty((capacity, *column.shape[1:]), dtype=column.dtype)
+            grown[:count] = column[:count]
+            self._columns[name] = grown

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lockers.vision.int8_index import quantise
 from lockers.vision.matcher import FaceMatcher, MatchResult, normalise
 from lockers.vision.template_rows import TemplateRows
 
@@ -78,14 +79,19 @@ def test_any_add_and_remove_sequence_answers_as_a_matcher_built_from_scratch(
 
 
 @settings(max_examples=80, deadline=None)
-@given(ops=st.lists(st.tuples(st.booleans(), st.integers(0, 9), st.integers(1, 5)), max_size=60))
-def test_template_rows_keep_each_owner_s_rows_and_vectors_in_step(
-    ops: list[tuple[bool, int, int]],
+@given(
+    ops=st.lists(st.tuples(st.booleans(), st.integers(0, 9), st.integers(1, 5)), max_size=60),
+    quantise_from=st.integers(0, 60),
+)
+def test_template_rows_keep_each_owner_s_rows_vectors_and_int8_rows_in_step(
+    ops: list[tuple[bool, int, int]], quantise_from: int
 ) -> None:
     rows = TemplateRows(dim=2)
     expected: dict[int, list[float]] = {}  # owner -> the first value of each of its vectors
     serial = 0.0
-    for adding, owner, count in ops:
+    for step, (adding, owner, count) in enumerate(ops):
+        if step == quantise_from:
+            rows.start_quantising()
         if adding:
             values = [serial + i for i in range(count)]
             serial += count
@@ -102,6 +108,10 @@ def test_template_rows_keep_each_owner_s_rows_and_vectors_in_step(
         owned = rows.rows_of(owner)
         assert sorted(rows.matrix[owned, 0].tolist()) == values
         assert (rows.owners[owned] == owner).all()
+    if rows.quantising:  # row by row, the very rows a quantisation of the whole gives
+        kept, whole = rows.quantised(), quantise(rows.matrix)
+        for name in ("values", "inv_row_scale", "bound_u", "bound_v"):
+            assert np.array_equal(getattr(kept, name), getattr(whole, name))
 
 
 def test_adding_and_removing_a_rental_copies_only_its_own_rows() -> None:
