@@ -219,3 +219,27 @@ def test_a_mass_expiry_is_read_again_in_one_go(
     assert len(one.rental.housekeeping(later).expired_rentals) == count
     before = reads["all_ids"]
     assert one.rental.prepare(MODEL) == 0 and reads["all_ids"] == before + 1
+
+
+def test_a_registration_never_reopens_a_rental_another_kiosk_ended(
+    site_pair: tuple[SiteKiosk, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The duplicate check's match is stale (kiosk 2 ended the rental after kiosk 1 matched
+    it, here: a blind gallery and a fooled confirmation): the rental, locked and read again in
+    the registration's transaction, is no longer active, so the face gets a new locker and the
+    old one is not reopened for it."""
+    one, two = site_pair
+    mine = one.rental.register(face(1), consent=True, model_version=MODEL)
+    assert one.rental.prepare(MODEL) == 1
+    with one.store.database.transaction() as session:
+        seen = rentals.change_marker(session)
+    monkeypatch.setattr(gallery.rentals, "change_marker", lambda _session: seen)
+    monkeypatch.setattr(gallery.GalleryCache, "confirm", lambda *_args: True)
+    later = utcnow() + timedelta(hours=one.settings.privacy.rental_max_hours + 73)
+    assert two.rental.housekeeping(later).expired_rentals == (mine.rental_id,)
+    assert mine.rental_id in one.rental._gallery.rental_ids  # stale on purpose
+
+    again = one.rental.register(face(1), consent=True, model_version=MODEL)
+    assert again.outcome is RegisterOutcome.OPENED
+    assert (again.rental_id, again.locker_label) != (mine.rental_id, mine.locker_label)
+    assert rental_state(one, mine.rental_id) is RentalState.EXPIRED
