@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -137,6 +137,19 @@ class CommandWatch:
 
     def in_flight(self) -> list[Execution]:
         return list(self._running.values())
+
+    def settled_intents(
+        self, unresolved: Sequence[tuple[int, str, str]], down: Collection[str]
+    ) -> list[tuple[int, str, str]]:
+        """The unresolved unlock intents ``(id, purpose, kiosk id)`` that should have an
+        outcome by now: not a command's door moving right now, not of a kiosk still down (its
+        start-up check resolves them)."""
+        moving = {run.kiosk_id for run in self._running.values()}
+        return [
+            (request_id, purpose, kiosk_id)
+            for request_id, purpose, kiosk_id in unresolved
+            if kiosk_id not in down and not (purpose == "force_open" and kiosk_id in moving)
+        ]
 
     def attribute(self, pulse: Pulse, label: str | None) -> Execution | None:
         """The execution that fired ``pulse`` (its kiosk, its locker, during it), if any."""

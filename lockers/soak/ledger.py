@@ -365,17 +365,7 @@ class Ledger:
         states = inspection.locker_states(session)
         drain()
         running = self.commands.in_flight()
-        for request_id, purpose, kiosk_id in unresolved:
-            moving = purpose == "force_open" and kiosk_id in {run.kiosk_id for run in running}
-            if moving or kiosk_id in down:  # a command's door is moving; not restarted yet
-                continue
-            self.violate(
-                "unresolved_intents",
-                cycle,
-                f"{purpose} unlock {request_id} of {kiosk_id} has no outcome after every kiosk "
-                "stopped or ran its start-up check",
-                key=request_id,
-            )
+        self._unresolved(cycle, self.commands.settled_intents(unresolved, down))
         staff_on = self.staff_pending | {run.label for run in running if run.action == "reset"}
         for label, person, rental_id, why in unreachable(
             self.contents, self.people, states, session, cipher, staff_on
@@ -391,6 +381,16 @@ class Ledger:
             )
         self.audit.check(cycle, session, records, full=full_audit)
         self.commands.check(cycle, session, time.monotonic())
+
+    def _unresolved(self, cycle: int, intents: Sequence[tuple[int, str, str]]) -> None:
+        for request_id, purpose, kiosk_id in intents:
+            self.violate(
+                "unresolved_intents",
+                cycle,
+                f"{purpose} unlock {request_id} of {kiosk_id} has no outcome after every kiosk "
+                "stopped or ran its start-up check",
+                key=request_id,
+            )
 
     def verify_audit(self, cycle: int, session: Session) -> None:
         """Every audit entry seen so far is still there, unchanged."""

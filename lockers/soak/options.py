@@ -30,7 +30,7 @@ class SoakOptions:
     kept offline for ``outage_s``, past the commands' time to live ``command_ttl_s``, while the
     others send it commands; then it is brought back). A SIGKILL at a named step of a command
     the owning kiosk is running (claimed, door intent committed, pulsed, executed) strikes at
-    ``sigkill_rate`` / 2 per command.
+    ``sigkill_rate`` × 2 per kiosk and cycle (armed until its next op).
     """
 
     kiosks: int = 2
@@ -52,7 +52,7 @@ class SoakOptions:
     duplicate_rate: float = 0.05
     forgetful_rate: float = 0.03
     staff_rate: float = 0.02
-    command_rate: float = 0.04
+    command_rate: float = 0.08
     outage_rate: float = 0.01
     outage_s: float = 4.5
     command_ttl_s: float = 3.0

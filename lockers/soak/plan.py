@@ -122,7 +122,9 @@ def plan_cycle(
     command_kills = []
     for _ in range(kiosks):
         roll, pick = rng.random(), rng.randrange(len(COMMAND_KILL_STEPS))
-        armed = killable and roll < sigkill_rate / 2
+        # Armed until the kiosk's next op, it strikes only if a command for its bank runs
+        # meanwhile: armed twice as often as an op's own kill.
+        armed = killable and roll < min(1.0, sigkill_rate * 2)
         command_kills.append(COMMAND_KILL_STEPS[pick] if armed else None)
     outage_roll, outage_victim, outage_kill = rng.random(), rng.randrange(kiosks), rng.random()
     return CyclePlan(

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from lockers.errors import LockersError
 from lockers.soak.faults import BoardFault
 from lockers.soak.history import History, describe_record
-from lockers.soak.kiosks import KioskDied
+from lockers.soak.kiosks import Kiosk, KioskDied
 from lockers.soak.ledger import INVARIANTS, Ledger, OpRecord
 from lockers.soak.mix import LockerView, OpMix
 from lockers.soak.options import SoakOptions
@@ -84,6 +84,11 @@ class SoakRunner:
                 entry["startup_findings"] = findings
             self.history.add(entry)
 
+    def _gone(self, kiosk: Kiosk) -> None:
+        """``kiosk``'s process ended: the ledger takes the last of its agent's events."""
+        self.ledger.commands.take(kiosk.index, kiosk.kiosk_id, kiosk.take_command_events())
+        self.ledger.commands.kiosk_died(kiosk.index)
+
     def _drain(self, skip: Collection[int] = ()) -> set[int]:
         """Read what every running kiosk's site agent did, into the ledger; returns the
         kiosks found dead (a kill at a command's step lands between ops)."""
@@ -137,12 +142,7 @@ class SoakRunner:
         pulses = [p for emulator in self.site.emulators for p in emulator.take_pulses()]
         # After the pulses: every command step that led to one of them is in the pipes now.
         for index in killed:
-            self.ledger.commands.take(
-                index,
-                self.site.kiosks[index].kiosk_id,
-                self.site.kiosks[index].take_command_events(),
-            )
-            self.ledger.commands.kiosk_died(index)
+            self._gone(self.site.kiosks[index])
         self.result.faults["sigkill_command_between_ops"] += len(self._drain(killed))
         entries = [describe_record(result.cycles, r, pulses, self.ledger.labels) for r in records]
         for entry, record in zip(entries, records, strict=True):
@@ -156,16 +156,20 @@ class SoakRunner:
 
     def _keep_offline(self, plan: CyclePlan) -> None:
         """The plan's outage: stop (or SIGKILL) a kiosk and keep it offline past the TTL."""
-        if plan.outage is None or self.restarts.is_down(plan.outage):
+        total = len(self.site.kiosks)
+        up = [i for i in range(total) if not self.restarts.is_down(i)]
+        planned = plan.outage
+        if planned is None or len(up) < 2:
             return
-        kiosk = self.site.kiosks[plan.outage]
+        # The planned victim, or the next kiosk that is up (a killed one is down already).
+        victim = min(up, key=lambda i: (i - planned) % total)
+        kiosk = self.site.kiosks[victim]
         if plan.outage_kill:
             kiosk.kill()
             kiosk.drain()  # reaps it
         else:
             kiosk.stop()  # signs off: offline at once
-        self.ledger.commands.take(kiosk.index, kiosk.kiosk_id, kiosk.take_command_events())
-        self.ledger.commands.kiosk_died(kiosk.index)
+        self._gone(kiosk)
         self.restarts.take_down(kiosk.index, self.o.outage_s)
         self.result.faults["outage_killed" if plan.outage_kill else "outage_stopped"] += 1
 
@@ -265,8 +269,7 @@ class SoakRunner:
             failed = report is not None and report.error_kind == "StoreError"
             if failed and kiosk.index not in killed:
                 kiosk.stop()  # signs off when the database lets it
-                self.ledger.commands.take(kiosk.index, kiosk.kiosk_id, kiosk.take_command_events())
-                self.ledger.commands.kiosk_died(kiosk.index)
+                self._gone(kiosk)
             if kiosk.index in killed or failed:
                 entry["taken_down"] = True
                 self.restarts.take_down(kiosk.index)
@@ -372,8 +375,7 @@ class SoakRunner:
             self._settle_commands()
             for kiosk in self.site.kiosks:
                 kiosk.stop()
-                self.ledger.commands.take(kiosk.index, kiosk.kiosk_id, kiosk.take_command_events())
-                self.ledger.commands.kiosk_died(kiosk.index)
+                self._gone(kiosk)
             before = len(self.ledger.violations)
             with self.db.transaction() as session:
                 self.ledger.check_store(self.result.cycles, session, self.cipher, [])

@@ -129,16 +129,7 @@ class KioskWorker:
             self.agent = SoakSiteAgent(
                 store.database, self.board, store.presence, self._clock, self._emit
             )
-        rec = self.settings.recognition
-        self._flow_settings = FlowSettings(
-            capture_frames=3,
-            capture_min_interval_s=0.0,
-            # Enrol the first good frames: which frames are best is the flow's own tests' job;
-            # the soak is about the store and the board.
-            capture_window_s=0.0,
-            liveness=None,  # synthetic people cannot turn their heads; the gate is not soaked
-            retrieve_frames=rec.frames_window,
-        )
+        self._flow_settings = _flow_settings(self.settings)
 
     def start_agent(self) -> None:
         """Heartbeat and execute this bank's site commands from now on (a thread)."""
@@ -294,6 +285,18 @@ class KioskWorker:
         if action == "out_of_service":
             return staff.set_out_of_service(who, label, "soak: maintenance")
         return staff.back_in_service(who, label, "soak: repaired")
+
+
+def _flow_settings(settings: Settings) -> FlowSettings:
+    return FlowSettings(
+        capture_frames=3,
+        capture_min_interval_s=0.0,
+        # Enrol the first good frames: which frames are best is the flow's own tests' job;
+        # the soak is about the store and the board.
+        capture_window_s=0.0,
+        liveness=None,  # synthetic people cannot turn their heads; the gate is not soaked
+        retrieve_frames=settings.recognition.frames_window,
+    )
 
 
 def _serialised(emit: Callable[[tuple[Any, ...]], None]) -> Callable[[tuple[Any, ...]], None]:

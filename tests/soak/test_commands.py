@@ -161,7 +161,10 @@ def test_a_command_begun_past_its_time_to_live_is_stale_whatever_the_clocks(
     site.check(seen_at=time.monotonic() - 10.0)  # the ledger saw it sent 10 s ago
     with site.kiosks[1].store.database.transaction() as session:
         claimed = site_commands.claim_next_commands(
-            session, "soak-1", site.kiosks[1].store.presence.instance, utcnow()  # type: ignore[union-attr]
+            session,
+            "soak-1",
+            site.kiosks[1].store.presence.instance,
+            utcnow(),  # type: ignore[union-attr]
         )
     assert [command.id for command in claimed] == [late]
     assert site.stale() == []
@@ -178,7 +181,9 @@ def test_a_broken_executor_running_a_command_twice_is_caught(two_kiosks: Site) -
     site.check()
     details = site.stale()
     assert any(f"command {twice} (open locker 3 for soak-1) ran twice" in d for d in details)
-    assert any(f"command {twice} (open locker 3 for soak-1) opened its locker twice" in d for d in details)
+    assert any(
+        f"command {twice} (open locker 3 for soak-1) opened its locker twice" in d for d in details
+    )
 
 
 def test_three_kiosks_send_each_other_commands_through_kills_and_outages() -> None:
