@@ -10,6 +10,7 @@ harness can SIGKILL it at any moment.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -314,6 +315,9 @@ def serve(conn: Connection, config: str, seed: int, sim_s: float = 0.0) -> None:
     """A kiosk process: start (``("ready", summary)`` or ``("failed", why)``), then run every
     :class:`Op` received until ``None`` or the pipe closes; its site agent's
     :class:`~lockers.soak.ops.CommandEvent` s come as ``("cmd", event)`` meanwhile."""
+    # The harness injects the faults and counts them: the kiosk's own warnings about them (a
+    # database restarting under its site agent) would only drown the report.
+    logging.getLogger("lockers").setLevel(logging.ERROR)
     try:
         worker = KioskWorker(Path(config), seed, emit=conn.send, sim_s=sim_s)
     except LockersError as exc:
