@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -81,9 +82,17 @@ class ServicesBackend:
         final: bool = True,
         challenge: ChallengeProof | None = None,
     ) -> RetrieveResult:
-        return self.rental.retrieve(
+        from lockers.kiosk.dto import RetrieveOutcome
+
+        started = time.monotonic()
+        result = self.rental.retrieve(
             probes, model_version=model_version, pad=pad, final=final, challenge=challenge
         )
+        if self.site is not None and result.outcome is not RetrieveOutcome.UNDECIDED:
+            # The kiosk's recognition latency for the site's /metrics: probes in → decision
+            # (an early look that did not decide is not a decision).
+            self.site.agent.presence.recognition_latency.observe(time.monotonic() - started)
+        return result
 
     def prepare(self, model_version: str) -> int:
         if self.site is not None:  # the site sees which model this kiosk runs

@@ -10,10 +10,13 @@ kiosk id to another one stops driving the bank and says so in the kiosk's health
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from lockers.config import Settings
 from lockers.errors import LockersError
 
 if TYPE_CHECKING:
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_ERROR_S = 5.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class SiteThread:
@@ -75,3 +79,41 @@ class SiteThread:
         self._stop.set()
         self.agent.close()
         self._thread.join(timeout=10.0)
+
+
+def run_site_agent(settings: Settings, *, on_ready: Callable[[str], object] = print) -> str:
+    """``lockers site agent``: this kiosk's site part alone (registered, bank synced, heartbeat,
+    staff commands on its board, no camera or screen) until SIGTERM/SIGINT; then signed off.
+    Returns why it stopped early ("" after a signal).
+
+    Raises:
+        KioskIdInUseError, StoreError, BoardError: as the kiosk's own start would.
+    """
+    from lockers import __version__
+    from lockers.hardware.boards import open_board
+    from lockers.kiosk.presence import identity_of
+    from lockers.kiosk.startup import start_store
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in STOP_SIGNALS}
+    store, _report = start_store(settings, identity=identity_of(settings, version=__version__))
+    try:
+        board = open_board(settings.board, settings.lockers)
+        try:
+            site = SiteThread.start(store, board)
+            if site is None:  # start_store was given an identity: it always registers
+                return "the kiosk was not registered"
+            on_ready(f"site agent of {settings.database.kiosk_id} running (pid {os.getpid()})")
+            try:
+                # The wait wakes each second: the agent thread may have stopped by itself.
+                while not stop.wait(1.0) and site.problem == "":
+                    pass
+                return site.problem
+            finally:
+                site.stop()
+        finally:
+            board.close()
+    finally:
+        store.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

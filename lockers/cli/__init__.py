@@ -20,6 +20,7 @@ from lockers.cli import (
     kiosk_cmds,
     models_cmds,
     pad_cmds,
+    prompts_cmds,
     site_cmds,
     soak_cmd,
     store_cmds,
@@ -60,6 +61,7 @@ pad_cmds.register(app)
 soak_cmd.register(app)
 site_cmds.register(app)
 console_cmds.register(app)
+prompts_cmds.register(app)
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""Site commands: ``lockers site status`` (every kiosk of the site sharing this database) and
+"""Site commands: ``lockers site status`` (every kiosk of the site sharing this database),
+``lockers site agent`` (a kiosk's site part alone: heartbeat and staff commands on its board) and
 ``lockers site key export|import`` (the site's template key and PIN secret, moved between kiosks
 under a passphrase, never through the database)."""
 
@@ -63,7 +64,30 @@ def register(app: typer.Typer) -> None:
             return
         out.print(table)
 
+    _register_agent(site_app)
     _register_keys(site_app)
+
+
+def _register_agent(site_app: typer.Typer) -> None:
+    @site_app.command("agent")
+    def site_agent(ctx: typer.Context) -> None:
+        """Run only this kiosk's part in the site, without camera or screen: registered as the
+        kiosk, its bank synced, the heartbeat, and the staff commands for its bank executed on
+        its board. Stops (signed off) on SIGTERM or Ctrl-C.
+
+        For a bank whose kiosk is being serviced, and for the console's end-to-end test (the
+        full `lockers kiosk` needs verified face weights)."""
+        import logging
+
+        from lockers.app.site import run_site_agent
+
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        problem = run_site_agent(state(ctx).settings(), on_ready=out.print)
+        if problem:
+            out.print(f"[red]site agent stopped:[/] {problem}")
+            raise typer.Exit(1)
 
 
 def _passphrase(given: str | None, confirm: bool) -> str:

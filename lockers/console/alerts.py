@@ -5,7 +5,9 @@ condition stays one alert and a new occurrence is a new one.
 Kinds: kiosk offline, door forced open or jammed (a ``door_alert`` entry the kiosk wrote in the
 audit log), door jammed or locker flagged for staff, door left open longer than
 ``console.door_open_alert_s``, no free locker at a kiosk, rental overdue, presentation attacks
-repeated at a kiosk (``console.pad_alert_count`` within ``console.pad_alert_window_min``).
+repeated at a kiosk (``console.pad_alert_count`` within ``console.pad_alert_window_min``),
+assistance requested (a customer pressed "call staff" at a kiosk: an ``assistance_requested``
+entry the kiosk wrote in the audit log).
 """
 
 from __future__ import annotations
@@ -113,7 +115,8 @@ def _locker_alerts(grid: list[LockerRow], now: datetime, door_open_s: float) -> 
     return alerts
 
 
-DOOR_EVENT_WINDOW = timedelta(hours=24)  # door alerts from the audit log stay listed this long
+# Alerts read from the audit log (doors, calls for staff) stay listed this long.
+DOOR_EVENT_WINDOW = timedelta(hours=24)
 
 
 def _door_event_alerts(session: Session, now: datetime) -> list[Alert]:
@@ -147,6 +150,50 @@ def _door_event_alerts(session: Session, now: datetime) -> list[Alert]:
     return alerts
 
 
+def _detail_fields(reason: str | None) -> dict[str, str]:
+    """The ``key=value`` words of a kiosk's audit reason (``kiosk=k2 screen=home ...``)."""
+    words = (word.partition("=") for word in (reason or "").split())
+    return {key: value for key, sep, value in words if sep and value}
+
+
+def _assistance_alerts(session: Session, now: datetime) -> list[Alert]:
+    """A customer pressed "call staff" at a kiosk (action ``assistance_requested``, actor
+    ``kiosk:<id>``, the screen and language, sometimes a locker, in its reason): one alert per
+    press of the last day, until a manager acknowledges it."""
+    entries = session.scalars(
+        select(AuditEntry)
+        .where(
+            AuditEntry.action == AuditAction.ASSISTANCE_REQUESTED.value,
+            AuditEntry.at >= now - DOOR_EVENT_WINDOW,
+        )
+        .order_by(AuditEntry.id.desc())
+        .limit(200)
+    )
+    alerts: list[Alert] = []
+    for entry in entries:
+        fields = _detail_fields(entry.reason)
+        kiosk_id = (
+            entry.actor.removeprefix("kiosk:")
+            if entry.actor.startswith("kiosk:")
+            else fields.get("kiosk", "?")
+        )
+        label = entry.locker_label or fields.get("locker")
+        where = [f"screen {fields['screen']}"] if "screen" in fields else []
+        where += [f"locker {label}"] if label else []
+        where += [f"language {fields['language']}"] if "language" in fields else []
+        alerts.append(
+            Alert(
+                f"assistance:{entry.id}",
+                "assistance_requested",
+                kiosk_id,
+                label,
+                entry.at,
+                f"assistance requested at {kiosk_id}" + (f" ({', '.join(where)})" if where else ""),
+            )
+        )
+    return alerts
+
+
 def open_alerts(ctx: ConsoleContext) -> list[Alert]:
     """Every current alert, newest first, with who acknowledged it (if anyone)."""
     now = ctx.clock()
@@ -158,6 +205,7 @@ def open_alerts(ctx: ConsoleContext) -> list[Alert]:
         attacks = console_queries.presentation_attacks_since(session, window_start)
         alerts = _kiosk_alerts(kiosks, grid) + _locker_alerts(grid, now, config.door_open_alert_s)
         alerts += _door_event_alerts(session, now)
+        alerts += _assistance_alerts(session, now)
         bucket = int(window_start.timestamp() // (config.pad_alert_window_min * 60))
         for actor, count in attacks:
             if count >= config.pad_alert_count and actor.startswith("kiosk:"):

@@ -10,13 +10,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+from sqlalchemy import select
 
 from lockers.console import alerts
 from lockers.console.context import ConsoleContext
 from lockers.console.site_port import KioskView
 from lockers.store import console_queries
+from lockers.store.db import Session
+from lockers.store.latency import HistogramSnapshot
+from lockers.store.models import Kiosk
 
 LOCKER_STATES = ("free", "occupied", "overdue", "out_of_service", "flagged")
 
@@ -37,8 +46,10 @@ class SiteCollector(Collector):
             retrieves = console_queries.retrieve_outcomes(session)
             attacks = console_queries.presentation_attacks(session)
             commands = ctx.commands.counts_by_result(session)
+            latency = _recognition_latency(session)
         yield _lockers(grid, [k.kiosk_id for k in kiosks])
         yield from _kiosks(kiosks)
+        yield latency
         unlock_family = CounterMetricFamily(
             "lockers_unlocks", "Door unlocks by purpose and outcome", labels=["purpose", "outcome"]
         )
@@ -106,6 +117,23 @@ def _kiosks(kiosks: list[KioskView]) -> Iterator[Metric]:
             beat.add_metric([kiosk.kiosk_id], kiosk.last_beat_at.timestamp())
     yield up
     yield beat
+
+
+def _recognition_latency(session: Session) -> Metric:
+    """Each kiosk's retrieve latencies as its last heartbeat stored them (cumulative since that
+    kiosk process started; a kiosk that has not beaten with one yet has no series)."""
+    family = HistogramMetricFamily(
+        "lockers_recognition_latency_seconds",
+        "Retrieve recognition latency at each kiosk: probe frames handed to the service to "
+        "its decision",
+        labels=["kiosk"],
+    )
+    rows = session.execute(select(Kiosk.id, Kiosk.recognition_latency).order_by(Kiosk.id))
+    for kiosk_id, stored in rows:
+        snapshot = HistogramSnapshot.from_json(stored)
+        if snapshot is not None:
+            family.add_metric([kiosk_id], snapshot.cumulative(), snapshot.sum_s)
+    return family
 
 
 def render_metrics(ctx: ConsoleContext) -> bytes:

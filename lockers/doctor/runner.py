@@ -6,14 +6,15 @@ import logging
 from collections.abc import Callable, Collection
 
 from lockers.config import Settings
-from lockers.doctor import devices, models, qt, storage, system
+from lockers.doctor import audio, devices, models, qt, storage, system
 from lockers.doctor.result import CheckResult, Status, fail
 
 log = logging.getLogger(__name__)
 
 # The kiosk watches these live itself (camera and board reconnect, the model loads in its
 # worker, Qt is already running its window): at start-up the doctor leaves them to it.
-LIVE_AT_STARTUP = frozenset({"qt", "camera", "board"})
+# The kiosk's voice logs itself why it is silent (no audio output), so "audio" is left out too.
+LIVE_AT_STARTUP = frozenset({"qt", "camera", "board", "audio"})
 # Names of the checks, for --skip (a check may report under a finer name, e.g. qt.xcb).
 CHECKS = (
     "python",
@@ -22,6 +23,8 @@ CHECKS = (
     "font",
     "camera",
     "board",
+    "audio",
+    "prompts",
     "weights",
     "antispoof",
     "liveness",
@@ -74,6 +77,8 @@ def run_checks(
     add("font", lambda: system.check_hangul_font(settings))
     add("camera", lambda: devices.check_camera(settings, camera_seconds))
     add("board", lambda: devices.check_board(settings))
+    add("audio", lambda: audio.check_audio_output(settings))
+    add("prompts", lambda: audio.check_prompts(settings))
     add("weights", lambda: models.check_embedding_weights(settings, deep=not startup))
     add("antispoof", lambda: models.check_antispoof_weights(settings, deep=not startup))
     add("liveness", lambda: models.check_liveness_tiers(settings))

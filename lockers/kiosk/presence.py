@@ -1,6 +1,7 @@
 """This kiosk in the site's registry: registered at start (refused when another running kiosk
 holds the same ``database.kiosk_id``), a heartbeat every ``site.heartbeat_s`` with its free
-lockers, failed checks and model version, and a sign-off at a clean exit."""
+lockers, failed checks, model version and retrieve recognition latency histogram, and a
+sign-off at a clean exit."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from lockers.config import Settings
 from lockers.errors import LockersError
 from lockers.store import site, site_commands
 from lockers.store.db import Database, Session
+from lockers.store.latency import LatencyHistogram
 from lockers.store.models import Locker, LockerStatus, utcnow
 from lockers.store.site import KioskIdentity, new_instance_token
 
@@ -66,6 +68,9 @@ class KioskPresence:
         self._last_beat: datetime | None = None
         self.failed_checks: list[str] = []
         self.model_version = identity.model_version
+        # Retrieve decisions of this process (observed on the service thread, written by
+        # each beat): the console's lockers_recognition_latency_seconds.
+        self.recognition_latency = LatencyHistogram()
 
     @property
     def kiosk_id(self) -> str:
@@ -123,6 +128,7 @@ class KioskPresence:
                 free_lockers=free_lockers(session, self.kiosk_id),
                 failed_checks=self.failed_checks,
                 model_version=self.model_version,
+                recognition_latency=self.recognition_latency.snapshot(),
             )
         self._last_beat = now
 

@@ -44,13 +44,14 @@ def seed_active_rentals(
 ) -> list[int]:
     """One occupied locker and one active rental per row of ``templates`` ``(m, k, d)``, each
     rental holding its ``k`` templates (encrypted as the kiosk encrypts them). Returns the
-    rental ids. Lockers are numbered ``{label_prefix}{i}`` on boards from ``first_board``."""
+    rental ids. Lockers are numbered ``{label_prefix}{i}`` on boards from ``first_board``, in
+    ``kiosk_id``'s bank (the rentals were made there too)."""
     vectors = np.asarray(templates, dtype=np.float32)
     if vectors.ndim != 3:
         raise ValueError(f"templates must be (rentals, k, dim), got shape {vectors.shape}")
     if len(vectors) == 0:
         return []
-    locker_ids = _insert_lockers(session, len(vectors), now, first_board, label_prefix)
+    locker_ids = _insert_lockers(session, len(vectors), now, kiosk_id, first_board, label_prefix)
     ends = now + timedelta(hours=max_hours)
     rental_ids = list(
         session.scalars(
@@ -88,15 +89,17 @@ def seed_active_rentals(
 
 
 def _insert_lockers(
-    session: Session, count: int, now: datetime, first_board: int, label_prefix: str
+    session: Session, count: int, now: datetime, kiosk_id: str, first_board: int, label_prefix: str
 ) -> list[int]:
-    """``count`` occupied lockers on boards no configuration names; returns their ids."""
+    """``count`` occupied lockers of ``kiosk_id``'s bank on boards no configuration names;
+    returns their ids."""
     return list(
         session.scalars(
             insert(Locker).returning(Locker.id, sort_by_parameter_order=True),
             [
                 {
                     "label": f"{label_prefix}{i}",
+                    "kiosk_id": kiosk_id,
                     "size": LockerSize.M,
                     "board": first_board + i // CHANNELS_PER_BOARD,
                     "channel": 1 + i % CHANNELS_PER_BOARD,

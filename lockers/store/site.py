@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from lockers.errors import StoreError
 from lockers.store import audit
 from lockers.store.audit_values import AuditAction, AuditOutcome
+from lockers.store.latency import HistogramSnapshot
 from lockers.store.models import Kiosk, Locker, LockerStatus, Rental, RentalState
 
 MISSED_BEATS_OFFLINE = 3
@@ -140,6 +141,7 @@ def _fill(
     kiosk.instance = identity.instance
     kiosk.failed_checks = list(failed_checks)
     kiosk.free_lockers = free_lockers
+    kiosk.recognition_latency = None  # a new process counts from zero (its beats write it)
     kiosk.started_at = now
     kiosk.last_beat_at = now
     kiosk.stopped_at = None
@@ -154,8 +156,10 @@ def heartbeat(
     free_lockers: int | None = None,
     failed_checks: Sequence[str] | None = None,
     model_version: str | None = None,
+    recognition_latency: HistogramSnapshot | None = None,
 ) -> None:
-    """Record that this kiosk process is alive (``None`` leaves a field as it was).
+    """Record that this kiosk process is alive (``None`` leaves a field as it was), with its
+    retrieve recognition latencies since it started.
 
     Raises:
         KioskReplacedError: the row belongs to another instance now (this process was silent
@@ -168,6 +172,8 @@ def heartbeat(
         values["failed_checks"] = list(failed_checks)
     if model_version is not None:
         values["model_version"] = model_version
+    if recognition_latency is not None:
+        values["recognition_latency"] = recognition_latency.as_json()
     beat = session.execute(
         update(Kiosk)
         .where(Kiosk.id == kiosk_id, Kiosk.instance == instance)

@@ -145,6 +145,10 @@ def assess(
     height, width = image.shape[:2]
     if content_box is None:
         content_box = (0, 0, width, height)
+    # Where the face is in the picture is never a reason to refuse it, only whether all of it
+    # is in: a wheelchair user's face sits low in a camera aimed for standing height, and a
+    # centring rule would tell them "move to the centre", which they cannot do
+    # (tests/vision/test_low_reach.py holds faces in the lower third and quarter to this).
     if not _inside(face.box, content_box, config.border_px):
         issues.append(QualityIssue.PARTIALLY_OUTSIDE)
     face_px = min(face.width, face.height)

@@ -113,3 +113,51 @@ def test_door_forced_open_recorded_by_a_kiosk_is_an_alert(console: Console) -> N
     doors = [(a["kind"], a["locker_label"], a["kiosk_id"]) for a in listed]
     assert doors == [("door_jammed", "4", "kiosk-1"), ("door_forced_open", "4", "kiosk-1")]
     assert "forced open: board 1 ch 4" in listed[1]["message"]
+
+
+def test_a_call_for_staff_at_a_kiosk_is_an_alert_until_acknowledged(console: Console) -> None:
+    """The kiosk's "call staff" entry (as the kiosk's assistance service writes it: actor
+    ``kiosk:<id>``, screen and language in the reason) is an alert of its own kind, newest
+    first, in /metrics, acknowledged by a manager, and sent to the webhooks like any other."""
+    now = console.clock.now
+    with console.database.transaction() as session:
+        for minutes, reason, label in (
+            (4, "kiosk=kiosk-1 screen=home language=ko", None),
+            (1, "kiosk=kiosk-2 screen=retrieve_scan language=en", "2"),
+        ):
+            audit.append(
+                session,
+                at=now - timedelta(minutes=minutes),
+                actor=reason.split()[0].replace("kiosk=", "kiosk:"),
+                action=AuditAction.ASSISTANCE_REQUESTED,
+                outcome=AuditOutcome.OK,
+                locker_label=label,
+                reason=reason,
+            )
+    token = accounts.create_token(console.database, "mark", None, 1, "t", now)
+    api = console.client(Authorization=f"Bearer {token}")
+    listed = [a for a in api.get("/api/v1/alerts").json() if a["kind"] == "assistance_requested"]
+    assert [(a["kiosk_id"], a["locker_label"]) for a in listed] == [
+        ("kiosk-2", "2"),
+        ("kiosk-1", None),
+    ]
+    assert listed[0]["message"] == (
+        "assistance requested at kiosk-2 (screen retrieve_scan, locker 2, language en)"
+    )
+    assert 'lockers_alerts_open{kind="assistance_requested"} 2.0' in api.get("/metrics").text
+    manager = logged_in(console, "mark")
+    page = manager.get("/alerts")
+    assert page.text.count('data-kind="assistance_requested"') == 2
+    done = manager.post(
+        "/alerts/ack",
+        data={
+            "key": listed[0]["key"],
+            "note": "helped at the screen",
+            "csrf_token": page_csrf(manager, "/alerts"),
+        },
+    )
+    assert done.status_code == 303
+    assert 'lockers_alerts_open{kind="assistance_requested"} 1.0' in api.get("/metrics").text
+    with console.database.transaction() as session:
+        acks = list(audit.entries(session, action=AuditAction.ALERT_ACK))
+    assert len(acks) == 1 and "assistance_requested at kiosk-2" in (acks[0].reason or "")

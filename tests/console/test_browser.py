@@ -2,10 +2,11 @@
 binary; Playwright's own browsers are never downloaded), against the console served by a real
 uvicorn over a real database with the real site store.
 
-Two kiosks are registered with the store's own functions; kiosk 2 is played by a thread that
-beats and executes its commands with the real ``claim_next_commands`` / ``finish_command``,
-pulsing its lock on a real board driver over the pty board emulator (the kiosk-side
-``CommandExecutor`` is not on main yet: when it is, it replaces this thread). Set
+Two kiosks are registered with the store's own functions and played by threads that beat and
+execute their commands with the real ``claim_next_commands`` / ``finish_command``, kiosk 2
+pulsing its lock on a real board driver over the pty board emulator: the test controls when a
+command is carried out (the page shows it pending) and takes the screenshots.
+test_e2e_kiosks.py runs the same story with two real kiosk processes. Set
 ``LOCKERS_CONSOLE_SCREENSHOTS=docs/screenshots/console`` to refresh the README's screenshots.
 """
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from browser_kit import WAIT_MS, chromium_page, playwright_api, submit_open
 from console_kit import add_member, rent, serve
 
 from lockers.config import Settings
@@ -30,14 +32,8 @@ from lockers.store.db import Database
 from lockers.store.models import CommandResult, utcnow
 from lockers.store.site import KioskIdentity, new_instance_token
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("Debian's chromium is not installed (.ci/run installs it)", allow_module_level=True)
-
 BEAT_S = 0.5  # offline after 3 missed beats: 1.5 s
 TTL_S = 4.0
-WAIT_MS = 20_000  # pages refresh themselves every 1-5 s; a loaded machine gets slack
 PASSWORD = "ada-password-333"
 # Read at import: the suite's autouse fixture hides LOCKERS_* variables from the tests.
 SCREENSHOTS = os.environ.get("LOCKERS_CONSOLE_SCREENSHOTS", "")
@@ -132,24 +128,9 @@ def site_console(
 
 
 @pytest.fixture
-def browser_page(tmp_path: Path) -> Iterator[object]:
-    with playwright_api.sync_playwright() as driver:
-        browser = driver.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1200, "height": 800})
-        page.set_default_timeout(WAIT_MS)
-        try:
-            yield page
-        finally:
-            browser.close()
+def browser_page() -> Iterator[object]:
+    with chromium_page() as page:
+        yield page
 
 
 class Shots:
@@ -166,14 +147,6 @@ class Shots:
             Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
             for path in self.taken:
                 shutil.copy(path, Path(SCREENSHOTS) / path.name)
-
-
-def _open_locker(page: object, url: str, label: str, note: str) -> None:
-    page.goto(f"{url}/lockers/{label}")  # type: ignore[attr-defined]
-    form = page.locator("form.action", has=page.locator("input[name=action][value=open]"))  # type: ignore[attr-defined]
-    form.locator("select[name=reason]").select_option(index=0)
-    form.locator("input[name=note]").fill(note)
-    form.locator("button[type=submit]").click()
 
 
 def test_console_in_chromium(
@@ -201,7 +174,7 @@ def test_console_in_chromium(
     page.goto(f"{url}/lockers/B-2")  # type: ignore[attr-defined]
     shots.take("locker")
     kiosk_2.go_ahead.clear()  # kiosk 2 claims the command, then holds it until the page shows it
-    _open_locker(page, url, "B-2", "customer left keys")
+    submit_open(page, url, "B-2", "customer left keys")
     status = page.locator("#command-status")  # type: ignore[attr-defined]
     expect(status).to_contain_text("Pending: claimed")
     shots.take("command_pending")
@@ -222,7 +195,7 @@ def test_console_in_chromium(
     shots.take("alerts")
 
     # A command to the offline kiosk expires after its TTL and never fires, even once it is back.
-    _open_locker(page, url, "B-3", "after hours")
+    submit_open(page, url, "B-3", "after hours")
     expect(status).to_contain_text("Result: expired")
     shots.take("command_expired")
     kiosk_2.polled.clear()

@@ -25,7 +25,8 @@ from lockers.console.app import create_app
 from lockers.console.context import ConsoleContext
 from lockers.console.webhooks import WebhookDispatcher, sign, verify
 from lockers.errors import ConfigError
-from lockers.store import lockers_repo
+from lockers.store import audit, lockers_repo
+from lockers.store.audit_values import AuditAction, AuditOutcome
 from lockers.store.console_models import WebhookDelivery
 from lockers.store.db import Database
 from lockers.store.models import utcnow
@@ -191,3 +192,29 @@ def test_a_bad_receiver_is_a_config_error_and_secrets_never_print(tmp_path: Path
     )
     shown = json.dumps(load_settings(good).model_dump(mode="json"))
     assert SECRET not in shown and "https://h.example/x" in shown
+
+
+def test_a_call_for_staff_is_sent_to_the_webhooks(
+    database: Database, settings: Settings, receiver: Receiver
+) -> None:
+    settings = _with_hook(settings, receiver.url)
+    with database.transaction() as session:
+        lockers_repo.sync_lockers(session, settings.lockers)
+        audit.append(
+            session,
+            at=utcnow(),
+            actor="kiosk:kiosk-2",
+            action=AuditAction.ASSISTANCE_REQUESTED,
+            outcome=AuditOutcome.OK,
+            reason="kiosk=kiosk-2 screen=home language=ko",
+        )
+    ctx: ConsoleContext = create_app(settings, database, commands=RecordingCommands()).state.console
+    dispatcher = WebhookDispatcher(ctx)
+    dispatcher.start()
+    try:
+        assert receiver.accepted.wait(30), receiver.verdicts
+    finally:
+        dispatcher.stop()
+    alert = receiver.bodies[-1]["alert"]
+    assert isinstance(alert, dict) and alert["kind"] == "assistance_requested"
+    assert alert["kiosk_id"] == "kiosk-2" and "screen home" in str(alert["message"])

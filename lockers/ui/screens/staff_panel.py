@@ -26,7 +26,7 @@ from lockers.kiosk.dto import LockerView
 from lockers.store.audit_values import AuditAction
 from lockers.ui.controller import KioskStatus, StaffState
 from lockers.ui.qt_compat import emit, forward
-from lockers.ui.style import COLOURS
+from lockers.ui.style import COLOURS, tile_style
 from lockers.ui.widgets.common import button, label, on_click
 from lockers.ui.widgets.reason_picker import ReasonPicker
 
@@ -249,14 +249,10 @@ class StaffPanel(QWidget):
             # A silent board's doors are unknown: never show them as closed or free.
             door = state.doors.get(view.label)
             tile_state = locker_state(view, door) if self._board_ok else "unknown"
-            colour = COLOURS.get(tile_state, COLOURS["unknown"])
-            border = "#ffffff" if view.label == self._selected else colour
             tile = self.tiles[view.label]
             tile.setText(f"{view.label}\n{tr('state.' + tile_state, self._lang)}")
-            tile.setStyleSheet(
-                f"background: {colour}; border: 4px solid {border}; font-size: 22px; "
-                "min-height: 100px;"
-            )
+            # Its text on its state's colour (dark on amber and orange) and its own focus ring.
+            tile.setStyleSheet(tile_style(tile_state, selected=view.label == self._selected))
             tile.setProperty("locker_state", tile_state)
 
     def select(self, name: str) -> None:
