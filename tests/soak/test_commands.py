@@ -186,6 +186,22 @@ def test_a_broken_executor_running_a_command_twice_is_caught(two_kiosks: Site) -
     )
 
 
+def test_a_command_never_finished_once_every_kiosk_is_back_is_lost(two_kiosks: Site) -> None:
+    site = two_kiosks
+    waiting = site.send("3")
+    site.check()
+    site.ledger.commands.check_end(site.cycle)
+    assert [v.detail for v in site.ledger.violations if v.invariant == "lost_commands"] == [
+        f"command {waiting} (open locker 3 for soak-1) never picked up"
+    ]
+    with site.kiosks[1].store.database.transaction() as session:
+        site_commands.expire_commands(session, utcnow() + timedelta(minutes=1))
+    site.check()
+    site.ledger.commands.check_end(site.cycle)
+    assert site.ledger.counts["lost_commands"] == 1  # expired since: finished, not lost
+    assert site.ledger.commands.counts()["commands_expired"] == 1
+
+
 def test_three_kiosks_send_each_other_commands_through_kills_and_outages() -> None:
     result = run_soak(
         SoakOptions(
