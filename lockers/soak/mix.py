@@ -9,6 +9,7 @@ taking lockers out of service and back, and the kiosk's expiry housekeeping.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from lockers.soak.ops import Op, OpKind
 from lockers.soak.options import SoakOptions
 from lockers.soak.people import BAD_NOISE, GOOD_NOISE, STRANGER_BASE
 from lockers.soak.plan import KILL_STEPS as KILL_STEPS  # where the kill points used to live
+from lockers.store.inspection import LockerState
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,14 @@ class LockerView:
     free: list[str]  # a registration may get one of these
     flagged: set[str]  # staff must look at these
     out_of_service: list[str]
+
+    @classmethod
+    def of(cls, rows: Sequence[LockerState]) -> LockerView:
+        return cls(
+            free=[lk.label for lk in rows if lk.status == "available" and lk.attention is None],
+            flagged={lk.label for lk in rows if lk.attention is not None},
+            out_of_service=[lk.label for lk in rows if lk.status == "out_of_service"],
+        )
 
 
 class OpMix:

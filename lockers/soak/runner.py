@@ -104,15 +104,6 @@ class SoakRunner:
                 died.add(kiosk.index)
         return died
 
-    def _lockers(self) -> LockerView:
-        with self.db.transaction() as session:
-            rows = inspection.locker_states(session)
-        return LockerView(
-            free=[lk.label for lk in rows if lk.status == "available" and lk.attention is None],
-            flagged={lk.label for lk in rows if lk.attention is not None},
-            out_of_service=[lk.label for lk in rows if lk.status == "out_of_service"],
-        )
-
     # -- one cycle -------------------------------------------------------------------------
 
     def _cycle(self) -> None:
@@ -131,7 +122,9 @@ class SoakRunner:
             outage_rate=o.outage_rate,
         )
         self._faults.update(repr(plan.describe()).encode())
-        records, faults = self._plan_ops(plan, self._lockers())
+        with self.db.transaction() as session:
+            lockers = LockerView.of(inspection.locker_states(session))
+        records, faults = self._plan_ops(plan, lockers)
         end_db_fault = self._start_db_fault(plan)
         killed = self._run_ops(plan, records)
         for fault in faults:
@@ -166,9 +159,7 @@ class SoakRunner:
         kiosk = self.site.kiosks[victim]
         if plan.outage_kill:
             kiosk.kill()
-            kiosk.drain()  # reaps it
-        else:
-            kiosk.stop()  # signs off: offline at once
+        kiosk.stop()  # a clean stop signs off (offline at once); a killed one is reaped
         self._gone(kiosk)
         self.restarts.take_down(kiosk.index, self.o.outage_s)
         self.result.faults["outage_killed" if plan.outage_kill else "outage_stopped"] += 1
@@ -347,8 +338,7 @@ class SoakRunner:
         return None
 
     def _settle_commands(self) -> None:
-        """Bring every kiosk back and let their agents finish or expire every command (the
-        ledger's "never lost" holds once every kiosk is back)."""
+        """Bring every kiosk back; their agents finish or expire every command."""
         deadline = time.monotonic() + self.o.outage_s + self.o.command_ttl_s + SETTLE_MARGIN_S
         while time.monotonic() < deadline:
             self._bring_back()
@@ -363,6 +353,25 @@ class SoakRunner:
                 return
             time.sleep(0.2)
 
+    def _final_checks(self) -> None:
+        """Every kiosk back, every command over, every kiosk stopped: the last checks (a lock
+        fired meanwhile must be a command's)."""
+        self._settle_commands()
+        for kiosk in self.site.kiosks:
+            kiosk.stop()
+            self._gone(kiosk)
+        cycle, before = self.result.cycles, len(self.ledger.violations)
+        pulses = [p for emulator in self.site.emulators for p in emulator.take_pulses()]
+        with self.db.transaction() as session:
+            flags = {s.label: s.attention for s in inspection.locker_states(session)}
+        self.ledger.apply(cycle, [], pulses, flags)
+        with self.db.transaction() as session:
+            self.ledger.check_store(cycle, session, self.cipher, [])
+            self.ledger.verify_audit(cycle, session)
+        self.ledger.commands.check_end(cycle)
+        self._attach_history(before)
+        self._tally()
+
     def run(self) -> SoakResult:
         started = time.monotonic()
         try:
@@ -372,17 +381,7 @@ class SoakRunner:
                 self.result.elapsed_s = time.monotonic() - started
                 self._on_cycle(self.result)
             self.result.stopped_because = reason
-            self._settle_commands()
-            for kiosk in self.site.kiosks:
-                kiosk.stop()
-                self._gone(kiosk)
-            before = len(self.ledger.violations)
-            with self.db.transaction() as session:
-                self.ledger.check_store(self.result.cycles, session, self.cipher, [])
-                self.ledger.verify_audit(self.result.cycles, session)
-            self.ledger.commands.check_end(self.result.cycles)
-            self._attach_history(before)
-            self._tally()
+            self._final_checks()
         finally:
             self.site.close()
         self.result.elapsed_s = time.monotonic() - started
