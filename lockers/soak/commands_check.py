@@ -8,6 +8,8 @@
   pulses in one execution), or both finished and expired;
 - ``lost_commands``: after the run (every kiosk back and idle) a command still unfinished, or
   finished with a result that no ``command_run`` audit entry records.
+- ``false_jams`` (see :mod:`lockers.soak.races`) for commands: a command answered ``jammed``
+  although the latch of its locker released during it.
 
 And when a staff reset committed (``reset_committed``), local or by command: staff emptied the
 locker then.
@@ -25,7 +27,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from lockers.soak.kiosks import Pulse
-from lockers.soak.ops import CommandEvent
+from lockers.soak.ops import CommandEvent, OpRecord
 from lockers.store import inspection
 from lockers.store.audit_values import AuditAction, AuditOutcome
 from lockers.store.db import Session
@@ -65,6 +67,7 @@ class Execution:
     result: str = ""
     steps: dict[str, float] = field(default_factory=dict)
     pulses: int = 0
+    released: int = 0  # pulses whose latch released a closed door
     died: bool = False
     settled: bool = False  # its effect on the ledger (a reset's emptying) is applied
 
@@ -103,6 +106,7 @@ class CommandWatch:
         self._audit_last = 0
         self._logged: dict[str, Counter[int]] = defaultdict(Counter)  # action -> per command
         self._flagged: set[tuple[str, int]] = set()
+        self._op_ends: dict[int, float] = {}  # kiosk -> when its last op was answered
 
     # -- what the kiosks did -----------------------------------------------------------------
 
@@ -126,6 +130,7 @@ class CommandWatch:
             if event.what == "end":
                 run_or_none.end, run_or_none.result = event.at, event.result
                 del self._running[kiosk]
+                self._dirty.add(event.command_id)
             else:
                 run_or_none.steps[event.what] = event.at
 
@@ -158,6 +163,7 @@ class CommandWatch:
                 continue
             if run.end is None or pulse.at <= run.end:
                 run.pulses += 1
+                run.released += pulse.released and not pulse.was_open
                 self._dirty.add(run.command_id)
                 return run
         return None
@@ -168,6 +174,17 @@ class CommandWatch:
             run.kiosk == kiosk and run.begin <= end and (run.end is None or run.end >= start)
             for run in self._recent
         )
+
+    def beside_commands(self, records: Sequence[OpRecord]) -> list[OpRecord]:
+        """The ``records`` whose kiosk's agent ran a command since that kiosk's previous op was
+        answered: the board's alerts the op reports (drained at its end) may be the command's."""
+        found = []
+        for record in records:
+            since = self._op_ends.get(record.kiosk, 0.0)
+            if self.overlaps(record.kiosk, since, record.finished):
+                found.append(record)
+            self._op_ends[record.kiosk] = record.finished
+        return found
 
     def settle_resets(self, flags: Mapping[str, str | None]) -> list[tuple[float, str]]:
         """``(when, label)`` of the lockers staff emptied by a reset command that committed
@@ -253,6 +270,13 @@ class CommandWatch:
             )
         if logged.get("force_open_intent", 0) > 1 or any(run.pulses > 1 for run in runs):
             self._flag(cycle, row.id, "pulses", "opened its locker twice", row)
+        for run in runs:
+            if run.result == CommandResult.JAMMED.value and run.released:
+                took = run.steps.get("force_open:pulsed", run.begin) - run.steps.get(
+                    "force_open:committed", run.begin
+                )
+                why = f"answered jammed, yet its latch released (the unlock took {took:.2f} s)"
+                self._flag(cycle, row.id, "jam", why, row, "false_jams")
         seen = self.first_seen.get(row.id)
         for run in runs:
             if seen is not None and run.begin > seen + row.ttl_s + LATE_SLACK_S:
@@ -267,14 +291,20 @@ class CommandWatch:
                 )
 
     def _flag(
-        self, cycle: int, command_id: int, kind: str, why: str, row: CommandRow | None
+        self,
+        cycle: int,
+        command_id: int,
+        kind: str,
+        why: str,
+        row: CommandRow | None,
+        invariant: str = "stale_commands_run",
     ) -> None:
         if (kind, command_id) in self._flagged:
             return
         self._flagged.add((kind, command_id))
         what = "" if row is None else f" ({row.action} locker {row.label} for {row.kiosk_id})"
         self._violate(
-            "stale_commands_run",
+            invariant,
             cycle,
             f"command {command_id}{what} {why}",
             label=None if row is None else row.label,

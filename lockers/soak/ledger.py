@@ -129,9 +129,7 @@ class Ledger:
         flags = flags or {}
         pulses = list(pulses)
         own = [p for p in pulses if not self._outside_ops(cycle, p)]
-        beside_a_command = [
-            r for r in records if self.commands.overlaps(r.kiosk, r.started, r.finished)
-        ]
+        beside_a_command = self.commands.beside_commands(records)
         jams = false_jams([r for r in records if r not in beside_a_command], own, self.labels)
         for finding in staff_open_races(records) + jams:
             self.violate(

@@ -13,9 +13,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from lockers.hardware.emulator.handlers import FIRST_ADDRESS
 from lockers.kiosk.site_executor import ClaimedCommand, CommandRun
 from lockers.soak.agent import SoakSiteAgent, WatchedExecutor
+from lockers.soak.kiosks import Pulse
 from lockers.soak.ledger import Ledger
+from lockers.soak.ops import CommandEvent
 from lockers.soak.options import SoakOptions
 from lockers.soak.people import People
 from lockers.soak.runner import run_soak
@@ -184,6 +187,31 @@ def test_a_broken_executor_running_a_command_twice_is_caught(two_kiosks: Site) -
     assert any(
         f"command {twice} (open locker 3 for soak-1) opened its locker twice" in d for d in details
     )
+
+
+def test_a_command_answered_jammed_while_its_latch_released_is_a_false_jam(
+    two_kiosks: Site,
+) -> None:
+    """The owning kiosk's account of a command (its agent's events) against the emulator's
+    log: the latch of locker 3 released during the command, the kiosk said jammed."""
+    site = two_kiosks
+    jammed = site.send("3")
+    site.check()
+    at = time.monotonic()
+    events = [
+        CommandEvent(jammed, "begin", at, "open", "3"),
+        CommandEvent(jammed, "force_open:committed", at + 0.01, "open", "3"),
+        CommandEvent(jammed, "force_open:pulsed", at + 0.9, "open", "3"),
+        CommandEvent(jammed, "end", at + 1.0, "open", "3", "jammed"),
+    ]
+    site.ledger.commands.take(1, "soak-1", events)
+    first = FIRST_ADDRESS["kerong"]
+    site.ledger.apply(site.cycle, [], [Pulse(at + 0.02, 1, first, 3, True)])
+    site.check()
+    assert [v.detail for v in site.ledger.violations if v.invariant == "false_jams"] == [
+        f"command {jammed} (open locker 3 for soak-1) answered jammed, yet its latch released "
+        "(the unlock took 0.89 s)"
+    ]
 
 
 def test_a_command_never_finished_once_every_kiosk_is_back_is_lost(two_kiosks: Site) -> None:
