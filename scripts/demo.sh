@@ -13,6 +13,11 @@ if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ] && [ -z "${QT_QPA_PLAT
   echo "demo: no display found; running off-screen (QT_QPA_PLATFORM=offscreen)" >&2
   export QT_QPA_PLATFORM=offscreen
 fi
+# The voice guidance's prompts (accessibility mode), when espeak-ng is installed: only texts
+# that changed are rebuilt, so this is quick after the first run.
+if command -v espeak-ng >/dev/null 2>&1; then
+  .venv/bin/lockers prompts build >/dev/null || echo "demo: prompts not built (voice silent)" >&2
+fi
 # The console waits for the kiosk to create the demo database, then serves it.
 .venv/bin/python -m lockers.console.demo "$@" &
 console_pid=$!

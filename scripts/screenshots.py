@@ -52,12 +52,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", nargs="?", type=Path, default=REPO / "docs" / "screenshots")
     parser.add_argument("--display", action="store_true", help="use $DISPLAY, no Xvfb")
+    parser.add_argument(
+        "--offscreen",
+        action="store_true",
+        help="Qt's offscreen platform, no X server at all (same fonts through fontconfig)",
+    )
+    parser.add_argument(
+        "--only", default="", help="shoot only the screens whose name starts with this"
+    )
     args = parser.parse_args()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    server = None if args.display else start_xvfb()
-    os.environ["QT_QPA_PLATFORM"] = "xcb"
+    server = None if args.display or args.offscreen else start_xvfb()
+    os.environ["QT_QPA_PLATFORM"] = "offscreen" if args.offscreen else "xcb"
     try:
-        return Shooter(args.out).run()
+        return Shooter(args.out, args.only).run()
     finally:
         if server is not None:
             server.terminate()
@@ -81,9 +89,10 @@ def save_small_png(image: object, path: Path) -> None:
 
 
 class Shooter:
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, only: str = "") -> None:
         sys.path.insert(0, str(REPO / "tests" / "ui"))  # the scripted camera and embedder
         self.out = out
+        self.only = only
         out.mkdir(parents=True, exist_ok=True)
 
     def run(self) -> int:
@@ -95,7 +104,7 @@ class Shooter:
         from lockers.ui.launch import create_window
 
         self.app = QApplication.instance() or QApplication([])
-        assert self.app.platformName() == "xcb", self.app.platformName()
+        assert self.app.platformName() in ("xcb", "offscreen"), self.app.platformName()
         data = Path(tempfile.mkdtemp(prefix="lockers-shots-"))
         settings = demo_settings(
             Settings.model_validate(
@@ -157,6 +166,8 @@ class Shooter:
     def shot(self, name: str) -> None:
         from PySide6.QtCore import Qt
 
+        if not name.startswith(self.only):
+            return
         self.window.resize(*SIZE)  # a screen that needed more room may have grown it
         self.pump(0.3)
         if self.window.height() > SIZE[1]:
@@ -235,6 +246,38 @@ class Shooter:
             window.stack.setCurrentWidget(window.home)
             self.shoot_staff(lang)
             self.shoot_out_of_order(lang)
+            self.shoot_accessible(lang)
+
+    def shoot_accessible(self, lang: str) -> None:
+        """Accessibility mode (high contrast, large text), then low reach: every control in
+        the bottom band, the words above; the capture screen for a seated person; the staff
+        PIN pad; "help is on its way" after call staff."""
+        window, controller, access = self.window, self.controller, self.window.access
+        access.set_mode(True)
+        self.shot(f"40_a11y_home_{lang}")
+        access.toggle_low_reach()
+        self.shot(f"41_low_reach_home_{lang}")
+        controller.register()
+        self.shot(f"42_low_reach_consent_{lang}")
+        controller.consent(True)
+        self.pump(1.0)
+        self.shot(f"43_low_reach_capture_{lang}")
+        controller.cancel()
+        self.wait(lambda: controller.flow.phase.value == "home")
+        access.set_mode(True)
+        access.toggle_low_reach()
+        access.call_staff()
+        self.wait(lambda: window.access_bar.notice.isVisible())
+        self.shot(f"44_low_reach_call_staff_{lang}")
+        window.enter_staff()
+        window.staff_login.choose("staff")
+        window.staff_login.pad.press("1")
+        self.shot(f"45_low_reach_staff_pin_{lang}")
+        window.leave_staff()
+        access.set_mode(False)
+        if access.state.low_reach:
+            access.toggle_low_reach()
+        self.pump(0.3)
 
     def shoot_staff(self, lang: str) -> None:
         window, controller = self.window, self.controller

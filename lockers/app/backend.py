@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from lockers.app.site import SiteThread
     from lockers.hardware.board import DoorEvent, LockBoard
+    from lockers.kiosk.assistance import AssistanceRequest
     from lockers.kiosk.dto import (
         LockerView,
         RegisterResult,
@@ -56,6 +57,9 @@ class ServicesBackend:
         self.staff = staff
         self._closers = closers or []
         self._closed = False
+        from lockers.kiosk.assistance import AssistanceService
+
+        self.assistance = AssistanceService(store.database, rental.kiosk_id)
 
     def register(
         self,
@@ -126,6 +130,7 @@ class ServicesBackend:
         self._record_doors(views, doors, events)
         alerts = [f"{e.kind.value} board {e.address.board} ch {e.address.channel}" for e in events]
         alerts += [f"locker {v.label}: {v.attention}" for v in views if v.attention]
+        alerts += self._assistance_alerts()
         return ServiceHealth(
             board_ok=board_ok,
             free_lockers=sum(v.status == "available" for v in views),
@@ -134,6 +139,27 @@ class ServicesBackend:
             alerts=tuple(alerts),
             detail=detail,
         )
+
+    def request_assistance(
+        self, screen: str, language: str, locker_label: str | None = None
+    ) -> AssistanceRequest:
+        request = self.assistance.request(screen, language, locker_label)
+        log.warning("assistance requested at %s (screen %s)", request.kiosk_id, screen)
+        return request
+
+    def _assistance_alerts(self) -> list[str]:
+        """Recent "call staff" presses, for the staff panel's alerts; a database hiccup must
+        not fail the health poll (the entry itself was audited when it was pressed)."""
+        try:
+            found = self.assistance.recent()
+        except LockersError as exc:
+            log.warning("assistance alerts not read: %s", exc.message)
+            return []
+        return [
+            f"assistance requested {r.at:%H:%M:%S} UTC ({r.screen}"
+            + (f", locker {r.locker_label})" if r.locker_label else ")")
+            for r in found
+        ]
 
     def _record_doors(
         self, views: list[LockerView], doors: dict[str, str], events: list[DoorEvent]

@@ -157,6 +157,12 @@ def register(app: typer.Typer) -> None:
         timeout_s: float = typer.Option(
             120.0, "--timeout-s", min=5.0, help="--script: give up after this many seconds"
         ),
+        accessible: bool = typer.Option(
+            False,
+            "--accessible",
+            help="accessibility mode: with --script, walk by keys alone with voice (printed as "
+            "'spoken: <id> (<language>)'), low reach and high contrast",
+        ),
     ) -> None:
         """Run the kiosk with an emulated lock board, a SQLite file and the sample video.
 
@@ -182,6 +188,7 @@ def register(app: typer.Typer) -> None:
                 on_event=_event_printer(start),
                 script=script,
                 script_timeout_s=timeout_s,
+                accessible=accessible,
             )
         finally:
             parts.close()

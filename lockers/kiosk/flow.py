@@ -107,6 +107,7 @@ class KioskFlow(FlowCore):
 
     def _start_capture(self, now: float) -> FlowView:
         self._discard()
+        self._renew_sessions()
         self._register.start(now)
         return self._go(now, Phase.CAPTURE, needed=self.settings.capture_frames, retrieving=False)
 
@@ -119,6 +120,7 @@ class KioskFlow(FlowCore):
 
     def _start_scan(self, now: float) -> FlowView:
         self._discard()
+        self._renew_sessions()
         self._retrieve.start(now)
         return self._go(now, Phase.RETRIEVE_SCAN, needed=self.settings.retrieve_frames)
 
@@ -326,9 +328,10 @@ class KioskFlow(FlowCore):
         """Apply timeouts; call it a few times a second (and it is called with every frame)."""
         s = self.settings
         phase = self.phase
-        in_phase = now - self._phase_since
         if self._calls.running is not None or phase in CALL_PHASES or phase is Phase.HOME:
             return self._view  # never abandon a running service call
+        self._warn_if_near(now)
+        in_phase = now - self._phase_since  # the warning may have moved the clocks
         if now - self._activity > s.idle_timeout_s and phase not in OPEN_PHASES:
             return self.home(now)
         if phase is Phase.CAPTURE and in_phase > s.capture_timeout_s:

@@ -14,6 +14,8 @@ from typing import TypeVar
 
 from lockers.kiosk.flow_requests import RequestTracker
 from lockers.kiosk.flow_values import (
+    CALL_PHASES,
+    OPEN_PHASES,
     RETRIEVE_PHASES,
     Command,
     FlowSettings,
@@ -38,6 +40,8 @@ class FlowCore:
 
     def __init__(self, settings: FlowSettings, *, rng: random.Random | None = None) -> None:
         self.settings = settings
+        self.base_settings = settings  # before accessibility mode's time factor
+        self._warn_before_s: float | None = None  # accessibility mode: warn, then expire
         self._view = FlowView()
         self._phase_since = 0.0
         self._activity = 0.0
@@ -97,6 +101,70 @@ class FlowCore:
         return command
 
     # -- transitions -------------------------------------------------------------------------
+
+    # -- time (accessibility mode: longer timeouts, a warning first, "more time") -------------
+
+    def set_pace(self, time_factor: float, warn_before_s: float | None) -> None:
+        """Every timeout ``time_factor`` times longer, and none expiring without
+        :attr:`FlowView.time_warning` raised at least ``warn_before_s`` before (``None``: no
+        warnings). The screen's own timeouts change at once; a capture's or scan's session
+        (its head moves' timeouts) at its next start."""
+        self.settings = self.base_settings.scaled(time_factor)
+        self._warn_before_s = warn_before_s
+        if warn_before_s is None and self._view.time_warning:
+            self._view = replace(self._view, time_warning=False)
+
+    def _renew_sessions(self) -> None:
+        """A capture or scan starts: its session takes the current pace's settings."""
+        if self._register.settings is not self.settings:
+            self._register = RegisterSession(self.settings, self._rng)
+            self._retrieve = RetrieveSession(self.settings)
+
+    def time_left_s(self, now: float) -> float | None:
+        """Seconds before this screen's timeout acts (``None``: it has none now: home, a
+        running service call)."""
+        s, phase = self.settings, self.phase
+        if self._calls.running is not None or phase in CALL_PHASES or phase is Phase.HOME:
+            return None
+        in_phase = now - self._phase_since
+        limits = [] if phase in OPEN_PHASES else [s.idle_timeout_s - (now - self._activity)]
+        if phase is Phase.CAPTURE:
+            limits.append(s.capture_timeout_s - in_phase)
+        elif phase is Phase.RETRIEVE_SCAN:
+            limits.append(s.retrieve_timeout_s - in_phase)
+        elif phase in OPEN_PHASES:
+            limits.append(s.open_display_s - in_phase)
+        elif phase in (Phase.DONE, Phase.FAILED):
+            factor = 1 if phase is Phase.DONE else 3
+            limits.append(s.result_display_s * factor - in_phase)
+        return min(limits) if limits else None
+
+    def _warn_if_near(self, now: float) -> None:
+        """Raise the warning when the timeout is ``warn_before_s`` away; where it is nearer
+        (a screen shorter than the warning, or the warning just came), the clocks move so that
+        the timeout comes ``warn_before_s`` after the warning, never sooner."""
+        warn = self._warn_before_s
+        left = self.time_left_s(now)
+        if warn is None or left is None or left > warn:
+            if self._view.time_warning:
+                self._view = replace(self._view, time_warning=False)
+            return
+        if self._view.time_warning:
+            return
+        shortfall = warn - left
+        self._phase_since += shortfall
+        self._activity += shortfall
+        self._view = replace(self._view, time_warning=True)
+
+    def more_time(self, now: float) -> FlowView:
+        """The "more time" key or button: the screen's timeout starts again (a head move's
+        own timeout does not: the move is a liveness challenge, it cannot wait)."""
+        self._activity = now
+        if self.phase not in (Phase.LIVENESS, Phase.CHALLENGE):
+            self._phase_since = now
+        if self._view.time_warning:
+            self._view = replace(self._view, time_warning=False)
+        return self._view
 
     def _go(self, now: float, phase: Phase, **fields: object) -> FlowView:
         self._phase_since = self._activity = now

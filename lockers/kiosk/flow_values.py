@@ -6,7 +6,7 @@ Frozen dataclasses and enums only; the state machine itself is :mod:`lockers.kio
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -197,6 +197,23 @@ class FlowSettings:
         if self.capture_frames < 1 or self.retrieve_frames < 1:
             raise ValueError("capture_frames and retrieve_frames must be at least 1")
 
+    def scaled(self, factor: float) -> FlowSettings:
+        """Every timeout ``factor`` times longer (accessibility mode's ``time_factor``); the
+        counts, thresholds and a move's random hold stay (the hold is the challenge itself)."""
+        if factor == 1.0:
+            return self
+        return replace(
+            self,
+            capture_timeout_s=self.capture_timeout_s * factor,
+            confirm_timeout_s=self.confirm_timeout_s * factor,
+            retrieve_timeout_s=self.retrieve_timeout_s * factor,
+            idle_timeout_s=self.idle_timeout_s * factor,
+            open_display_s=self.open_display_s * factor,
+            result_display_s=self.result_display_s * factor,
+            liveness=_slower(self.liveness, factor),
+            move=_slower(self.move, factor),
+        )
+
     @classmethod
     def from_settings(
         cls, settings: Settings, *, liveness: bool = True, passive: bool | None = None
@@ -225,6 +242,17 @@ class FlowSettings:
             passive_threshold=live.threshold if passive else None,
             confident=live.confident,
         )
+
+
+def _slower(config: LivenessConfig | None, factor: float) -> LivenessConfig | None:
+    if config is None:
+        return None
+    turn = config.turn_timeout_s
+    return replace(
+        config,
+        timeout_s=config.timeout_s * factor,
+        turn_timeout_s=None if turn is None else turn * factor,
+    )
 
 
 def pad_verdict(scores: list[PadScore | None], threshold: float | None) -> PadVerdict | None:
@@ -289,7 +317,8 @@ class FlowView:
     ``guidance``: a :class:`Guidance` or quality-issue code to show now (or ``None``);
     ``captured``/``needed``: enrolment progress; ``locker_label``: the locker concerned;
     ``retry_in_s``: seconds before a retry is allowed (0 = now); ``can_retry``: whether the
-    screen offers a retry at all.
+    screen offers a retry at all; ``time_warning``: the screen's timeout is near (accessibility
+    mode warns before it and offers "more time", :meth:`FlowCore.more_time`).
     """
 
     phase: Phase = Phase.HOME
@@ -304,3 +333,4 @@ class FlowView:
     retry_in_s: float = 0.0
     can_retry: bool = False
     retrieving: bool = False  # which flow a FAILED / DONE screen belongs to
+    time_warning: bool = False

@@ -65,16 +65,17 @@ class Registrar:
         parts = self._parts
         with parts.database.transaction() as session:
             lockers_repo.serialise_registrations(session)
-            existing = parts.recogniser.duplicate_of(
+            matched = parts.recogniser.duplicate_of(
                 session, enrolment.vectors, enrolment.model_version
             )
+            existing = _still_active(session, matched)
             if existing is not None:
-                locker = rentals.require_rental(session, existing).locker
+                locker = existing.locker
                 if locker.kiosk_id != parts.kiosk_id:  # nothing opens here: no move asked
-                    return self._elsewhere(session, locker, existing)
+                    return self._elsewhere(session, locker, existing.id)
                 if reopen_refusal is not None:  # an unsure or failed move: see liveness_tiers
                     return reopen_refusal
-                intent = self._reopen(session, locker, existing)
+                intent = self._reopen(session, locker, existing.id)
             else:
                 reserved = self._reserve(session, enrolment)
                 if reserved is None:
@@ -139,6 +140,21 @@ class Registrar:
     def _order(self, rental_id: int, reason: str) -> DoorOrder:
         parts = self._parts
         return DoorOrder(UnlockPurpose.REGISTER, rental_id, parts.actor, reason, parts.kiosk_id)
+
+
+def _still_active(session: Session, rental_id: int | None) -> Rental | None:
+    """The matched rental, locked and read again, if it is still active.
+
+    Another kiosk may have ended it since the match (a retrieve there is no registration, so
+    ``serialise_registrations`` does not hold it off): an ended rental's locker must never be
+    reopened for this face, who then registers afresh.
+    """
+    if rental_id is None:
+        return None
+    rental = rentals.lock_rental(session, rental_id)
+    if rental is None or rental.state is not RentalState.ACTIVE:
+        return None
+    return rental
 
 
 def _settle(door: DoorOutcome, duplicate: bool) -> Settled[RegisterResult]:

@@ -1,10 +1,11 @@
 """Retrieve: open the locker of a face and end its rental.
 
 Matching looks only at active rentals (the in-memory gallery, confirmed against the database
-before a door opens). The rental is ended and its templates deleted in the transaction that
-records an OPENED door; any other door outcome keeps it (belongings may be inside). Failed
-attempts count towards this kiosk's back-off; the service alone decides the wait and returns it
-as ``retry_after_s``.
+before a door opens; the matched rental is then read again, locked until the intent commits,
+and must still be active: another kiosk may have ended it a moment ago). The rental is ended
+and its templates deleted in the transaction that records an OPENED door; any other door
+outcome keeps it (belongings may be inside). Failed attempts count towards this kiosk's
+back-off; the service alone decides the wait and returns it as ``retry_after_s``.
 
 The gallery holds every active rental of the site. A face whose locker is in another kiosk's
 bank opens nothing here (only that kiosk drives its board): the result names the locker and the
@@ -65,7 +66,9 @@ class Retriever:
             )
         with parts.database.transaction() as session:
             identity, score = parts.recogniser.identify(session, vectors, model_version)
-            rental = None if identity is None else rentals.get_rental(session, identity)
+            # The in-memory gallery may be a moment behind another kiosk: the rental is read
+            # again, locked until the intent commits, and only an active one opens.
+            rental = None if identity is None else rentals.lock_rental(session, identity)
             if rental is None or rental.state != RentalState.ACTIVE:
                 return self._no_match(session, score, now, final)
             if rental.locker.kiosk_id != parts.kiosk_id:  # nothing opens here: no move asked

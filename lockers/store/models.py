@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -187,6 +188,10 @@ class Rental(Base):
     consent_at: Mapped[datetime] = mapped_column(UtcDateTime)
     model_version: Mapped[str] = mapped_column(String(64))
     kiosk_id: Mapped[str] = mapped_column(String(64))
+    # Written by the database's triggers only (migration 0006), never by the code: the value of
+    # RentalChangeCounter when the rental was created, changed state or had templates added or
+    # deleted. NULL for rentals not touched since before 0006.
+    change_seq: Mapped[int | None] = mapped_column(BigInteger, default=None, index=True)
 
     locker: Mapped[Locker] = relationship(back_populates="rentals")
     templates: Mapped[list[FaceTemplate]] = relationship(back_populates="rental")
@@ -202,6 +207,17 @@ class Rental(Base):
         ),
         Index("ix_rentals_state", "state"),
     )
+
+
+class RentalChangeCounter(Base):
+    """One row (``id = 1``): the site's rental change counter, bumped by the database's triggers
+    whenever a rental starts, changes state or has templates added or deleted (migration 0006).
+    A kiosk's gallery reads only the rentals stamped above the value it last saw."""
+
+    __tablename__ = "rental_change_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
 
 
 class FaceTemplate(Base):

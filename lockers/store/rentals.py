@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -19,6 +20,7 @@ from lockers.store.models import (
     Locker,
     LockerStatus,
     Rental,
+    RentalChangeCounter,
     RentalState,
 )
 
@@ -131,6 +133,60 @@ def active_rental_ids(session: Session, model_version: str) -> set[int]:
         .distinct()
     )
     return set(found)
+
+
+def change_marker(session: Session) -> int | None:
+    """The site's rental change counter (migration 0006): every rental created, changing state
+    or getting templates added or deleted since a value ``v`` was read is stamped above ``v``.
+    ``None`` when its row is missing (the database was altered): callers read everything."""
+    return session.scalar(select(RentalChangeCounter.seq).where(RentalChangeCounter.id == 1))
+
+
+@dataclass(frozen=True)
+class RentalChanges:
+    """What :func:`changed_rentals` found: each rental's activity now, and the highest stamp
+    among them (``None``: no stamped row)."""
+
+    active: dict[int, bool]
+    highest: int | None
+
+
+def changed_rentals(
+    session: Session, model_version: str, since: int, also: Collection[int] = ()
+) -> RentalChanges:
+    """The rentals of ``model_version`` stamped above ``since`` (see :func:`change_marker`),
+    plus those ``also`` names, each with whether it is active now (an indexed read of the
+    changed rows only)."""
+    found: dict[int, bool] = {}
+    highest: int | None = None
+    stamped = session.execute(
+        select(Rental.id, Rental.state, Rental.change_seq).where(
+            Rental.change_seq > since, Rental.model_version == model_version
+        )
+    )
+    for rental_id, state, stamp in stamped:
+        found[rental_id] = state == RentalState.ACTIVE
+        highest = stamp if highest is None else max(highest, stamp)
+    if also:
+        named = session.execute(
+            select(Rental.id, Rental.state).where(
+                Rental.id.in_(list(also)), Rental.model_version == model_version
+            )
+        )
+        found.update({rental_id: state == RentalState.ACTIVE for rental_id, state in named})
+    return RentalChanges(found, highest)
+
+
+def lock_rental(session: Session, rental_id: int) -> Rental | None:
+    """The rental ``rental_id`` as committed now, locked until this transaction ends, so that no
+    other kiosk ends it between this read and the caller's decision (PostgreSQL ``FOR NO KEY
+    UPDATE``; SQLite's ``BEGIN IMMEDIATE`` already holds every other writer off)."""
+    return session.scalar(
+        select(Rental)
+        .where(Rental.id == rental_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
 
 
 def delete_templates(session: Session, rental_id: int) -> int:

@@ -27,21 +27,26 @@ from lockers.kiosk.flow import Phase
 from lockers.ui.controller import KioskController
 from lockers.ui.main_window import MainWindow
 from lockers.ui.qt_compat import emit
+from lockers.ui.voice_port import TranscriptVoice, Voice
 
 if TYPE_CHECKING:
+    from lockers.config import Settings
     from lockers.ui.ports import KioskSetup, ProgressBeat
+
 
 def create_window(
     parts: KioskSetup,
     *,
     start: bool = True,
     staff_hold_ms: int = 2000,
+    voice: Voice | None = None,
     **controller_options: object,
 ) -> tuple[MainWindow, KioskController]:
     """The controller and the main window for ``parts`` (a ``QApplication`` must exist).
 
     ``controller_options`` go to :class:`~lockers.ui.controller.KioskController` (tests poll
-    faster); ``start=False`` builds without starting the camera (screenshots).
+    faster); ``start=False`` builds without starting the camera (screenshots); ``voice``:
+    what speaks in accessibility mode (default: the site's audio, see :func:`site_voice`).
     """
     options: dict[str, object] = {
         # The services' housekeeping while the kiosk runs (expiry of overdue rentals).
@@ -66,6 +71,8 @@ def create_window(
         staff_hold_ms=staff_hold_ms,
         staff_reasons=parts.settings.ui.staff_reasons,
         audit_language=parts.settings.ui.language,
+        accessibility=parts.settings.accessibility,
+        voice=voice if voice is not None else site_voice(parts.settings),
     )
     # The window owns the controller (and so its threads' QThread objects): Qt deletes them in
     # order with the window, rather than Python's garbage collector at some later moment.
@@ -73,6 +80,14 @@ def create_window(
     if start:
         controller.start()
     return window, controller
+
+
+def site_voice(settings: Settings) -> Voice:
+    """The prompts' audio player (:func:`lockers.ui.voice.create_voice`): silent, with the
+    reason logged, without an audio output or with ``accessibility.voice: false``."""
+    from lockers.ui.voice import create_voice
+
+    return create_voice(settings)
 
 
 log = logging.getLogger("lockers.ui")
@@ -107,14 +122,18 @@ def run_window(
     script: bool = False,
     script_timeout_s: float = 120.0,
     watch: ProgressBeat | None = None,
+    accessible: bool = False,
 ) -> int:
     """Show the kiosk and run until it is closed (or the script ends); returns an exit code.
 
     ``watch``: the systemd watchdog's progress record; the UI loop, the camera worker and the
-    service thread beat it (``None``: no watchdog)."""
+    service thread beat it (``None``: no watchdog). ``accessible``: accessibility mode on from
+    the start; with ``script`` the walk uses keys alone and the voice prints what it says."""
     qInstallMessageHandler(_qt_message)
     app = application()
-    window, controller = create_window(parts, watch=watch)
+    say = on_event or (lambda _line: None)
+    voice = TranscriptVoice(say) if accessible and script else None
+    window, controller = create_window(parts, watch=watch, voice=voice)
     if on_event is not None:
         controller.log_line.connect(on_event)
     # SIGTERM (systemd stop) and Ctrl+C end the event loop; shutdown then runs in order.
@@ -125,8 +144,15 @@ def run_window(
     wake.timeout.connect(lambda: None)
     wake.start(250)
     walker: DemoScript | None = None
-    if script:
-        walker = DemoScript(controller, on_event or (lambda _line: None), script_timeout_s)
+    if accessible:
+        window.access.start_on()
+    if script and accessible:
+        from lockers.ui.access.demo_walk import KeysDemoScript
+
+        walker = KeysDemoScript(window, say, script_timeout_s)
+    elif script:
+        walker = DemoScript(controller, say, script_timeout_s)
+    if walker is not None:
         walker.finished_with.connect(lambda _code: app.quit())
         walker.start()
     if fullscreen:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
+    QLineEdit,
     QMainWindow,
     QSizePolicy,
     QStackedWidget,
@@ -14,9 +15,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lockers.config.accessibility import AccessibilityConfig
 from lockers.config.ui import StaffReasons
 from lockers.i18n import tr
 from lockers.kiosk.flow import FlowView, Phase
+from lockers.ui.access import reach
+from lockers.ui.access.access_controller import AccessController
+from lockers.ui.access.bar import AccessBar
+from lockers.ui.access.speech import info_labels
 from lockers.ui.camera_worker import FramePacket
 from lockers.ui.controller import KioskController, KioskStatus, StaffState
 from lockers.ui.qt_compat import emit
@@ -27,10 +33,16 @@ from lockers.ui.screens.message import MessageScreen
 from lockers.ui.screens.staff_login import StaffLoginScreen
 from lockers.ui.screens.staff_panel import StaffPanel
 from lockers.ui.style import STYLE
+from lockers.ui.voice_port import SilentVoice, Voice
 from lockers.ui.widgets.common import button, label, on_click
 from lockers.ui.widgets.long_press import LongPressArea
 
 CAMERA_PHASES = frozenset({Phase.CAPTURE, Phase.LIVENESS, Phase.CHALLENGE, Phase.RETRIEVE_SCAN})
+# In a text field (a staff note) only these keys are the kiosk's; the rest type.
+_FIELD_KEYS = frozenset(
+    {Qt.Key.Key_Tab, Qt.Key.Key_Backtab, Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_Escape}
+    | {getattr(Qt.Key, f"Key_F{n}") for n in range(1, 13)}
+)
 
 
 class MainWindow(QMainWindow):
@@ -44,6 +56,8 @@ class MainWindow(QMainWindow):
         staff_hold_ms: int = 2000,
         staff_reasons: StaffReasons | None = None,
         audit_language: str = "ko",
+        accessibility: AccessibilityConfig | None = None,
+        voice: Voice | None = None,
     ) -> None:
         super().__init__()
         self.controller = controller
@@ -55,9 +69,23 @@ class MainWindow(QMainWindow):
         outer = QVBoxLayout(root)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(0)
+        # Accessibility mode's buttons: in the top bar, in the band at the bottom in low reach.
+        self.access_bar = AccessBar()
         outer.addLayout(self._top_bar(staff_hold_ms))
+        # Low reach: the screen's words up here, every control in the band below.
+        self.upper = label("", "guidance")
+        self.upper.setVisible(False)
+        # Its words never make the window taller than the screen: what does not fit is cut.
+        self.upper.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Ignored)
+        outer.addWidget(self.upper, 1)
+        self._outer = outer
+        self.band = QWidget()
+        band = QVBoxLayout(self.band)
+        band.setContentsMargins(0, 0, 0, 0)
+        band.setSpacing(0)
         self.stack = QStackedWidget()
-        outer.addWidget(self.stack, 1)
+        band.addWidget(self.stack, 1)
+        outer.addWidget(self.band, 1)
         self.home = HomeScreen()
         self.consent = ConsentScreen(retention_hours)
         self.camera = CameraScreen()
@@ -74,6 +102,9 @@ class MainWindow(QMainWindow):
         self.set_language(controller.language)
         self.show_status(controller.status)
         self.show_view(controller.flow.view)
+        self.access = AccessController(
+            self, accessibility or AccessibilityConfig(), voice or SilentVoice()
+        )
 
     def _top_bar(self, staff_hold_ms: int) -> QHBoxLayout:
         """The hidden staff corner, the banners and the language button."""
@@ -82,12 +113,15 @@ class MainWindow(QMainWindow):
         self.staff_corner = LongPressArea(staff_hold_ms)
         self.staff_corner.activated.connect(self.enter_staff)
         bar.addWidget(self.staff_corner, 0, Qt.AlignmentFlag.AlignTop)
+        self.top_bar = bar
         banners = QVBoxLayout()
         self.banner = label("", "banner")
         self.notices = label("", "notice")
         banners.addWidget(self.banner)
         banners.addWidget(self.notices)
+        banners.addWidget(self.access_bar.notice)
         bar.addLayout(banners, 1)
+        bar.addWidget(self.access_bar, 0, Qt.AlignmentFlag.AlignTop)
         self.language_button = button("", "lang")
         self.language_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         on_click(self.language_button, self.controller.toggle_language)
@@ -132,6 +166,7 @@ class MainWindow(QMainWindow):
 
     def set_language(self, lang: str) -> None:
         self.language_button.setText(tr("lang.switch", lang))
+        self.access_bar.set_language(lang)
         for screen in self._screens():
             screen.set_language(lang)  # type: ignore[attr-defined]
         self.show_status(self.controller.status)
@@ -195,17 +230,93 @@ class MainWindow(QMainWindow):
         self._staff_mode = False
         self.staff_login.reset()
         self.show_view(self.controller.flow.view)
+        self.access.staff_left()
 
     @property
     def current_screen(self) -> QWidget | None:
         return self.stack.currentWidget()
+
+    @property
+    def staff_mode(self) -> bool:
+        return self._staff_mode
+
+    # -- accessibility (the access controller drives these) -----------------------------------
+
+    def bar_controls(self) -> list[QWidget]:
+        """The controls after every screen's own, in focus order."""
+        return [*self.access_bar.buttons(), self.language_button]
+
+    def back_control(self) -> QWidget | None:
+        """What the Back key presses on the current screen (``None``: nothing to go back to)."""
+        screen = self.current_screen
+        if screen is self.staff_panel:
+            picker = self.staff_panel.reason_picker
+            return picker.cancel_button if self.staff_panel.picking_reason else None
+        candidates: dict[QWidget | None, list[QWidget]] = {
+            self.consent: [self.consent.decline],
+            self.camera: [self.camera.cancel],
+            self.message: [self.message.home, self.message.done],
+            self.staff_login: [self.staff_login.back_button],
+        }
+        shown = [w for w in candidates.get(screen, []) if w.isVisibleTo(self) and w.isEnabled()]
+        return shown[0] if shown else None
+
+    def set_low_reach(self, on: bool, band_px: int) -> None:
+        """Every control into the bottom ``band_px``; the words into the upper display."""
+        if on == self.upper.isVisible() and (not on or self.band.height() == band_px):
+            return
+        self.upper.setVisible(on)
+        row = self.access_bar.row
+        self._outer.setStretchFactor(self.band, 0 if on else 1)
+        if on:
+            self.band.setFixedHeight(band_px)
+            self.staff_corner.setFixedSize(48, 48)
+            row.insertWidget(0, self.staff_corner)
+            row.addWidget(self.language_button)
+            self.band.layout().addWidget(self.access_bar)
+            reach.compact(self.stack)
+            self.refresh_upper()
+        else:
+            self.band.setMinimumHeight(0)
+            self.band.setMaximumHeight(16777215)
+            self.staff_corner.setFixedSize(96, 96)
+            top = self.top_bar
+            top.insertWidget(0, self.staff_corner, 0, Qt.AlignmentFlag.AlignTop)
+            top.addWidget(self.access_bar, 0, Qt.AlignmentFlag.AlignTop)
+            top.addWidget(self.language_button, 0, Qt.AlignmentFlag.AlignTop)
+            reach.restore(self.stack)
+        self._outer.activate()  # the band is where it belongs before anyone looks
+
+    def refresh_upper(self) -> None:
+        """The current screen's words in the upper display (low reach); new tiles compacted."""
+        screen = self.current_screen
+        if not self.upper.isVisible() or screen is None:
+            return
+        reach.compact(self.stack)
+        lines = [w.text() for w in info_labels(screen)]
+        if screen is self.camera:  # the seated customer is told where to look
+            lines.insert(0, tr("a11y.seated", self.controller.language))
+        text = "\n".join(lines)
+        if text != self.upper.text():
+            self.upper.setText(text)
 
     # -- events -----------------------------------------------------------------------------
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() in (QEvent.Type.MouseButtonPress, QEvent.Type.TouchBegin):
             self.controller.touch()
+        elif event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            return self._key(watched, event)
         return False
+
+    def _key(self, watched: QObject, event: QKeyEvent) -> bool:
+        """Keys instead of touch (:mod:`lockers.ui.access.keymap`); typing in a text field
+        keeps its keys but for the moving ones."""
+        if not isinstance(watched, QWidget) or watched.window() is not self:
+            return False
+        if isinstance(QApplication.focusWidget(), QLineEdit) and event.key() not in _FIELD_KEYS:
+            return False
+        return self.access.handle_key(event.key())
 
     def closeEvent(self, event: QCloseEvent) -> None:
         app = QApplication.instance()

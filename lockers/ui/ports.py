@@ -25,6 +25,7 @@ from lockers.kiosk.dto import (
 
 if TYPE_CHECKING:
     from lockers.config import Settings
+    from lockers.kiosk.assistance import AssistanceRequest
     from lockers.kiosk.flow import FlowSettings
     from lockers.kiosk.liveness_tiers import ChallengeProof
     from lockers.vision.camera import FrameSource
@@ -109,6 +110,16 @@ class KioskBackend(Protocol):
         self, who: StaffSession, action: str | None, locker: str | None, limit: int
     ) -> list[AuditRow]:
         """The newest ``limit`` entries, filtered by action and locker label when given."""
+        ...
+
+    def request_assistance(
+        self, screen: str, language: str, locker_label: str | None = None
+    ) -> AssistanceRequest:
+        """A customer pressed "call staff" on ``screen`` (showing ``locker_label``, if any):
+        audited (``ASSISTANCE_REQUESTED``), then among :attr:`ServiceHealth.alerts` on the
+        staff panel for a while.
+
+        Raises: AssistanceRefused (an unknown screen or language)."""
         ...
 
     def close(self) -> None: ...

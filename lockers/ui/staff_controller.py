@@ -56,6 +56,8 @@ class StaffController:
         self._idle_s = idle_s
         self.state = StaffState()
         self.touched_at = clock()
+        self._factor = 1.0  # accessibility mode's time_factor
+        self._warned = False
 
     def _set(self, **changes: object) -> None:
         self.state = replace(self.state, **changes)  # type: ignore[arg-type]
@@ -113,8 +115,30 @@ class StaffController:
         self._log(f"staff logout: {reason}")
         self._logged_out("staff.logged_out")
 
+    def set_pace(self, time_factor: float) -> None:
+        """Accessibility mode: the idle logout waits ``time_factor`` times longer."""
+        self._factor = time_factor
+
+    def time_left_s(self, now: float) -> float | None:
+        """Seconds before the idle logout (``None``: nobody is logged in)."""
+        if self.state.session is None:
+            return None
+        return self._idle_s * self._factor - (now - self.touched_at)
+
+    def warn_if_near(self, now: float, warn_before_s: float) -> bool:
+        """Whether the idle logout is within ``warn_before_s``; where it is nearer, it moves
+        so that it comes ``warn_before_s`` after the first warning, never sooner."""
+        left = self.time_left_s(now)
+        if left is None or left > warn_before_s:
+            self._warned = False
+            return False
+        if not self._warned:
+            self._warned = True
+            self.touched_at += warn_before_s - left
+        return True
+
     def expire_if_idle(self, now: float) -> None:
-        if self.state.session is not None and now - self.touched_at > self._idle_s:
+        if self.state.session is not None and now - self.touched_at > self._idle_s * self._factor:
             self.logout("auto-logout after inactivity")
 
     def on_health(self, health: ServiceHealth) -> None:

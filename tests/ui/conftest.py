@@ -1,4 +1,5 @@
-"""Fixtures of the UI tests: a kiosk with a scripted camera and the board emulator."""
+"""Fixtures of the UI tests: a kiosk with a scripted camera and the board emulator; for the
+voice tests a sound server with a virtual sound card and the built prompts (sound_kit.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from kiosk_harness import IdentityEmbedder, ScriptedCamera, kiosk_settings
+from sound_kit import build_prompts, null_sink_server
 
 from lockers.app import KioskParts, build_kiosk
 
@@ -58,3 +60,17 @@ def window(qtbot: object, kiosk: KioskParts) -> Iterator[object]:
     yield win
     win.close()
     controller.shutdown()
+
+
+@pytest.fixture(scope="session")
+def null_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``PULSE_SERVER`` of a PulseAudio whose null sink's clock is running (one per session:
+    the voice tests share it, each in its own child Python)."""
+    with null_sink_server(tmp_path_factory.mktemp("pulse")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def prompts_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory with the Korean prompts built (``<it>/prompts/ko/*.wav``)."""
+    return build_prompts(tmp_path_factory.mktemp("data"), ("ko",))

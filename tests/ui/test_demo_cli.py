@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -99,3 +100,25 @@ def test_kiosk_refuses_untrained_weights(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "lockers models download" in done.stderr
+
+
+@pytest.mark.skipif(not SAMPLE_VIDEO.is_file(), reason="the sample video is not shipped")
+def test_accessible_demo_walks_by_keys_with_voice_low_reach_and_contrast(tmp_path: Path) -> None:
+    done = subprocess.run(
+        lockers("demo", "--script", "--accessible", "--offline", "--data-dir", str(tmp_path / "d")),
+        cwd=tmp_path,
+        env=demo_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "script passed: registered and retrieved locker 1 by keys alone" in output
+    spoken = re.findall(r"spoken: (\S+) \((ko|en)\)", output)
+    ids = [key for key, _lang in spoken]
+    for wanted in ("a11y.on", "home.register", "consent.title", "consent.accept", "a11y.seated"):
+        assert wanted in ids, wanted
+    assert "reg.open.title" in ids and "ret.open.title" in ids and "a11y.locker_next" in ids
+    assert "script: key F7 (low reach)" in output
+    assert "script: key Return (OK)" in output

@@ -36,6 +36,10 @@ class ConsentScreen(QWidget):
         row.addWidget(self.accept)
         layout.addLayout(row)
 
+    def focus_order(self) -> list[QWidget]:
+        """Agree first: the keypad user has just heard what agreeing means."""
+        return [self.accept, self.decline]
+
     def set_language(self, lang: str) -> None:
         self.title.setText(tr("consent.title", lang))
         self.body.setText(tr("consent.body", lang, hours=f"{self._hours:g}"))

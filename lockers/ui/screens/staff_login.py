@@ -62,6 +62,12 @@ class StaffLoginScreen(QWidget):
         right.addWidget(self.pad, 1)
         layout.addLayout(right, 2)
 
+    def focus_order(self) -> list[QWidget]:
+        """The name tiles, then the pad (digits in reading order, then ⌫ 0 OK), then Back."""
+        pad = self.pad
+        keys = [pad.keys[d] for d in "123456789"] + [pad.clear_key, pad.keys["0"], pad.ok_key]
+        return [*self.tiles.values(), *keys, self.back_button]  # type: ignore[list-item]
+
     # -- input -------------------------------------------------------------------------------
 
     def choose(self, name: str) -> None:

@@ -69,6 +69,10 @@ class StaffPanel(QWidget):
         self._selected: str | None = None
         self._board_ok = True
         self.tiles: dict[str, QPushButton] = {}
+        # Set by accessibility mode: the tiles' look, and their height in the low-reach band.
+        self.tile_min_px = 100
+        self.high_contrast = False
+        self.text_scale = 1.0
         # Staff screens hold more: a denser variant of the kiosk style (targets still >= 64 px).
         self.setStyleSheet(
             "QPushButton { min-height: 56px; padding: 4px 12px; font-size: 22px; }"
@@ -121,14 +125,18 @@ class StaffPanel(QWidget):
         self.reset_button = button("")
         self.oos_button = button("")
         self.in_service_button = button("")
-        for name, widget in (
-            ("open", self.open_button),
-            ("reset", self.reset_button),
-            ("out_of_service", self.oos_button),
-            ("back_in_service", self.in_service_button),
+        actions = QGridLayout()  # two by two: they fit the low-reach band too
+        for i, (name, widget) in enumerate(
+            (
+                ("open", self.open_button),
+                ("reset", self.reset_button),
+                ("out_of_service", self.oos_button),
+                ("back_in_service", self.in_service_button),
+            )
         ):
             widget.clicked.connect(lambda *_, n=name: self._act(n))
-            details.addWidget(widget)
+            actions.addWidget(widget, i // 2, i % 2)
+        details.addLayout(actions)
         self.message = label("", "notice")
         details.addWidget(self.message)
         row.addLayout(details, 2)
@@ -238,7 +246,7 @@ class StaffPanel(QWidget):
             columns = 4 if len(labels) <= 16 else 6
             for i, name in enumerate(labels):
                 tile = button(name)
-                tile.setMinimumHeight(110)
+                tile.setMinimumHeight(self.tile_min_px + 10)
                 tile.setMaximumHeight(150)
                 tile.clicked.connect(lambda *_, n=name: self.select(n))
                 self.grid.addWidget(tile, i // columns, i % columns)
@@ -251,9 +259,24 @@ class StaffPanel(QWidget):
             tile_state = locker_state(view, door) if self._board_ok else "unknown"
             tile = self.tiles[view.label]
             tile.setText(f"{view.label}\n{tr('state.' + tile_state, self._lang)}")
-            # Its text on its state's colour (dark on amber and orange) and its own focus ring.
-            tile.setStyleSheet(tile_style(tile_state, selected=view.label == self._selected))
+            # Its text on its state's colour (dark on amber and orange) and its own focus ring;
+            # lower in the low-reach band.
+            style = tile_style(
+                tile_state,
+                selected=view.label == self._selected,
+                high_contrast=self.high_contrast,
+                text_scale=self.text_scale,
+            )
+            if self.tile_min_px != 100:
+                style += f"\nQPushButton {{ min-height: {self.tile_min_px}px; }}"
+            tile.setStyleSheet(style)
             tile.setProperty("locker_state", tile_state)
+
+    def set_look(self, *, high_contrast: bool, text_scale: float, tile_min_px: int) -> None:
+        """Accessibility mode's contrast, text size and (low reach) tile height."""
+        self.high_contrast, self.text_scale = high_contrast, text_scale
+        self.tile_min_px = tile_min_px
+        self.show_state(self._state)
 
     def select(self, name: str) -> None:
         self._selected = name
