@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -62,6 +62,7 @@ class SoakRunner:
         self._sim_s = 0.0
         self._choices = hashlib.sha256()
         self._faults = hashlib.sha256()
+        self._victim: int | None = None  # the cycle's random kill (the plan's, or the next up)
 
     def _setup(self) -> None:
         settings = self.site.build()
@@ -141,21 +142,24 @@ class SoakRunner:
         for entry, record in zip(entries, records, strict=True):
             if plan.db_fault and end_db_fault is not None:
                 entry["db_fault"] = "postgres_restart" if self.site.postgres else "disk_full"
-            if record.kiosk == plan.random_kill:
+            if record.kiosk == self._victim:
                 entry["killed_at_random"] = True
         self._settle(records, killed, entries)
         self._keep_offline(plan)
         self._check(records, pulses, entries)
 
+    def _up_from(self, planned: int | None, up: Sequence[int]) -> int | None:
+        """The planned victim, or the next kiosk of ``up`` after it (a killed one is down)."""
+        if planned is None or not up:
+            return None
+        return min(up, key=lambda i: (i - planned) % len(self.site.kiosks))
+
     def _keep_offline(self, plan: CyclePlan) -> None:
         """The plan's outage: stop (or SIGKILL) a kiosk and keep it offline past the TTL."""
-        total = len(self.site.kiosks)
-        up = [i for i in range(total) if not self.restarts.is_down(i)]
-        planned = plan.outage
-        if planned is None or len(up) < 2:
+        up = [i for i in range(len(self.site.kiosks)) if not self.restarts.is_down(i)]
+        victim = self._up_from(plan.outage, up)
+        if victim is None or len(up) < 2:
             return
-        # The planned victim, or the next kiosk that is up (a killed one is down already).
-        victim = min(up, key=lambda i: (i - planned) % total)
         kiosk = self.site.kiosks[victim]
         if plan.outage_kill:
             kiosk.kill()
@@ -214,9 +218,8 @@ class SoakRunner:
         """Kill the cycle's random victim (if any) while the ops run, then collect every
         answer; returns the kiosks that died."""
         killed: set[int] = set()
-        random_kill = plan.random_kill
-        if random_kill is not None and self.restarts.is_down(random_kill):
-            random_kill = None
+        random_kill = self._up_from(plan.random_kill, [r.kiosk for r in records])
+        self._victim = random_kill
         if random_kill is not None:
             victim = self.site.kiosks[random_kill]
             victim.kill_during_op(plan.random_kill_pick * RANDOM_KILL_WINDOW_S, OP_TIMEOUT_S)
