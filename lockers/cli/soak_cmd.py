@@ -182,6 +182,8 @@ def _print(figures: dict[str, Any]) -> None:
         ops.add_row(name, str(count))
     for kiosk, count in figures["registrations_opened"].items():
         ops.add_row(f"registrations opened on {kiosk}", str(count))
+    for name, count in figures["counts"].items():
+        ops.add_row(name.replace("_", " "), str(count))
     ops.add_row("kiosk restarts (start-up check run)", str(figures["kiosk_restarts"]))
     for name, count in figures["startup_findings"].items():
         ops.add_row(f"start-up check found {name}", str(count))

@@ -18,7 +18,7 @@ from typing import Any
 
 from lockers.hardware.emulator import BoardEmulator
 from lockers.hardware.emulator.model import EmulatedBoard
-from lockers.soak.ops import Op, OpReport, StartupSummary
+from lockers.soak.ops import CommandEvent, Op, OpReport, StartupSummary
 from lockers.soak.worker import KioskWorker, ServiceFactory, serve
 
 
@@ -102,9 +102,19 @@ class Kiosk:
 
     index: int
     kiosk_id: str
+    command_events: list[CommandEvent]  # what its site agent did, not yet taken
 
-    def start(self) -> StartupSummary:  # pragma: no cover - interface
+    def start(self, sim_s: float = 0.0) -> StartupSummary:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def take_command_events(self) -> list[CommandEvent]:
+        taken, self.command_events = self.command_events, []
+        return taken
+
+    def drain(self) -> bool:
+        """Read what the kiosk sent meanwhile (its agent's command events); False when it
+        died (a kill at a command's step lands between ops)."""
+        return True
 
     def submit(self, op: Op) -> None:  # pragma: no cover - interface
         raise NotImplementedError
@@ -156,16 +166,17 @@ class ProcessKiosk(Kiosk):
         self._conn: Connection | None = None
         self._steps: dict[str, float] = {}
         self._early: OpReport | None = None  # an answer read while waiting to kill
+        self.command_events = []
 
     @property
     def killable(self) -> bool:
         return True
 
-    def start(self) -> StartupSummary:
+    def start(self, sim_s: float = 0.0) -> StartupSummary:
         self.stop()
         parent, child = self._ctx.Pipe()
         proc = self._ctx.Process(
-            target=serve, args=(child, str(self._config), self._seed), daemon=True
+            target=serve, args=(child, str(self._config), self._seed, sim_s), daemon=True
         )
         proc.start()
         child.close()
@@ -203,10 +214,10 @@ class ProcessKiosk(Kiosk):
                 message = conn.recv()
             except (EOFError, OSError):
                 break
-            if message[0] == "step":
-                self._steps[message[1]] = message[2]
-            elif message[0] == "done":
+            if message[0] == "done":
                 self._early = message[1]
+            else:
+                self._note(message)
         if self._early is None:
             time.sleep(delay_s)  # the random moment inside the op
         self.kill()
@@ -227,11 +238,28 @@ class ProcessKiosk(Kiosk):
             except (EOFError, OSError):
                 self._reap()
                 raise KioskDied(f"{self.kiosk_id} died") from None
-            if message[0] == "step":
-                self._steps[message[1]] = message[2]
-            elif message[0] == "done":
+            if message[0] == "done":
                 report: OpReport = message[1]
                 return report
+            self._note(message)
+
+    def _note(self, message: tuple[Any, ...]) -> None:
+        if message[0] == "step":
+            self._steps[message[1]] = message[2]
+        elif message[0] == "cmd":
+            self.command_events.append(message[1])
+
+    def drain(self) -> bool:
+        conn = self._conn
+        if conn is None:
+            return False
+        try:
+            while conn.poll(0):
+                self._note(conn.recv())
+        except (EOFError, OSError):
+            self._reap()
+            return False
+        return self._proc is not None and self._proc.is_alive()
 
     def steps_seen(self) -> dict[str, float]:
         return dict(self._steps)
@@ -258,7 +286,9 @@ class ProcessKiosk(Kiosk):
             self._proc.join(timeout=10)
         if self._proc.is_alive():
             self.kill()
-        self._reap()
+        self.drain()  # what its agent did up to its end is still in the pipe
+        if self._proc is not None:
+            self._reap()
 
 
 class InProcessKiosk(Kiosk):
@@ -277,10 +307,22 @@ class InProcessKiosk(Kiosk):
         self._factory = service_factory
         self._worker: KioskWorker | None = None
         self._pending: Op | None = None
+        self.command_events = []
 
-    def start(self) -> StartupSummary:
+    def _on_message(self, message: tuple[Any, ...]) -> None:
+        if message[0] == "cmd":
+            self.command_events.append(message[1])  # list.append: safe from the agent thread
+
+    def start(self, sim_s: float = 0.0) -> StartupSummary:
         self.stop()
-        self._worker = KioskWorker(self._config, self._seed, service_factory=self._factory)
+        self._worker = KioskWorker(
+            self._config,
+            self._seed,
+            emit=self._on_message,
+            service_factory=self._factory,
+            sim_s=sim_s,
+        )
+        self._worker.start_agent()
         return self._worker.startup
 
     def submit(self, op: Op) -> None:

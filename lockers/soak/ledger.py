@@ -17,18 +17,21 @@ kiosk answered. After every cycle it is compared with the database:
 - ``unresolved_intents``: an unlock intent without an outcome once every kiosk has stopped or
   been restarted (the start-up check must resolve the ones a crash left);
 - ``audit_log``: an operation that left no audit entry, or an entry changed or deleted later;
-- ``staff_open_during_registration`` and ``false_jams``: see :mod:`lockers.soak.races`.
+- ``staff_open_during_registration`` and ``false_jams``: see :mod:`lockers.soak.races`;
+- ``stale_commands_run`` and ``lost_commands``: see :mod:`lockers.soak.commands_check` (a lock
+  fired by a site command the owning kiosk's agent ran is that command's, not an op's).
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-
-import numpy as np
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 from lockers.config import LockerConfig
 from lockers.soak.audit_check import AuditWatch
+from lockers.soak.belongings import MATCH_COSINE, unreachable
+from lockers.soak.commands_check import COMMAND_INVARIANTS, CommandWatch, reset_committed
 from lockers.soak.kiosks import Pulse
 from lockers.soak.ops import OpKind, OpRecord, Violation
 from lockers.soak.people import People
@@ -47,14 +50,20 @@ INVARIANTS = (
     "unresolved_intents",
     "audit_log",
     *RACE_INVARIANTS,
+    *COMMAND_INVARIANTS,
 )
-MATCH_COSINE = 0.5  # stored templates are a person's when their mean cosine to its base is this
 _RENTAL_OUTCOMES = ("opened", "reopened_existing", "door_not_confirmed")
-_NEVER_OPENS = (OpKind.EXPIRE, OpKind.STAFF_OUT_OF_SERVICE, OpKind.STAFF_BACK_IN_SERVICE)
+_NEVER_OPENS = (
+    OpKind.EXPIRE,
+    OpKind.STAFF_OUT_OF_SERVICE,
+    OpKind.STAFF_BACK_IN_SERVICE,
+    OpKind.COMMAND,  # the owning kiosk's agent opens, on its own board
+)
 
 
-_Event = tuple[float, int, str, "OpRecord", str]
-"""(when, order among equal times, what: open/begin/end/emptied, the op, locker label)"""
+_Event = tuple[float, int, str, "OpRecord | None", str]
+"""(when, order among equal times, what: open/begin/end/emptied, the op (none for a command),
+locker label)"""
 
 
 class Ledger:
@@ -79,6 +88,7 @@ class Ledger:
         self.counts: Counter[str] = Counter()
         self._reported: set[object] = set()
         self.audit = AuditWatch(self.violate)
+        self.commands = CommandWatch(self.violate)
 
     # -- recording -------------------------------------------------------------------------
 
@@ -118,7 +128,10 @@ class Ledger:
         staff reset committed)."""
         flags = flags or {}
         pulses = list(pulses)
-        for finding in staff_open_races(records) + false_jams(records, pulses, self.labels):
+        own = [p for p in pulses if not self._outside_ops(cycle, p)]
+        beside_a_command = self.commands.beside_commands(records)
+        jams = false_jams([r for r in records if r not in beside_a_command], own, self.labels)
+        for finding in staff_open_races(records) + jams:
             self.violate(
                 finding.invariant,
                 cycle,
@@ -126,17 +139,18 @@ class Ledger:
                 label=finding.label,
                 person=finding.person,
             )
-        events = self._pulse_events(cycle, records, pulses)
+        events = self._pulse_events(cycle, records, own)
+        events += [(at, 2, "emptied", None, lb) for at, lb in self.commands.settle_resets(flags)]
         for record in records:
             if record.report is None:
                 events += self._killed_events(record, flags)
             else:
                 events += self._answer_events(record)
-        for _at, _order, what, record, label in sorted(events, key=lambda e: (e[0], e[1])):
-            if what == "open":
-                self._opened(cycle, record, label)
-            elif what == "begin":
-                self._rental_begins(cycle, record, label)
+        for _at, _order, what, op_record, label in sorted(events, key=lambda e: (e[0], e[1])):
+            if what == "open" and op_record is not None:
+                self._opened(cycle, op_record, label)
+            elif what == "begin" and op_record is not None:
+                self._rental_begins(cycle, op_record, label)
             elif what == "end":
                 self.rentals.pop(label, None)
             else:  # staff emptied the locker and handed the belongings back
@@ -148,6 +162,14 @@ class Ledger:
         for record in records:
             self._after(record)
 
+    def _outside_ops(self, cycle: int, pulse: Pulse) -> bool:
+        """A lock fired outside the kiosk's bank (a violation), or by a site command."""
+        label = self.labels.get((pulse.board, pulse.channel))
+        stray = outside_bank(pulse, label, self.bank_of)
+        if stray:
+            self.violate("cross_bank_opens", cycle, stray, label=label)
+        return bool(stray) or self.commands.attribute(pulse, label) is not None
+
     def _pulse_events(
         self, cycle: int, records: Sequence[OpRecord], pulses: Iterable[Pulse]
     ) -> list[_Event]:
@@ -156,10 +178,6 @@ class Ledger:
         events: list[_Event] = []
         for pulse in pulses:
             label = self.labels.get((pulse.board, pulse.channel))
-            stray = outside_bank(pulse, label, self.bank_of)
-            if stray:
-                self.violate("cross_bank_opens", cycle, stray, label=label)
-                continue
             record = next(
                 (
                     r
@@ -210,7 +228,7 @@ class Ledger:
             labels = [label for label, (_r, who) in self.rentals.items() if who == op.person]
             return [(steps["retrieve:ended"], 2, "end", record, label) for label in labels]
         resetting = op.kind is OpKind.STAFF_RESET and op.label is not None
-        if resetting and _reset_committed(record, flags.get(str(op.label), "")):
+        if resetting and reset_committed(record.steps, op.die_at, flags.get(str(op.label), "")):
             at = steps.get("force_open:committed", record.started)
             return [(at, 2, "emptied", record, str(op.label))]
         return []
@@ -316,8 +334,13 @@ class Ledger:
         records: Sequence[OpRecord],
         *,
         full_audit: bool = False,
+        drain: Callable[[], None] = lambda: None,
+        down: Collection[str] = (),
     ) -> None:
-        """The database-side invariants (all kiosks idle, crashed ones restarted)."""
+        """The database-side invariants (every op answered, crashed kiosks restarted; site
+        agents may still run commands: ``drain`` reads what they did up to now, after the
+        reads, so whatever the reads saw half-done is known to be in flight; the kiosks
+        ``down`` have not run their start-up check yet)."""
         for label, ids in inspection.doubly_rented_lockers(session):
             self.violate(
                 "double_bookings",
@@ -336,7 +359,29 @@ class Ledger:
                 f"template {template_id} kept for {state} rental {rental_id}",
                 key=template_id,
             )
-        for request_id, purpose, kiosk_id in inspection.unresolved_unlocks(session):
+        unresolved = inspection.unresolved_unlocks(session)
+        states = inspection.locker_states(session)
+        drain()
+        running = self.commands.in_flight()
+        self._unresolved(cycle, self.commands.settled_intents(unresolved, down))
+        staff_on = self.staff_pending | {run.label for run in running if run.action == "reset"}
+        for label, person, rental_id, why in unreachable(
+            self.contents, self.people, states, session, cipher, staff_on
+        ):
+            self.violate(
+                "lost_rentals",
+                cycle,
+                f"locker {label} holds person {person}'s belongings, is not flagged for staff, "
+                f"and {why}",
+                key=(label, person, rental_id),
+                label=label,
+                person=person,
+            )
+        self.audit.check(cycle, session, records, full=full_audit)
+        self.commands.check(cycle, session, time.monotonic())
+
+    def _unresolved(self, cycle: int, intents: Sequence[tuple[int, str, str]]) -> None:
+        for request_id, purpose, kiosk_id in intents:
             self.violate(
                 "unresolved_intents",
                 cycle,
@@ -344,57 +389,7 @@ class Ledger:
                 "stopped or ran its start-up check",
                 key=request_id,
             )
-        self._check_belongings(cycle, session, cipher)
-        self.audit.check(cycle, session, records, full=full_audit)
-
-    def _check_belongings(self, cycle: int, session: Session, cipher: TemplateCipher) -> None:
-        lockers = {state.label: state for state in inspection.locker_states(session)}
-        for label, person in sorted(self.contents.items()):
-            state = lockers.get(label)
-            if state is None or label in self.staff_pending or state.attention is not None:
-                continue
-            rental_id = state.active_rental_id
-            templates = (
-                inspection.rental_embeddings(session, cipher, rental_id)
-                if rental_id is not None
-                else np.zeros((0, 512), np.float32)
-            )
-            if not self.people.matches(person, templates, MATCH_COSINE):
-                why = (
-                    "no active rental" if rental_id is None else f"rental {rental_id} is not theirs"
-                )
-                self.violate(
-                    "lost_rentals",
-                    cycle,
-                    f"locker {label} holds person {person}'s belongings, is not flagged for "
-                    f"staff, and {why}",
-                    key=(label, person, rental_id),
-                    label=label,
-                    person=person,
-                )
 
     def verify_audit(self, cycle: int, session: Session) -> None:
         """Every audit entry seen so far is still there, unchanged."""
         self.audit.verify(cycle, session)
-
-
-STAFF_OPENED = "opened by staff"  # the force-open's flag; only the reset's commit clears it
-
-
-def _reset_committed(record: OpRecord, flag_after: str | None) -> bool:
-    """Whether a killed staff reset committed, so staff emptied the locker (at the force-open)
-    and it may have been handed out again in the same cycle.
-
-    ``reset:committed`` proves it; death at the ``reset:ended`` checkpoint (inside the
-    transaction) disproves it; a random kill after ``reset:ended`` is settled by the locker's
-    flag after the cycle: the force-open's flag is still there unless the reset committed.
-    An interrupted reset leaves the belongings inside: staff come back to it (soak finding,
-    issue 17: the renter's retrieve of a locker whose reset died before its commit was counted
-    as opening an empty locker).
-    """
-    steps = record.steps
-    if "reset:committed" in steps:
-        return True
-    if "reset:ended" not in steps or record.op.die_at == "reset:ended":
-        return False
-    return STAFF_OPENED not in (flag_after or "")

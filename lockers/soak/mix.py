@@ -9,7 +9,8 @@ taking lockers out of service and back, and the kiosk's expiry housekeeping.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from lockers.hardware.emulator.handlers import FIRST_ADDRESS
@@ -18,6 +19,7 @@ from lockers.soak.ops import Op, OpKind
 from lockers.soak.options import SoakOptions
 from lockers.soak.people import BAD_NOISE, GOOD_NOISE, STRANGER_BASE
 from lockers.soak.plan import KILL_STEPS as KILL_STEPS  # where the kill points used to live
+from lockers.store.inspection import LockerState
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,14 @@ class LockerView:
     free: list[str]  # a registration may get one of these
     flagged: set[str]  # staff must look at these
     out_of_service: list[str]
-    bank: frozenset[str] = frozenset()  # after OpMix._own: the labels of the kiosk's bank
+
+    @classmethod
+    def of(cls, rows: Sequence[LockerState]) -> LockerView:
+        return cls(
+            free=[lk.label for lk in rows if lk.status == "available" and lk.attention is None],
+            flagged={lk.label for lk in rows if lk.attention is not None},
+            out_of_service=[lk.label for lk in rows if lk.status == "out_of_service"],
+        )
 
 
 class OpMix:
@@ -56,36 +65,31 @@ class OpMix:
         self._sim_s = sim_s
         if kiosk == 0 and cycle % max(1, self.options.expire_every) == 0:
             return self._op(OpKind.EXPIRE)
-        staff = self._staff(rng, self._own(kiosk, lockers), busy)
+        staff = self._staff(rng, kiosk, lockers, busy)
         return staff if staff is not None else self._customer(rng, lockers, busy)
-
-    def _own(self, kiosk: int, lockers: LockerView) -> LockerView:
-        """The part of ``lockers`` in ``kiosk``'s bank: its staff act there directly (another
-        bank's lockers take a site command, which the soak does not drive yet)."""
-        bank = self.ledger.bank_of
-        if not bank:
-            return lockers
-        mine = {label for label, owner in bank.items() if owner == kiosk}
-        return replace(
-            lockers,
-            free=[label for label in lockers.free if label in mine],
-            flagged=lockers.flagged & mine,
-            out_of_service=[label for label in lockers.out_of_service if label in mine],
-            bank=frozenset(mine),
-        )
 
     def _op(self, kind: OpKind, **kw: Any) -> Op:
         return Op(self._seq, kind, self._sim_s, **kw)
 
-    def _staff(self, rng: random.Random, lockers: LockerView, busy: set[object]) -> Op | None:
-        pending = self.ledger.staff_pending
-        if self.ledger.bank_of:  # only this kiosk's bank (see _own)
-            pending = {label for label in pending if label in lockers.bank}
-        staff_work = sorted((lockers.flagged | pending) - {str(b) for b in busy})
+    def _staff_op(self, kiosk: int, kind: OpKind, action: str, label: str) -> Op:
+        """``kind`` on this kiosk's own locker, a site command ``action`` on another bank's."""
+        bank = self.ledger.bank_of
+        if not bank or bank.get(label) == kiosk:
+            return self._op(kind, label=label)
+        return self._op(OpKind.COMMAND, label=label, action=action)
+
+    def _staff(
+        self, rng: random.Random, kiosk: int, lockers: LockerView, busy: set[object]
+    ) -> Op | None:
+        staff_work = sorted((lockers.flagged | self.ledger.staff_pending) - {str(b) for b in busy})
         if staff_work and rng.random() < 0.5:
             label = rng.choice(staff_work)
             busy.add(label)
-            return self._op(OpKind.STAFF_RESET, label=label)
+            return self._staff_op(kiosk, OpKind.STAFF_RESET, "reset", label)
+        if rng.random() < self.options.command_rate:
+            look = self._look_inside(rng, kiosk, lockers, busy)
+            if look is not None:
+                return look
         if rng.random() >= self.options.staff_rate:
             return None
         oos = lockers.out_of_service
@@ -93,13 +97,32 @@ class OpMix:
             label = rng.choice(oos)
             if label not in busy:
                 busy.add(label)
-                return self._op(OpKind.STAFF_BACK_IN_SERVICE, label=label)
+                return self._staff_op(kiosk, OpKind.STAFF_BACK_IN_SERVICE, "back_in_service", label)
         candidates = [label for label in lockers.free if label not in busy]
         if candidates:
             label = rng.choice(candidates)
             busy.add(label)
-            return self._op(OpKind.STAFF_OUT_OF_SERVICE, label=label)
+            return self._staff_op(kiosk, OpKind.STAFF_OUT_OF_SERVICE, "out_of_service", label)
         return None
+
+    def _look_inside(
+        self, rng: random.Random, kiosk: int, lockers: LockerView, busy: set[object]
+    ) -> Op | None:
+        """Staff here open an occupied locker of another bank (its renter is kept away)."""
+        bank, contents = self.ledger.bank_of, self.ledger.contents
+        occupied = [
+            label
+            for label in sorted(contents)
+            if bank.get(label, kiosk) != kiosk
+            and label not in busy
+            and contents[label] not in busy
+            and label not in lockers.flagged
+        ]
+        if not occupied:
+            return None
+        label = rng.choice(occupied)
+        busy.update((label, contents[label]))
+        return self._op(OpKind.COMMAND, label=label, action="open")
 
     def _customer(self, rng: random.Random, lockers: LockerView, busy: set[object]) -> Op:
         o = self.options

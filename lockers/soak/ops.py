@@ -16,6 +16,9 @@ class OpKind(StrEnum):
     STAFF_OUT_OF_SERVICE = "staff_out_of_service"
     STAFF_BACK_IN_SERVICE = "staff_back_in_service"
     EXPIRE = "expire"  # the kiosk's housekeeping: rentals past their retention expire
+    # staff here act on a locker of another kiosk's bank (``Op.action``): a site command to the
+    # owning kiosk, waited for; "reset" is an open (staff empty it) and then a reset
+    COMMAND = "command"
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,10 @@ class Op:
 
     ``sim_s``: the fake clock (seconds since the run's epoch) the services see;
     ``noise``: capture noise (large = a face that is not recognised);
-    ``die_at``: a checkpoint name where the kiosk process SIGKILLs itself (``None``: never).
+    ``die_at``: a checkpoint name where the kiosk process SIGKILLs itself (``None``: never);
+    ``action``: a :data:`OpKind.COMMAND`'s action (open, reset, out_of_service,
+    back_in_service); ``die_at_command``: the step of the next site command this kiosk executes
+    (for another kiosk's staff) where it SIGKILLs itself, armed until its next op.
     """
 
     seq: int
@@ -35,6 +41,8 @@ class Op:
     noise: float = 0.4
     crowded_first: bool = False
     die_at: str | None = None
+    action: str | None = None
+    die_at_command: str | None = None
 
 
 @dataclass
@@ -59,6 +67,20 @@ class StartupSummary:
     findings: tuple[str, ...]  # each finding's kind
     expired: tuple[int, ...]
     details: tuple[tuple[str | None, str], ...] = ()  # (locker label, what was found) each
+    instance: str = ""  # the process's registration token in the site's registry
+
+
+@dataclass(frozen=True)
+class CommandEvent:
+    """One step of a site command a kiosk's agent executed, as it happened (monotonic ``at``):
+    ``begin`` (claimed, nothing done yet), a service checkpoint, ``end`` (with its result)."""
+
+    command_id: int
+    what: str
+    at: float
+    action: str = ""
+    label: str = ""
+    result: str = ""
 
 
 @dataclass

@@ -24,7 +24,13 @@ class SoakOptions:
     ``bad_face_rate`` (a renter's face is not recognised), ``duplicate_rate`` (a renter
     registers again), ``forgetful_rate`` (a renter never comes back: the rental expires),
     ``staff_rate`` (staff take a locker out of service or back), ``expire_every`` (cycles
-    between the kiosk's expiry housekeeping).
+    between the kiosk's expiry housekeeping), ``command_rate`` (staff open an occupied locker
+    of another bank through a site command; resets and out-of-service of other banks' lockers
+    are site commands too), ``outage_rate`` (per cycle: a kiosk is stopped or SIGKILLed and
+    kept offline for ``outage_s``, past the commands' time to live ``command_ttl_s``, while the
+    others send it commands; then it is brought back). A SIGKILL at a named step of a command
+    the owning kiosk is running (claimed, door intent committed, pulsed, executed) strikes at
+    ``sigkill_rate`` × 2 per kiosk and cycle (armed until its next op).
     """
 
     kiosks: int = 2
@@ -46,6 +52,11 @@ class SoakOptions:
     duplicate_rate: float = 0.05
     forgetful_rate: float = 0.03
     staff_rate: float = 0.02
+    command_rate: float = 0.08
+    outage_rate: float = 0.01
+    outage_s: float = 4.5
+    command_ttl_s: float = 3.0
+    heartbeat_s: float = 1.0
     expire_every: int = 25
     sim_minutes_per_cycle: float = 2.0
     rental_max_hours: float = 2.0
@@ -65,6 +76,8 @@ class SoakOptions:
             out.append("--lockers must be 2 to 16 (one emulated board per kiosk)")
         elif self.kiosks >= 1 and self.lockers // self.kiosks < 2:
             out.append("--lockers must give each kiosk's bank at least 2 lockers")
+        if self.command_ttl_s < 1 or self.heartbeat_s < 1:
+            out.append("command_ttl_s and heartbeat_s must be at least 1 s (site config)")
         if self.max_cycles < 1 or self.max_seconds <= 0:
             out.append("--cycles and --minutes must be positive")
         for name in (
@@ -76,6 +89,8 @@ class SoakOptions:
             "duplicate_rate",
             "forgetful_rate",
             "staff_rate",
+            "command_rate",
+            "outage_rate",
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 out.append(f"{name} must be between 0 and 1")

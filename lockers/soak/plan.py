@@ -28,6 +28,15 @@ KILL_STEPS = {
     OpKind.RETRIEVE: ("retrieve:committed", "retrieve:pulsed", "retrieve:ended"),
     OpKind.STAFF_RESET: ("force_open:committed", "reset:ended", "reset:committed"),
 }
+# Where the owning kiosk dies while it runs another kiosk's staff command (its site agent):
+# claimed, the door's intent committed, pulsed, the reset's rental ended, executed (unrecorded).
+COMMAND_KILL_STEPS = (
+    "command:claimed",
+    "force_open:committed",
+    "force_open:pulsed",
+    "reset:ended",
+    "command:executed",
+)
 
 
 def stream(seed: int, *names: object) -> random.Random:
@@ -62,6 +71,9 @@ class CyclePlan:
     random_kill_pick: float  # when: a fraction of the op's window
     db_fault: bool
     db_fault_delay_s: float
+    command_kills: tuple[str | None, ...] = ()  # per kiosk: Op.die_at_command
+    outage: int | None = None  # the kiosk stopped (or killed) and kept offline after the cycle
+    outage_kill: bool = False  # SIGKILL rather than a clean stop
 
     def describe(self) -> dict[str, Any]:
         """The plan as plain data (the JSON's ``choices``)."""
@@ -71,6 +83,8 @@ class CyclePlan:
             "board_faults": [k.board_fault for k in self.kiosks],
             "random_kill": self.random_kill,
             "db_fault": self.db_fault,
+            "command_kills": list(self.command_kills),
+            "outage": self.outage,
         }
 
 
@@ -83,6 +97,7 @@ def plan_cycle(
     sigkill_rate: float,
     board_fault_rate: float,
     db_fault_rate: float,
+    outage_rate: float = 0.0,
 ) -> CyclePlan:
     """Draw one cycle's faults: always the same draws, in the same order."""
     rng = stream(seed, cycle, "faults")
@@ -103,4 +118,23 @@ def plan_cycle(
         )
     kill_roll, victim, when = rng.random(), rng.randrange(kiosks), rng.random()
     random_kill = victim if killable and kill_roll < min(1.0, sigkill_rate / 2 * kiosks) else None
-    return CyclePlan(cycle, tuple(per_kiosk), random_kill, when, db_fault, db_delay)
+    # Drawn after the faults above, so adding them left those draws as they were.
+    command_kills = []
+    for _ in range(kiosks):
+        roll, pick = rng.random(), rng.randrange(len(COMMAND_KILL_STEPS))
+        # Armed until the kiosk's next op, it strikes only if a command for its bank runs
+        # meanwhile: armed twice as often as an op's own kill.
+        armed = killable and roll < min(1.0, sigkill_rate * 2)
+        command_kills.append(COMMAND_KILL_STEPS[pick] if armed else None)
+    outage_roll, outage_victim, outage_kill = rng.random(), rng.randrange(kiosks), rng.random()
+    return CyclePlan(
+        cycle,
+        tuple(per_kiosk),
+        random_kill,
+        when,
+        db_fault,
+        db_delay,
+        tuple(command_kills),
+        outage_victim if killable and kiosks > 1 and outage_roll < outage_rate else None,
+        outage_kill < 0.5,
+    )

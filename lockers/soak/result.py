@@ -29,6 +29,7 @@ class SoakResult:
     board_alerts: Counter[str] = field(default_factory=Counter)
     skipped: list[str] = field(default_factory=list)
     violation_details: list[dict[str, Any]] = field(default_factory=list)
+    commands: dict[str, int] = field(default_factory=dict)  # see CommandWatch.counts
     choice_digest: str = ""  # the ops chosen, cycle by cycle: equal for equal seeds and states
     fault_digest: str = ""  # the faults drawn, cycle by cycle: equal for equal seeds and cycles
 
@@ -36,7 +37,14 @@ class SoakResult:
     def sigkills(self) -> int:
         return sum(
             self.faults[kind]
-            for kind in ("sigkill_at_step", "sigkill_random", "sigkill_between_ops")
+            for kind in (
+                "sigkill_at_step",
+                "sigkill_random",
+                "sigkill_between_ops",
+                "sigkill_command_during_op",  # the owning kiosk at a command's step
+                "sigkill_command_between_ops",
+                "outage_killed",  # and kept offline past the commands' time to live
+            )
         )
 
     @property
@@ -62,6 +70,12 @@ class SoakResult:
                 # there, nothing opened (one bank per kiosk)
                 "cross_kiosk_retrieves": self.ops["retrieve:at_other_kiosk"],
                 "registrations_active_elsewhere": self.ops["register:active_elsewhere"],
+                # staff acting on another bank's locker: site commands to the owning kiosk
+                "commands_sent": self.commands.get("commands_sent", 0),
+                "commands_run": self.commands.get("commands_run", 0),
+                "commands_expired": self.commands.get("commands_expired", 0),
+                "commands_interrupted": self.commands.get("commands_interrupted", 0),
+                "commands_unfinished": self.commands.get("commands_unfinished", 0),
             },
             "registrations_opened": self.registrations,
             "kiosk_restarts": self.restarts,
@@ -92,6 +106,9 @@ def describe_options(options: SoakOptions) -> dict[str, Any]:
         "sigkill_rate",
         "board_fault_rate",
         "db_fault_rate",
+        "command_rate",
+        "outage_rate",
+        "command_ttl_s",
         "in_process",
     )
     return {name: getattr(options, name) for name in keep}

@@ -165,6 +165,13 @@ class SoakSite:
                 "retention_hours": o.retention_hours,
             },
             "recognition": {"frames_to_agree": 2, "frames_window": 3},
+            # Short, so commands expire often (kiosks killed or kept offline past it) and a
+            # killed kiosk's id is free again soon (three missed beats).
+            "site": {
+                "display_name": f"Soak kiosk {index}",
+                "heartbeat_s": o.heartbeat_s,
+                "command_ttl_s": o.command_ttl_s,
+            },
         }
         path = self.work / f"kiosk-{index}.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

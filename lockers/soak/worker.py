@@ -10,8 +10,10 @@ harness can SIGKILL it at any moment.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -24,6 +26,7 @@ import numpy as np
 from lockers.config import Settings, load_settings
 from lockers.errors import LockersError, StoreError
 from lockers.hardware.board import LockBoard
+from lockers.kiosk.dto import StaffActionResult
 from lockers.kiosk.flow import (
     FlowSettings,
     FrameObservation,
@@ -31,15 +34,22 @@ from lockers.kiosk.flow import (
     RegisterRequest,
     RetrieveRequest,
 )
+from lockers.kiosk.presence import identity_of
 from lockers.kiosk.rental_service import RentalService
-from lockers.kiosk.staff_service import StaffService
+from lockers.kiosk.staff_service import StaffService, StaffSession
 from lockers.kiosk.startup import Store, start_store
+from lockers.soak.agent import SoakSiteAgent
 from lockers.soak.ops import Op, OpKind, OpReport, StartupSummary
 from lockers.soak.people import People
 
 MODEL_VERSION = "soak-synthetic@1"
 STAFF_NAME, STAFF_PIN = "soak-staff", "424242"
 EPOCH = datetime(2030, 1, 1, tzinfo=UTC)  # the fake clock's zero
+# How long staff here wait for a command's result from another kiosk: past it the op answers
+# "pending" (the command may still run, or expire, later).
+REMOTE_WAIT_S = 1.0
+# A remote open that reached the board: staff go there, empty the locker, then reset it.
+DOOR_REACHED = ("opened", "jammed", "unconfirmed", "no_answer")
 
 ServiceFactory = Callable[..., RentalService]
 """Builds the rental service (tests pass a deliberately broken one); gets
@@ -63,6 +73,7 @@ class KioskWorker:
         emit: called with ``("step", name, time)`` at every service checkpoint, before the
             step runs on (a killed process has already reported the steps it passed).
         service_factory: builds the rental service (default the real one).
+        sim_s: the fake clock at start (the harness's, so a restarted kiosk does not run late).
     """
 
     def __init__(
@@ -71,22 +82,25 @@ class KioskWorker:
         seed: int,
         emit: Callable[[tuple[Any, ...]], None] | None = None,
         service_factory: ServiceFactory | None = None,
+        sim_s: float = 0.0,
     ) -> None:
         from lockers.hardware.boards import open_board
 
         self.settings: Settings = load_settings(config, env={})
         self.people = People(seed)
-        self._emit = emit or (lambda _msg: None)
+        self._emit = _serialised(emit or (lambda _msg: None))  # the agent's thread emits too
         self._op: Op | None = None
         self._steps: dict[str, float] = {}
-        self._sim_s = 0.0
-        self._sim_started = time.monotonic()
-        store, report = start_store(self.settings, repair=True)
+        # (fake clock at the anchor, monotonic anchor): one reference, read by two threads
+        self._anchor = (sim_s, time.monotonic())
+        identity = identity_of(self.settings, version="soak", model_version=MODEL_VERSION)
+        store, report = start_store(self.settings, repair=True, identity=identity)
         self.store: Store = store
         self.startup = StartupSummary(
             tuple(f"{f.kind}" for f in report.findings),
             tuple(report.expired_rentals),
             tuple((f.locker_label, f.detail) for f in report.findings),
+            identity.instance,
         )
         try:
             self.board: LockBoard = open_board(self.settings.board, self.settings.lockers)
@@ -108,26 +122,35 @@ class KioskWorker:
             kiosk_id=self.settings.database.kiosk_id,
             clock=self._clock,
             checkpoint=self._checkpoint,
+            command_ttl_s=self.settings.site.command_ttl_s,
+            remote_wait_s=REMOTE_WAIT_S,
         )
-        rec = self.settings.recognition
-        self._flow_settings = FlowSettings(
-            capture_frames=3,
-            capture_min_interval_s=0.0,
-            # Enrol the first good frames: which frames are best is the flow's own tests' job;
-            # the soak is about the store and the board.
-            capture_window_s=0.0,
-            liveness=None,  # synthetic people cannot turn their heads; the gate is not soaked
-            retrieve_frames=rec.frames_window,
-        )
+        self.agent: SoakSiteAgent | None = None
+        if store.presence is not None:
+            self.agent = SoakSiteAgent(
+                store.database, self.board, store.presence, self._clock, self._emit
+            )
+        self._flow_settings = _flow_settings(self.settings)
+
+    def start_agent(self) -> None:
+        """Heartbeat and execute this bank's site commands from now on (a thread)."""
+        if self.agent is not None:
+            self.agent.start()
+
+    def emit(self, message: tuple[Any, ...]) -> None:
+        self._emit(message)
 
     def close(self) -> None:
+        if self.agent is not None:
+            self.agent.close()
         self.board.close()
         self.store.close()
 
     # -- time and checkpoints ---------------------------------------------------------------
 
     def _clock(self) -> datetime:
-        return sim_time(self._sim_s + (time.monotonic() - self._sim_started))
+        sim_s, since = self._anchor
+        return sim_time(sim_s + (time.monotonic() - since))
 
     def _checkpoint(self, step: str) -> None:
         now = time.monotonic()
@@ -141,7 +164,9 @@ class KioskWorker:
     def run(self, op: Op) -> OpReport:
         """Execute ``op``; a service or board error becomes the report's ``error``."""
         self._op, self._steps = op, {}
-        self._sim_s, self._sim_started = op.sim_s, time.monotonic()
+        self._anchor = (op.sim_s, time.monotonic())
+        if self.agent is not None:
+            self.agent.die_at = op.die_at_command
         try:
             report = self._dispatch(op)
         except LockersError as exc:
@@ -160,6 +185,8 @@ class KioskWorker:
             return self._retrieve(op)
         if op.kind is OpKind.EXPIRE:
             return OpReport(op.seq, "ok", expired=self.rental.expire_overdue())
+        if op.kind is OpKind.COMMAND:
+            return self._command(op)
         return self._staff(op)
 
     def _observation(self, vector: np.ndarray, crowded: bool = False) -> FrameObservation:
@@ -234,16 +261,70 @@ class KioskWorker:
             self.staff.logout(who)
         return OpReport(op.seq, outcome, op.label)
 
+    def _command(self, op: Op) -> OpReport:
+        """Staff here act on another bank's locker: the real staff service sends the command
+        to the owning kiosk and waits (``REMOTE_WAIT_S``); a reset is an open, then a reset."""
+        label, action = op.label, op.action
+        if label is None or action is None:
+            raise SoakBug(f"command op {op.seq} names no locker or action")
+        who = self.staff.login(STAFF_NAME, STAFF_PIN)
+        try:
+            done = self._remote(who, label, action)
+        finally:
+            self.staff.logout(who)
+        return OpReport(op.seq, done.outcome, label, error=done.detail)
 
-def serve(conn: Connection, config: str, seed: int) -> None:
+    def _remote(self, who: StaffSession, label: str, action: str) -> StaffActionResult:
+        staff = self.staff
+        if action == "open":
+            return staff.force_open(who, label, "soak: staff look inside")
+        if action == "reset":
+            opened = staff.force_open(who, label, "soak: staff empty the locker")
+            if opened.outcome not in DOOR_REACHED:
+                return opened  # not opened (yet): staff come back to it later
+            return staff.reset(who, label, f"soak: emptied (door {opened.outcome})")
+        if action == "out_of_service":
+            return staff.set_out_of_service(who, label, "soak: maintenance")
+        return staff.back_in_service(who, label, "soak: repaired")
+
+
+def _flow_settings(settings: Settings) -> FlowSettings:
+    return FlowSettings(
+        capture_frames=3,
+        capture_min_interval_s=0.0,
+        # Enrol the first good frames: which frames are best is the flow's own tests' job;
+        # the soak is about the store and the board.
+        capture_window_s=0.0,
+        liveness=None,  # synthetic people cannot turn their heads; the gate is not soaked
+        retrieve_frames=settings.recognition.frames_window,
+    )
+
+
+def _serialised(emit: Callable[[tuple[Any, ...]], None]) -> Callable[[tuple[Any, ...]], None]:
+    """``emit`` made safe for two threads (a pipe's messages must not interleave)."""
+    lock = threading.Lock()
+
+    def send(message: tuple[Any, ...]) -> None:
+        with lock:
+            emit(message)
+
+    return send
+
+
+def serve(conn: Connection, config: str, seed: int, sim_s: float = 0.0) -> None:
     """A kiosk process: start (``("ready", summary)`` or ``("failed", why)``), then run every
-    :class:`Op` received until ``None`` or the pipe closes."""
+    :class:`Op` received until ``None`` or the pipe closes; its site agent's
+    :class:`~lockers.soak.ops.CommandEvent` s come as ``("cmd", event)`` meanwhile."""
+    # The harness injects the faults and counts them: the kiosk's own warnings about them (a
+    # database restarting under its site agent) would only drown the report.
+    logging.getLogger("lockers").setLevel(logging.ERROR)
     try:
-        worker = KioskWorker(Path(config), seed, emit=conn.send)
+        worker = KioskWorker(Path(config), seed, emit=conn.send, sim_s=sim_s)
     except LockersError as exc:
         conn.send(("failed", exc.message))
         return
     conn.send(("ready", worker.startup))
+    worker.start_agent()
     try:
         while True:
             try:
@@ -252,6 +333,7 @@ def serve(conn: Connection, config: str, seed: int) -> None:
                 break
             if op is None:
                 break
-            conn.send(("done", worker.run(op)))
+            report = worker.run(op)
+            worker.emit(("done", report))
     finally:
         worker.close()
