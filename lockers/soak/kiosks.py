@@ -202,7 +202,12 @@ class ProcessKiosk(Kiosk):
 
     def submit(self, op: Op) -> None:
         self._steps, self._early = {}, None
-        self._pipe().send(op)
+        # The process may have died since the last drain (its site agent dies at a command's
+        # step between ops): the send then fails with EPIPE, and :meth:`collect` reports the
+        # death as KioskDied. An EPIPE escaping here would end ``lockers soak`` silently (click
+        # takes EPIPE for a closed stdout and exits 1 without a word).
+        with contextlib.suppress(OSError):
+            self._pipe().send(op)
 
     def kill_during_op(self, delay_s: float, timeout_s: float) -> bool:
         conn = self._pipe()

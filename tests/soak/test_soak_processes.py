@@ -14,8 +14,11 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
+from lockers.soak.kiosks import KioskDied
+from lockers.soak.ops import Op, OpKind
 from lockers.soak.options import SoakOptions
 from lockers.soak.runner import run_soak
+from lockers.soak.site import SoakSite
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
 from lockers_storekit import NO_POSTGRES, POSTGRES_URL
@@ -103,3 +106,24 @@ def test_the_command_refuses_an_unknown_backend() -> None:
     done = _lockers("--backend", "mysql")
     assert done.returncode == 2
     assert "--backend 'mysql' is unknown" in done.stderr and "hint:" in done.stderr
+
+
+def test_an_op_sent_to_a_kiosk_that_died_between_ops_is_reported_as_its_death(
+    tmp_path: Path,
+) -> None:
+    """A kiosk's site agent may SIGKILL it between ops: sending it the next op must not raise
+    (an EPIPE would end ``lockers soak`` with status 1 and not a word); the answer is
+    KioskDied."""
+    options = SoakOptions(kiosks=1, lockers=4, db_fault_rate=0.0, work_dir=tmp_path)
+    site = SoakSite(options, [])
+    try:
+        site.build()
+        kiosk = site.kiosks[0]
+        kiosk.start()
+        kiosk.kill()
+        kiosk._proc.join(30)  # type: ignore[attr-defined]  # dead, not yet reaped by the harness
+        kiosk.submit(Op(1, OpKind.EXPIRE, 0.0))
+        with pytest.raises(KioskDied):
+            kiosk.collect(30)
+    finally:
+        site.close()
