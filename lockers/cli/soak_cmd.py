@@ -3,6 +3,7 @@ invariants checked after every cycle; a table (or ``--json``) of what happened."
 
 from __future__ import annotations
 
+import errno
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -84,7 +85,6 @@ def soak(
     rates. Exits 1 when any invariant was violated."""
     from lockers.errors import LockersError
     from lockers.soak.options import SoakOptions
-    from lockers.soak.runner import run_soak
 
     if backend not in ("sqlite", "postgresql"):
         raise LockersError(f"--backend {backend!r} is unknown", hint="use sqlite or postgresql")
@@ -112,7 +112,7 @@ def soak(
     )
     err = Console(stderr=True)
     with _progress(err, disable=as_json or not err.is_terminal) as progress:
-        result = run_soak(options, _on_cycle(progress, options))
+        result = _run_loud(options, _on_cycle(progress, options))
     figures = result.to_dict()
     if as_json:
         typer.echo(json.dumps(figures, indent=2))
@@ -120,6 +120,20 @@ def soak(
         _print(figures)
     if not result.clean:
         raise typer.Exit(1)
+
+
+def _run_loud(options: SoakOptions, on_cycle: Callable[[SoakResult], None]) -> SoakResult:
+    """:func:`run_soak`, with a broken pipe inside the harness (to a kiosk process, to a
+    server) raised as an error of its own: click takes any EPIPE for a closed stdout and exits
+    1 without a word, which would hide why the run failed."""
+    from lockers.soak.runner import run_soak
+
+    try:
+        return run_soak(options, on_cycle)
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        raise RuntimeError(f"the soak harness lost a pipe (not stdout): {exc!r}") from exc
 
 
 def _progress(console: Console, *, disable: bool) -> Progress:

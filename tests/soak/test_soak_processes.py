@@ -3,6 +3,7 @@ two kiosks on one SQLite file and on one PostgreSQL database; and the command li
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -13,7 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
+from typer.testing import CliRunner
 
+from lockers.cli import app
 from lockers.soak.kiosks import KioskDied
 from lockers.soak.ops import Op, OpKind
 from lockers.soak.options import SoakOptions
@@ -127,3 +130,19 @@ def test_an_op_sent_to_a_kiosk_that_died_between_ops_is_reported_as_its_death(
             kiosk.collect(30)
     finally:
         site.close()
+
+
+def test_a_broken_pipe_inside_the_harness_ends_the_command_with_its_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """click takes any EPIPE for a closed stdout and exits 1 silently: one from the harness
+    (a kiosk's pipe, a server's) must say what happened instead."""
+
+    def lose_a_pipe(*_args: object) -> None:
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    monkeypatch.setattr("lockers.soak.runner.run_soak", lose_a_pipe)
+    done = CliRunner().invoke(app, ["soak", "--cycles", "1", "--json"])
+    assert done.exit_code == 1
+    assert isinstance(done.exception, RuntimeError)
+    assert "lost a pipe" in str(done.exception)
