@@ -16,6 +16,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from lockers.errors import LockersError
 from lockers.hardware.emulator import BoardEmulator
 from lockers.hardware.emulator.model import EmulatedBoard
 from lockers.soak.ops import CommandEvent, Op, OpReport, StartupSummary
@@ -93,8 +94,9 @@ class KioskDied(Exception):
     """The kiosk process ended during an operation (SIGKILL or a crash)."""
 
 
-class KioskStartFailed(Exception):
-    """The kiosk could not start (database down, disk full): try again later."""
+class KioskStartFailed(LockersError):
+    """The kiosk could not start (database down, disk full): try again later. A
+    :class:`LockersError`: when it happens at set-up, the command says why and exits 2."""
 
 
 class Kiosk:

@@ -323,6 +323,9 @@ def serve(conn: Connection, config: str, seed: int, sim_s: float = 0.0) -> None:
     except LockersError as exc:
         conn.send(("failed", exc.message))
         return
+    except Exception as exc:  # a bug: the harness must still learn why this kiosk is not up
+        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+        raise
     conn.send(("ready", worker.startup))
     worker.start_agent()
     try:

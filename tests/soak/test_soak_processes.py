@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from lockers.cli import app
+from lockers.errors import LockersError
 from lockers.soak.kiosks import KioskDied
 from lockers.soak.ops import Op, OpKind
 from lockers.soak.options import SoakOptions
@@ -146,3 +147,15 @@ def test_a_broken_pipe_inside_the_harness_ends_the_command_with_its_reason(
     assert done.exit_code == 1
     assert isinstance(done.exception, RuntimeError)
     assert "lost a pipe" in str(done.exception)
+
+
+def test_a_kiosk_that_cannot_start_at_set_up_says_why(tmp_path: Path) -> None:
+    options = SoakOptions(kiosks=1, lockers=4, db_fault_rate=0.0, work_dir=tmp_path)
+    site = SoakSite(options, [])
+    try:
+        site.build()
+        site.emulators[0].stop()  # its board's port is gone
+        with pytest.raises(LockersError, match="soak-0: "):
+            site.kiosks[0].start()
+    finally:
+        site.close()
