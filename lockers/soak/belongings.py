@@ -10,6 +10,7 @@ from lockers.soak.people import People
 from lockers.store import inspection
 from lockers.store.crypto import TemplateCipher
 from lockers.store.db import Session
+from lockers.vision.types import EMBEDDING_DIM
 
 MATCH_COSINE = 0.5  # stored templates are a person's when their mean cosine to its base is this
 
@@ -35,7 +36,7 @@ def unreachable(
         templates = (
             inspection.rental_embeddings(session, cipher, rental_id)
             if rental_id is not None
-            else np.zeros((0, 512), np.float32)
+            else np.zeros((0, EMBEDDING_DIM), np.float32)
         )
         if not people.matches(person, templates, MATCH_COSINE):
             why = "no active rental" if rental_id is None else f"rental {rental_id} is not theirs"

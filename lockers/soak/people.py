@@ -11,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-DIM = 512
+from lockers.vision.types import EMBEDDING_DIM
+
+DIM = EMBEDDING_DIM  # the kiosk's templates: the soak's people are the same shape
 GOOD_NOISE = 0.4  # cosine to the base about 0.93
 BAD_NOISE = 3.0  # a blurred, badly lit face: cosine to the base about 0.3, never accepted
 STRANGER_BASE = 1 << 40  # ids of people who never register (failed recognitions)
