@@ -22,8 +22,11 @@ def _record(
     return record
 
 
-def _ledger() -> Ledger:
-    return Ledger(LOCKERS, People(1))
+def _ledger(bank_of: dict[str, int] | None = None) -> Ledger:
+    return Ledger(LOCKERS, People(1), bank_of)
+
+
+TWO_BANKS = {"1": 0, "2": 1}  # locker 1 is kiosk 0's, locker 2 kiosk 1's
 
 
 def test_a_lock_fired_while_its_kiosk_is_idle_is_unrequested() -> None:
@@ -297,7 +300,7 @@ def test_a_kiosk_firing_a_lock_of_another_bank_is_a_cross_bank_open() -> None:
     """A deliberately broken kiosk 1 pulses its own board's channel 1, which is kiosk 0's
     locker: the ledger reasons in (kiosk, board, channel) and catches it, even for the right
     customer."""
-    ledger = Ledger(LOCKERS, People(1), bank_of={"1": 0, "2": 1})
+    ledger = _ledger(TWO_BANKS)
     ledger.contents["1"] = 7
     retrieve = _record(
         1,
@@ -318,7 +321,7 @@ def test_a_kiosk_firing_a_lock_of_another_bank_is_a_cross_bank_open() -> None:
 
 
 def test_a_retrieve_sent_to_the_owning_kiosk_opens_nothing_and_is_no_violation() -> None:
-    ledger = Ledger(LOCKERS, People(1), bank_of={"1": 0, "2": 1})
+    ledger = _ledger(TWO_BANKS)
     ledger.contents["1"] = 7
     elsewhere = _record(
         1, OpKind.RETRIEVE, 7, 1.0, 2.0, outcome="at_other_kiosk", label="1", rental_id=1
