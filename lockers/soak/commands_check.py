@@ -80,7 +80,6 @@ class CommandRow:
     kiosk_id: str
     action: str
     label: str
-    source: str
     created_at: datetime
     expires_at: datetime
     claimed_at: datetime | None
@@ -344,7 +343,6 @@ def _row(command: SiteCommand) -> CommandRow:
         command.kiosk_id,
         command.action.value,
         command.locker_label,
-        command.source,
         command.created_at,
         command.expires_at,
         command.claimed_at,
