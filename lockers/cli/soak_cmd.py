@@ -123,13 +123,16 @@ def soak(
 
 
 def _run_loud(options: SoakOptions, on_cycle: Callable[[SoakResult], None]) -> SoakResult:
-    """:func:`run_soak`, with a broken pipe inside the harness (to a kiosk process, to a
-    server) raised as an error of its own: click takes any EPIPE for a closed stdout and exits
-    1 without a word, which would hide why the run failed."""
+    """:func:`run_soak`, with a broken pipe or an EOF inside the harness (a kiosk process's
+    pipe, the forkserver's, a server's) raised as an error of its own: click takes any EPIPE
+    for a closed stdout and exits 1 without a word, and an EOFError for a closed stdin
+    ("Aborted!"), which would hide why the run failed."""
     from lockers.soak.runner import run_soak
 
     try:
         return run_soak(options, on_cycle)
+    except EOFError as exc:
+        raise RuntimeError(f"the soak harness lost a pipe (not stdin): {exc!r}") from exc
     except OSError as exc:
         if exc.errno != errno.EPIPE:
             raise

@@ -180,7 +180,12 @@ class ProcessKiosk(Kiosk):
         proc = self._ctx.Process(
             target=serve, args=(child, str(self._config), self._seed, sim_s), daemon=True
         )
-        proc.start()
+        try:
+            proc.start()
+        except (EOFError, OSError) as exc:  # the forkserver could not fork (or is gone)
+            parent.close()
+            child.close()
+            raise KioskStartFailed(f"{self.kiosk_id} could not be started: {exc!r}") from exc
         child.close()
         self._proc, self._conn = proc, parent
         if not parent.poll(120):

@@ -136,17 +136,20 @@ def test_an_op_sent_to_a_kiosk_that_died_between_ops_is_reported_as_its_death(
 def test_a_broken_pipe_inside_the_harness_ends_the_command_with_its_reason(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """click takes any EPIPE for a closed stdout and exits 1 silently: one from the harness
-    (a kiosk's pipe, a server's) must say what happened instead."""
+    """click takes any EPIPE for a closed stdout (exit 1, silent) and an EOFError for a closed
+    stdin ("Aborted!"): one from the harness (a kiosk's pipe, the forkserver's) must say what
+    happened instead."""
 
-    def lose_a_pipe(*_args: object) -> None:
-        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+    for lost in (BrokenPipeError(errno.EPIPE, "Broken pipe"), EOFError()):
 
-    monkeypatch.setattr("lockers.soak.runner.run_soak", lose_a_pipe)
-    done = CliRunner().invoke(app, ["soak", "--cycles", "1", "--json"])
-    assert done.exit_code == 1
-    assert isinstance(done.exception, RuntimeError)
-    assert "lost a pipe" in str(done.exception)
+        def lose_a_pipe(*_args: object, lost: BaseException = lost) -> None:
+            raise lost
+
+        monkeypatch.setattr("lockers.soak.runner.run_soak", lose_a_pipe)
+        done = CliRunner().invoke(app, ["soak", "--cycles", "1", "--json"])
+        assert done.exit_code == 1
+        assert isinstance(done.exception, RuntimeError)
+        assert "lost a pipe" in str(done.exception)
 
 
 def test_a_kiosk_that_cannot_start_at_set_up_says_why(tmp_path: Path) -> None:
