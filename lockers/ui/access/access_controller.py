@@ -257,6 +257,10 @@ class AccessController(QObject):
         if key != self._screen_key:
             self.refresh()
             return
+        if not self._focus_shown:
+            # Nobody uses the keys or the voice: no walk of the screen's widgets on every view
+            # of a capture (a key press or the mode reads the controls afresh).
+            return
         if self.window.current_screen is self.window.camera:
             hint = self._camera_hint()
             if hint != self._hint:  # a new quality hint or head move: said once, not per frame
