@@ -16,6 +16,7 @@ import sys
 
 from lockers.config import Settings
 from lockers.doctor.result import CheckResult, ok, warn
+from lockers.i18n import LANGUAGES
 from lockers.prompts import PromptLibrary
 
 PROBE_TIMEOUT_S = 20.0
@@ -110,7 +111,7 @@ def check_prompts(settings: Settings) -> CheckResult:
     library = PromptLibrary.from_settings(settings)
     found = library.completeness(language)
     site = f", {found.site} from the site's recordings" if found.site else ""
-    others = [lang for lang in ("ko", "en") if lang != language]
+    others = [lang for lang in LANGUAGES if lang != language]
     other_gaps = [lang for lang in others if not library.completeness(lang).complete]
     also = (
         f"; the {', '.join(other_gaps)} prompts are incomplete too (the language button): "

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from lockers.errors import LockersError
+from lockers.i18n import LANGUAGES
 from lockers.store import audit
 from lockers.store.audit_values import AuditAction, AuditOutcome
 from lockers.store.db import Database
@@ -23,7 +24,6 @@ from lockers.store.models import utcnow
 
 # A screen is named by the flow's phase or the staff screen's name: short, lower case.
 _SCREEN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-_LANGUAGES = ("ko", "en")
 
 
 class AssistanceRefused(LockersError):
@@ -93,9 +93,9 @@ class AssistanceService:
                 f"call staff: {screen!r} is not a kiosk screen",
                 "the UI names the screen by its phase (home, capture, ...)",
             )
-        if language not in _LANGUAGES:
+        if language not in LANGUAGES:
             raise AssistanceRefused(
-                f"call staff: language {language!r} is not one of {', '.join(_LANGUAGES)}"
+                f"call staff: language {language!r} is not one of {', '.join(LANGUAGES)}"
             )
         now = self._clock()
         detail = f"kiosk={self.kiosk_id} screen={screen} language={language}"

@@ -80,9 +80,10 @@ class GalleryCache:
             elif self._marker is not None:
                 _log.warning("the rental change counter went backwards: reading every rental")
             self._full_sync(session, model_version)
-        elif len(self._recheck) > LOAD_ALL_ABOVE:  # a mass expiry: no long IN list
-            self._full_sync(session, model_version)
         elif marker > self._marker or self._recheck:
+            if len(self._recheck) > LOAD_ALL_ABOVE:  # a mass expiry: no long IN list
+                # Ids only: a known rental's changed templates still come from the stamps.
+                self._full_sync(session, model_version)
             highest = self._incremental_sync(session, model_version, self._marker)
             # On PostgreSQL a change may commit between the two reads; stamps commit in
             # increasing order, so everything up to the highest one seen was read.

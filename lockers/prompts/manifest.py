@@ -41,8 +41,7 @@ class Manifest:
             return cls()
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             return cls()
-        prompts = data.get("prompts")
-        return cls(str(data.get("engine", "")), prompts if isinstance(prompts, dict) else {})
+        return cls(str(data.get("engine", "")), _well_formed(data.get("prompts")))
 
     def entry(self, language: str, name: str) -> dict[str, object]:
         return self.prompts.get(language, {}).get(name, {})
@@ -68,3 +67,17 @@ class Manifest:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(data, out, ensure_ascii=False, indent=1, sort_keys=True)
         os.replace(tmp, built_dir / MANIFEST_NAME)
+
+
+def _well_formed(prompts: object) -> dict[str, dict[str, dict[str, object]]]:
+    """The entries shaped as :meth:`Manifest.record` writes them; anything else (a file edited
+    by hand, half of another format) is dropped, so those prompts are rebuilt, never a crash."""
+    if not isinstance(prompts, dict):
+        return {}
+    return {
+        str(language): {
+            str(name): entry for name, entry in names.items() if isinstance(entry, dict)
+        }
+        for language, names in prompts.items()
+        if isinstance(names, dict)
+    }

@@ -292,7 +292,9 @@ class MainWindow(QMainWindow):
         screen = self.current_screen
         if not self.upper.isVisible() or screen is None:
             return
-        reach.compact(self.stack)
+        # Only the screen shown: this runs on every access tick (5 Hz); a screen shown later
+        # is compacted when it comes (the stack's currentChanged refreshes).
+        reach.compact(screen)
         lines = [w.text() for w in info_labels(screen)]
         if screen is self.camera:  # the seated customer is told where to look
             lines.insert(0, tr("a11y.seated", self.controller.language))

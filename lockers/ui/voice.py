@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 POLL_MS = 10  # how often the UI thread looks at the sink: first audio out, end of the clip
-CACHE_CLIPS = 256  # decoded prompts kept (all texts of both languages fit: ~600 small files)
+# Decoded prompts kept: a visit's texts in both languages fit; the whole catalogue (~630
+# files, float32 at 22 kHz) is not held, a rarely said prompt is read again.
+CACHE_CLIPS = 256
 
 
 class NoAudioVoice(SilentVoice):

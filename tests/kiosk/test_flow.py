@@ -7,6 +7,7 @@ import random
 import numpy as np
 import numpy.typing as npt
 import pytest
+from flow_kit import PERSON_A, PERSON_B, Clock, capture, good, settings, vector
 
 from lockers.kiosk.dto import RegisterOutcome, RegisterResult, RetrieveOutcome, RetrieveResult
 from lockers.kiosk.flow import (
@@ -22,26 +23,6 @@ from lockers.kiosk.flow import (
 from lockers.vision.liveness import LivenessConfig, LivenessStatus, Turn
 
 
-def vector(seed: int) -> npt.NDArray[np.float32]:
-    v = np.random.default_rng(seed).standard_normal(512).astype(np.float32)
-    return v / np.linalg.norm(v)
-
-
-PERSON_A, PERSON_B = vector(1), vector(2)
-
-
-def good(embedding: npt.NDArray[np.float32] = PERSON_A, yaw: float = 0.0) -> FrameObservation:
-    return FrameObservation(
-        has_face=True,
-        crowded=False,
-        embedding=embedding,
-        quality_score=0.8,
-        yaw_deg=yaw,
-        center=(320.0, 240.0),
-        width=160.0,
-    )
-
-
 def turned(yaw: float) -> FrameObservation:
     # Turned heads fail the gate's pose check: no embedding, but the pose is there.
     return FrameObservation(True, False, ("look_at_camera",), None, 0.2, yaw, (320.0, 240.0), 160.0)
@@ -50,34 +31,6 @@ def turned(yaw: float) -> FrameObservation:
 NO_FACE = FrameObservation(has_face=False, crowded=False, issues=("no_face",))
 CROWD = FrameObservation(True, True, ("multiple_faces",), None, 0.5, 0.0, (320.0, 240.0), 160.0)
 DARK = FrameObservation(True, False, ("too_dark",), None, 0.5, 0.0, (320.0, 240.0), 160.0)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 100.0
-
-    def __call__(self, dt: float = 0.2) -> float:
-        self.t += dt
-        return self.t
-
-
-def settings(**changes: object) -> FlowSettings:
-    values: dict[str, object] = {
-        "capture_frames": 3,
-        "retrieve_frames": 3,
-        "liveness": None,
-        "idle_timeout_s": 30.0,
-        "capture_window_s": 0.0,  # the first good frames close the window (as before)
-    }
-    values.update(changes)
-    return FlowSettings(**values)  # type: ignore[arg-type]
-
-
-def capture(flow: KioskFlow, clock: Clock, obs: FrameObservation, count: int) -> object:
-    command = None
-    for _ in range(count):
-        command = flow.frame(obs, clock()) or command
-    return command
 
 
 def test_register_happy_path_without_liveness() -> None:

@@ -243,3 +243,30 @@ def test_a_registration_never_reopens_a_rental_another_kiosk_ended(
     assert again.outcome is RegisterOutcome.OPENED
     assert (again.rental_id, again.locker_label) != (mine.rental_id, mine.locker_label)
     assert rental_state(one, mine.rental_id) is RentalState.EXPIRED
+
+
+def test_a_mass_expiry_still_reads_the_templates_another_kiosk_added(
+    site_pair: tuple[SiteKiosk, ...],
+) -> None:
+    """The mass-expiry path reads ids only: a still-known rental whose templates changed at
+    another kiosk meanwhile is read again from its stamp, not kept with its old templates."""
+    one, two = site_pair
+    count = gallery.LOAD_ALL_ABOVE + 1
+    faces = np.random.default_rng(4).standard_normal((count, 1, 512)).astype(np.float32)
+    with one.store.database.transaction() as session:
+        seed_active_rentals(
+            session, faces, one.store.cipher, now=utcnow(), model_version=MODEL, kiosk_id="kiosk-a"
+        )
+    kept = one.rental.register(face(3), consent=True, model_version=MODEL)
+    later = utcnow() + timedelta(hours=one.settings.privacy.rental_max_hours + 73)
+    with one.store.database.transaction() as session:
+        rentals.require_rental(session, kept.rental_id or 0).expires_at = later + timedelta(days=1)
+    assert one.rental.prepare(MODEL) == count + 1
+    with two.store.database.transaction() as session:
+        rental = rentals.require_rental(session, kept.rental_id or 0)
+        rentals.add_templates(session, rental, face(5, k=2), two.store.cipher)
+    assert len(one.rental.housekeeping(later).expired_rentals) == count
+    assert one.rental.prepare(MODEL) == 1
+    with one.store.database.transaction() as session:
+        stored = rentals.active_templates(session, one.store.cipher, MODEL)
+    assert len(one.rental._gallery._matcher) == sum(len(rows) for rows in stored.values())

@@ -44,6 +44,22 @@ def config_of(tmp_path: Path, kiosk_id: str) -> Path:
     return tmp_path / f"{kiosk_id}.yaml"
 
 
+def site_key(
+    tmp_path: Path, kiosk_id: str, verb: str, keys_file: Path, passphrase: str, *extra: str
+) -> tuple[int, str]:
+    """``lockers site key export|import KEYS_FILE --passphrase ...`` with ``kiosk_id``'s config."""
+    return cli(
+        config_of(tmp_path, kiosk_id),
+        "site",
+        "key",
+        verb,
+        str(keys_file),
+        "--passphrase",
+        passphrase,
+        *extra,
+    )
+
+
 def test_a_kiosk_with_another_key_refuses_to_start_until_it_imports_the_sites(
     tmp_path: Path, db_url: str, database: Database
 ) -> None:
@@ -65,48 +81,14 @@ def test_a_kiosk_with_another_key_refuses_to_start_until_it_imports_the_sites(
         assert kiosk_c is not None and not site.is_online(kiosk_c, utcnow())  # refused: offline
 
     export = tmp_path / "site-keys.json"
-    code, out = cli(
-        config_of(tmp_path, "kiosk-b"),
-        "site",
-        "key",
-        "export",
-        str(export),
-        "--passphrase",
-        PASSPHRASE,
-    )
+    code, out = site_key(tmp_path, "kiosk-b", "export", export, PASSPHRASE)
     assert code == 0 and "written" in out and export.stat().st_mode & 0o777 == 0o600
     assert b.settings.privacy.template_key_file.read_bytes() not in export.read_bytes()
     with pytest.raises(SiteKeysError, match="already holds another secret"):
-        cli(
-            config_of(tmp_path, "kiosk-c"),
-            "site",
-            "key",
-            "import",
-            str(export),
-            "--passphrase",
-            PASSPHRASE,
-        )
+        site_key(tmp_path, "kiosk-c", "import", export, PASSPHRASE)
     with pytest.raises(SiteKeysError, match="wrong passphrase"):
-        cli(
-            config_of(tmp_path, "kiosk-c"),
-            "site",
-            "key",
-            "import",
-            str(export),
-            "--passphrase",
-            "not the passphrase",
-            "--replace",
-        )
-    code, out = cli(
-        config_of(tmp_path, "kiosk-c"),
-        "site",
-        "key",
-        "import",
-        str(export),
-        "--passphrase",
-        PASSPHRASE,
-        "--replace",
-    )
+        site_key(tmp_path, "kiosk-c", "import", export, "not the passphrase", "--replace")
+    code, out = site_key(tmp_path, "kiosk-c", "import", export, PASSPHRASE, "--replace")
     assert code == 0 and str(key_c) in out
     assert key_c.read_bytes() == b.settings.privacy.template_key_file.read_bytes()
     assert c_settings.privacy.pin_secret_path.read_bytes() == (
@@ -119,15 +101,7 @@ def test_a_kiosk_with_another_key_refuses_to_start_until_it_imports_the_sites(
     assert (got.outcome, got.rental_id) == (RetrieveOutcome.AT_OTHER_KIOSK, made.rental_id)
     assert (
         "already holds the site's keys"
-        in cli(
-            config_of(tmp_path, "kiosk-c"),
-            "site",
-            "key",
-            "import",
-            str(export),
-            "--passphrase",
-            PASSPHRASE,
-        )[1]
+        in site_key(tmp_path, "kiosk-c", "import", export, PASSPHRASE)[1]
     )
     c.close()
     b.close()
@@ -202,25 +176,8 @@ def test_a_kiosk_with_another_pin_secret_refuses_to_start(
         start_store(c_settings, identity=identity_of(c_settings))
     assert str(secret_c) in wrong.value.message and "site key import" in wrong.value.hint
     export = tmp_path / "site-keys.json"
-    cli(
-        config_of(tmp_path, "kiosk-b"),
-        "site",
-        "key",
-        "export",
-        str(export),
-        "--passphrase",
-        PASSPHRASE,
-    )
-    code, out = cli(
-        config_of(tmp_path, "kiosk-c"),
-        "site",
-        "key",
-        "import",
-        str(export),
-        "--passphrase",
-        PASSPHRASE,
-        "--replace",
-    )
+    site_key(tmp_path, "kiosk-b", "export", export, PASSPHRASE)
+    code, out = site_key(tmp_path, "kiosk-c", "import", export, PASSPHRASE, "--replace")
     assert code == 0 and str(secret_c) in out and "template.key" not in out  # same key kept
     c = start_kiosk(c_settings)
     assert c.staff.login("carol", PIN).staff_name == "carol"

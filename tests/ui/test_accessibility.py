@@ -47,6 +47,18 @@ def key(qtbot: Any, window: MainWindow, which: Qt.Key) -> None:
     qtbot.keyClick(window, which)
 
 
+def mode_on_when_ready(qtbot: Any, window: MainWindow) -> None:
+    """Wait for the kiosk to be ready, then the keypad's accessibility key."""
+    qtbot.waitUntil(lambda: window.controller.status.ready, timeout=WAIT_MS)
+    key(qtbot, window, Qt.Key.Key_Slash)
+
+
+def type_pin(qtbot: Any, window: MainWindow) -> None:
+    """The demo staff account's PIN on the keypad's digits."""
+    for digit in (Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_3, Qt.Key.Key_4):
+        key(qtbot, window, digit)
+
+
 def said(voice: TranscriptVoice, utterances: list[Utterance], lang: str) -> bool:
     keys = [k for k, language in voice.spoken if language == lang]
     return all(u.key in keys for u in utterances)
@@ -149,8 +161,7 @@ def test_every_screen_by_keys_alone_in_low_reach(
     key(qtbot, window, Qt.Key.Key_Return)  # the first name tile: the demo's staff account
     assert window.staff_login.selected == "staff"
     before = len(voice.spoken)
-    for digit in (Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_3, Qt.Key.Key_4):
-        key(qtbot, window, digit)
+    type_pin(qtbot, window)
     assert [k for k, _ in voice.spoken[before:]] == ["a11y.pin_digit"] * 4  # never the digits
     key(qtbot, window, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: window.current_screen is window.staff_panel, timeout=WAIT_MS)
@@ -169,9 +180,7 @@ def test_call_staff_is_audited_spoken_and_shown_on_the_staff_panel(
     qtbot: Any, a11y_window: MainWindow, kiosk: KioskParts, voice: TranscriptVoice
 ) -> None:
     window = a11y_window
-    c = window.controller
-    qtbot.waitUntil(lambda: c.status.ready, timeout=WAIT_MS)
-    key(qtbot, window, Qt.Key.Key_Slash)
+    mode_on_when_ready(qtbot, window)
     key(qtbot, window, Qt.Key.Key_0)  # the keypad's 0: call staff
     qtbot.waitUntil(lambda: ("assist.coming", "ko") in voice.spoken, timeout=WAIT_MS)
     assert window.access_bar.notice.isVisibleTo(window)
@@ -190,8 +199,7 @@ def test_a_near_timeout_is_spoken_and_more_time_restarts_it(
 ) -> None:
     window = a11y_window
     c = window.controller
-    qtbot.waitUntil(lambda: c.status.ready, timeout=WAIT_MS)
-    key(qtbot, window, Qt.Key.Key_Slash)
+    mode_on_when_ready(qtbot, window)
     assert c.flow.settings.idle_timeout_s == 30.0 * 3  # x time_factor
     key(qtbot, window, Qt.Key.Key_Return)  # Register
     assert c.flow.phase is Phase.CONSENT
@@ -265,13 +273,11 @@ def test_staff_idle_logout_is_warned_and_more_time_keeps_the_session(
 ) -> None:
     window = a11y_window
     c = window.controller
-    qtbot.waitUntil(lambda: c.status.ready, timeout=WAIT_MS)
-    key(qtbot, window, Qt.Key.Key_Slash)
+    mode_on_when_ready(qtbot, window)
     key(qtbot, window, Qt.Key.Key_F12)
     qtbot.waitUntil(lambda: bool(window.staff_login.tiles), timeout=WAIT_MS)
     window.staff_login.choose("staff")
-    for digit in (Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_3, Qt.Key.Key_4):
-        key(qtbot, window, digit)
+    type_pin(qtbot, window)
     key(qtbot, window, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: window.current_screen is window.staff_panel, timeout=WAIT_MS)
     room = c.staff_room

@@ -72,6 +72,27 @@ def _audit(kiosk: KioskParts) -> list[tuple[str, str, float | None, str | None]]
         return [(e.action, e.outcome, e.score, e.reason) for e in audit.entries(session)]
 
 
+def _owner_retrieves_with(
+    qtbot: Any,
+    window: MainWindow,
+    camera: ScriptedCamera,
+    kiosk: KioskParts,
+    pad: SwitchablePad,
+    attack: str,
+) -> tuple[str, int]:
+    """Register person01, then press Retrieve with their other photo under ``attack``;
+    returns the locker's label and its pulse count before the retrieve."""
+    label = register(qtbot, window, camera, "person01_1")
+    wait_phase(qtbot, window, Phase.DONE)
+    click(qtbot, window.message.home)
+    assert kiosk.emulator is not None
+    pulses = kiosk.emulator.pulse_count(0, int(label))
+    pad.attack = attack
+    camera.show("person01_2")
+    click(qtbot, window.home.retrieve_button)
+    return label, pulses
+
+
 def test_a_screen_at_registration_is_refused_and_nothing_is_stored(
     qtbot: Any, window: MainWindow, camera: ScriptedCamera, kiosk: KioskParts, pad: SwitchablePad
 ) -> None:
@@ -105,14 +126,9 @@ def test_a_screen_at_registration_is_refused_and_nothing_is_stored(
 def test_a_photo_of_the_owner_never_opens_the_locker(
     qtbot: Any, window: MainWindow, camera: ScriptedCamera, kiosk: KioskParts, pad: SwitchablePad
 ) -> None:
-    label = register(qtbot, window, camera, "person01_1")
-    wait_phase(qtbot, window, Phase.DONE)
-    click(qtbot, window.message.home)
+    # The owner's face, matching, but on paper.
+    label, pulses = _owner_retrieves_with(qtbot, window, camera, kiosk, pad, "print")
     assert kiosk.emulator is not None
-    pulses = kiosk.emulator.pulse_count(0, int(label))
-    pad.attack = "print"  # the owner's face, matching, but on paper
-    camera.show("person01_2")
-    click(qtbot, window.home.retrieve_button)
     wait_phase(qtbot, window, Phase.FAILED)
     assert window.controller.flow.view.problem is Problem.PRESENTATION_ATTACK
     assert kiosk.emulator.pulse_count(0, int(label)) == pulses
@@ -123,14 +139,9 @@ def test_a_photo_of_the_owner_never_opens_the_locker(
 def test_an_unsure_photo_of_the_owner_is_asked_one_move_and_cannot_do_it(
     qtbot: Any, window: MainWindow, camera: ScriptedCamera, kiosk: KioskParts, pad: SwitchablePad
 ) -> None:
-    label = register(qtbot, window, camera, "person01_1")
-    wait_phase(qtbot, window, Phase.DONE)
-    click(qtbot, window.message.home)
+    # The owner's face, matching, with a score the kiosk is unsure of.
+    label, pulses = _owner_retrieves_with(qtbot, window, camera, kiosk, pad, "unsure")
     assert kiosk.emulator is not None
-    pulses = kiosk.emulator.pulse_count(0, int(label))
-    pad.attack = "unsure"  # the owner's face, matching, with a score the kiosk is unsure of
-    camera.show("person01_2")
-    click(qtbot, window.home.retrieve_button)
     wait_phase(qtbot, window, Phase.CHALLENGE)
     assert window.current_screen is window.camera
     assert window.camera.title.text() == "보관함을 열기 전에 화살표 방향으로 한 번만 움직여 주세요"

@@ -95,9 +95,8 @@ class AccessController(QObject):
             return
         self.state = AccessState(on=on, contrast=on, large_text=on, low_reach=self.state.low_reach)
         c = self.controller
-        warn = self.config.warn_before_s if on else None
         factor = self.config.time_factor if on else 1.0
-        c.flow.set_pace(factor, warn)
+        c.flow.set_pace(factor, self.config.warn_before_s if on else None)
         c.staff_room.set_pace(factor)
         self._apply_look()
         emit(c.log_line, f"accessibility mode {'on' if on else 'off'}")
@@ -256,6 +255,8 @@ class AccessController(QObject):
         key = self._key_of_screen()
         if key != self._screen_key:
             self.refresh()
+            return
+        if not self._focus_shown:  # no keys, no voice: no widget walk on each capture view
             return
         if self.window.current_screen is self.window.camera:
             hint = self._camera_hint()
