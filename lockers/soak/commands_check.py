@@ -31,7 +31,7 @@ from lockers.soak.ops import CommandEvent, OpRecord
 from lockers.store import inspection
 from lockers.store.audit_values import AuditAction, AuditOutcome
 from lockers.store.db import Session
-from lockers.store.models import CommandResult, SiteCommand
+from lockers.store.models import CommandResult, SiteCommand, UnlockPurpose
 
 COMMAND_INVARIANTS = ("stale_commands_run", "lost_commands")
 LATE_SLACK_S = 0.5  # scheduling slack before "begun past its time to live" is certain
@@ -152,7 +152,8 @@ class CommandWatch:
         return [
             (request_id, purpose, kiosk_id)
             for request_id, purpose, kiosk_id in unresolved
-            if kiosk_id not in down and not (purpose == "force_open" and kiosk_id in moving)
+            if kiosk_id not in down
+            and not (purpose == UnlockPurpose.FORCE_OPEN.value and kiosk_id in moving)
         ]
 
     def attribute(self, pulse: Pulse, label: str | None) -> Execution | None:
@@ -235,8 +236,9 @@ class CommandWatch:
         named = _NAMED_IN.search(reason)
         if entry.action in _EFFECTS and named:
             requested = entry.outcome == AuditOutcome.REQUESTED.value
-            key = "force_open_intent" if entry.action == "force_open" and requested else "effect"
-            if key == "effect" and entry.action == "force_open":
+            force_open = entry.action == AuditAction.FORCE_OPEN.value
+            key = "force_open_intent" if force_open and requested else "effect"
+            if key == "effect" and force_open:
                 return  # the force-open's outcome entry: its intent is counted
             self._logged[key][int(named.group(1))] += 1
             self._dirty.add(int(named.group(1)))
