@@ -187,13 +187,27 @@ def import_keys(
                 f"{target} already holds another secret",
                 hint="a kiosk that stored templates or PINs with it would lose them: if this "
                 "kiosk is new to the site, run again with --replace (the old file is kept as "
-                f"{target.name}.old)",
+                f"{target.name}.old, or .old.1, ... when that exists)",
             )
         if target.exists():
-            os.replace(target, target.with_name(target.name + ".old"))
+            _keep_aside(target)
         _write_private(target, secret)
         written.append(target)
     return written
+
+
+def _keep_aside(target: Path) -> Path:
+    """Move ``target`` to the first free ``NAME.old``, ``NAME.old.1``, ...: an earlier backup
+    is never overwritten (it may be the only copy of a key that opens stored templates)."""
+    backup, n = target.with_name(target.name + ".old"), 0
+    while backup.exists():
+        n += 1
+        backup = target.with_name(f"{target.name}.old.{n}")
+    try:
+        os.replace(target, backup)
+    except OSError as exc:
+        raise SiteKeysError(f"cannot move {target} aside to {backup}: {exc.strerror}") from None
+    return backup
 
 
 def _write_private(path: Path, data: bytes) -> None:
