@@ -90,30 +90,39 @@ def run_site_agent(settings: Settings, *, on_ready: Callable[[str], object] = pr
         KioskIdInUseError, StoreError, BoardError: as the kiosk's own start would.
     """
     from lockers import __version__
-    from lockers.hardware.boards import open_board
     from lockers.kiosk.presence import identity_of
     from lockers.kiosk.startup import start_store
 
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in STOP_SIGNALS}
-    store, _report = start_store(settings, identity=identity_of(settings, version=__version__))
-    try:
-        board = open_board(settings.board, settings.lockers)
+    try:  # the handlers are put back however the start ends (a refused start too)
+        store, _report = start_store(settings, identity=identity_of(settings, version=__version__))
         try:
-            site = SiteThread.start(store, board)
-            if site is None:  # start_store was given an identity: it always registers
-                return "the kiosk was not registered"
-            on_ready(f"site agent of {settings.database.kiosk_id} running (pid {os.getpid()})")
-            try:
-                # The wait wakes each second: the agent thread may have stopped by itself.
-                while not stop.wait(1.0) and site.problem == "":
-                    pass
-                return site.problem
-            finally:
-                site.stop()
+            return _run_until_stopped(store, settings, stop, on_ready)
         finally:
-            board.close()
+            store.close()
     finally:
-        store.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _run_until_stopped(
+    store: Store, settings: Settings, stop: threading.Event, on_ready: Callable[[str], object]
+) -> str:
+    from lockers.hardware.boards import open_board
+
+    board = open_board(settings.board, settings.lockers)
+    try:
+        site = SiteThread.start(store, board)
+        if site is None:  # start_store was given an identity: it always registers
+            return "the kiosk was not registered"
+        on_ready(f"site agent of {settings.database.kiosk_id} running (pid {os.getpid()})")
+        try:
+            # The wait wakes each second: the agent thread may have stopped by itself.
+            while not stop.wait(1.0) and site.problem == "":
+                pass
+            return site.problem
+        finally:
+            site.stop()
+    finally:
+        board.close()

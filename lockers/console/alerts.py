@@ -15,8 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-
 from lockers.console.context import ConsoleContext
 from lockers.console.site_port import KioskView
 from lockers.errors import LockersError
@@ -24,7 +22,6 @@ from lockers.store import audit, console_queries, console_repo
 from lockers.store.audit_values import AuditAction, AuditOutcome
 from lockers.store.console_queries import LockerRow
 from lockers.store.db import Session
-from lockers.store.models import AuditEntry
 
 
 class UnknownAlert(LockersError):
@@ -122,14 +119,8 @@ DOOR_EVENT_WINDOW = timedelta(hours=24)
 def _door_event_alerts(session: Session, now: datetime) -> list[Alert]:
     """A door forced open (or jammed) as the owning kiosk recorded it in the audit log
     (action ``door_alert``, actor ``kiosk:<id>``): one alert per entry of the last day."""
-    entries = session.scalars(
-        select(AuditEntry)
-        .where(
-            AuditEntry.action == AuditAction.DOOR_ALERT.value,
-            AuditEntry.at >= now - DOOR_EVENT_WINDOW,
-        )
-        .order_by(AuditEntry.id.desc())
-        .limit(200)
+    entries = audit.recent(
+        session, action=AuditAction.DOOR_ALERT.value, since=now - DOOR_EVENT_WINDOW
     )
     alerts: list[Alert] = []
     for entry in entries:
@@ -160,14 +151,8 @@ def _assistance_alerts(session: Session, now: datetime) -> list[Alert]:
     """A customer pressed "call staff" at a kiosk (action ``assistance_requested``, actor
     ``kiosk:<id>``, the screen and language, sometimes a locker, in its reason): one alert per
     press of the last day, until a manager acknowledges it."""
-    entries = session.scalars(
-        select(AuditEntry)
-        .where(
-            AuditEntry.action == AuditAction.ASSISTANCE_REQUESTED.value,
-            AuditEntry.at >= now - DOOR_EVENT_WINDOW,
-        )
-        .order_by(AuditEntry.id.desc())
-        .limit(200)
+    entries = audit.recent(
+        session, action=AuditAction.ASSISTANCE_REQUESTED.value, since=now - DOOR_EVENT_WINDOW
     )
     alerts: list[Alert] = []
     for entry in entries:

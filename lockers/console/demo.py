@@ -14,13 +14,13 @@ import secrets
 import socket
 import sys
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 from lockers.config import Settings, load_settings
 from lockers.errors import LockersError
 from lockers.store.db import Database
+from lockers.store.models import utcnow
 from lockers.store.schema import current_revision, head_revision
 
 DEMO_LOGIN = "staff"  # lockers.app.DEMO_STAFF's name: an admin in every demo database
@@ -82,7 +82,7 @@ def demo_login(database: Database) -> str:
     from lockers.console import accounts
 
     password = secrets.token_urlsafe(12)
-    accounts.set_password(database, DEMO_LOGIN, password, "demo", datetime.now(UTC))
+    accounts.set_password(database, DEMO_LOGIN, password, "demo", utcnow())
     return password
 
 

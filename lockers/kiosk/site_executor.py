@@ -98,7 +98,6 @@ class CommandExecutor:
         checkpoint: Checkpoint = no_checkpoint,
         batch: int = 10,
     ) -> None:
-        self._db = database
         self.database = database
         self.kiosk_id = kiosk_id
         self.instance = instance
@@ -118,7 +117,7 @@ class CommandExecutor:
         """
         self._record_missed()
         now = self._clock() if now is None else now
-        with self._db.transaction() as session:
+        with self.database.transaction() as session:
             claimed = [
                 ClaimedCommand.of(c)
                 for c in site_commands.claim_next_commands(
@@ -167,7 +166,7 @@ class CommandExecutor:
 
     def _record(self, run: CommandRun) -> bool:
         try:
-            with self._db.transaction() as session:
+            with self.database.transaction() as session:
                 site_commands.finish_command(
                     session, run.command.id, self.instance, run.result, self._clock(), run.detail
                 )

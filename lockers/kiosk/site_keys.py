@@ -157,7 +157,7 @@ def unseal(data: bytes, passphrase: str, source: Path) -> SiteSecrets:
 
 def export_keys(path: Path, site_secrets: SiteSecrets, passphrase: str) -> None:
     """Write the sealed secrets to ``path`` (mode 0600; an existing file is not replaced)."""
-    _write_private(path, seal(site_secrets, passphrase), replace=False)
+    _write_private(path, seal(site_secrets, passphrase))
 
 
 def import_keys(
@@ -187,20 +187,35 @@ def import_keys(
                 f"{target} already holds another secret",
                 hint="a kiosk that stored templates or PINs with it would lose them: if this "
                 "kiosk is new to the site, run again with --replace (the old file is kept as "
-                f"{target.name}.old)",
+                f"{target.name}.old, or .old.1, ... when that exists)",
             )
         if target.exists():
-            os.replace(target, target.with_name(target.name + ".old"))
-        _write_private(target, secret, replace=False)
+            _keep_aside(target)
+        _write_private(target, secret)
         written.append(target)
     return written
 
 
-def _write_private(path: Path, data: bytes, *, replace: bool) -> None:
+def _keep_aside(target: Path) -> Path:
+    """Move ``target`` to the first free ``NAME.old``, ``NAME.old.1``, ...: an earlier backup
+    is never overwritten (it may be the only copy of a key that opens stored templates)."""
+    backup, n = target.with_name(target.name + ".old"), 0
+    while backup.exists():
+        n += 1
+        backup = target.with_name(f"{target.name}.old.{n}")
+    try:
+        os.replace(target, backup)
+    except OSError as exc:
+        raise SiteKeysError(f"cannot move {target} aside to {backup}: {exc.strerror}") from None
+    return backup
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Create ``path`` (mode 0600) holding ``data``; never overwrites: a file replaced by
+    ``import --replace`` is moved aside first."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if replace else os.O_EXCL)
-        fd = os.open(path, flags, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             os.fchmod(fd, 0o600)
             os.write(fd, data)

@@ -89,10 +89,14 @@ def recent(
     *,
     action: str | None = None,
     locker_label: str | None = None,
+    since: datetime | None = None,
     limit: int = 200,
 ) -> list[AuditEntry]:
-    """The newest ``limit`` entries, newest first, optionally of one action and/or locker."""
+    """The newest ``limit`` entries, newest first, optionally of one action and/or locker,
+    and/or written at or after ``since``."""
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if since is not None:
+        query = query.where(AuditEntry.at >= since)
     if action is not None:
         query = query.where(AuditEntry.action == action)
     if locker_label is not None:

@@ -320,7 +320,7 @@ class Kiosk(Base):
     failed_checks: Mapped[list[str]] = mapped_column(JSON, default=list)
     free_lockers: Mapped[int | None] = mapped_column(Integer, default=None)
     # Retrieve recognition latencies since the process started, as
-    # lockers.store.site.LatencyHistogram.as_json writes them (None until its first beat).
+    # lockers.store.latency.HistogramSnapshot.as_json writes them (None until its first beat).
     recognition_latency: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     # The kiosk's own beat interval: it is offline after 3 of them without a beat.
     heartbeat_s: Mapped[float] = mapped_column(Float)

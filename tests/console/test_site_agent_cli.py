@@ -3,12 +3,17 @@ a second process with the same kiosk id is refused with the fix, leaving the fir
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from kiosk_procs import REPO, child_env, start_site_kiosks, stop_site_kiosks
+import pytest
+from kiosk_procs import REPO, child_env, kiosk_config, start_site_kiosks, stop_site_kiosks
 
+from lockers.app.site import STOP_SIGNALS, run_site_agent
+from lockers.config import load_settings
+from lockers.errors import LockersError
 from lockers.store import site
 from lockers.store.db import Database
 from lockers.store.models import utcnow
@@ -47,3 +52,21 @@ def test_agent_signs_off_on_sigterm_and_a_twin_is_refused(
             assert not site.is_online(row, utcnow())
     finally:
         stop_site_kiosks([kiosk])
+
+
+def test_a_refused_start_puts_the_signal_handlers_back(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'never-upgraded.db'}"  # no schema: the start is refused
+    config = kiosk_config(
+        tmp_path,
+        url,
+        "kiosk-1",
+        prefix="A-",
+        display_name="Lobby",
+        port="emulator",
+        heartbeat_s=1,
+        command_ttl_s=5,
+    )
+    before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    with pytest.raises(LockersError):
+        run_site_agent(load_settings(config))
+    assert {sig: signal.getsignal(sig) for sig in STOP_SIGNALS} == before

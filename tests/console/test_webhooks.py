@@ -119,6 +119,17 @@ def test_signature_verifies_and_refuses_tampering_and_replays() -> None:
     assert not verify(SECRET, str(int(now)), signature, body, now + 301)  # a replay
 
 
+def _run_until_accepted(ctx: ConsoleContext, receiver: Receiver) -> WebhookDispatcher:
+    """The real dispatcher thread, until the receiver accepts one delivery; returns it stopped."""
+    dispatcher = WebhookDispatcher(ctx)
+    dispatcher.start()
+    try:
+        assert receiver.accepted.wait(30), receiver.verdicts
+    finally:
+        dispatcher.stop()
+    return dispatcher
+
+
 def test_alert_is_signed_retried_after_two_failures_and_shown(
     database: Database, settings: Settings, receiver: Receiver
 ) -> None:
@@ -127,12 +138,7 @@ def test_alert_is_signed_retried_after_two_failures_and_shown(
     _overdue_site(database, settings)
     app = create_app(settings, database, commands=RecordingCommands())
     ctx: ConsoleContext = app.state.console
-    dispatcher = WebhookDispatcher(ctx)
-    dispatcher.start()
-    try:
-        assert receiver.accepted.wait(30), receiver.verdicts
-    finally:
-        dispatcher.stop()
+    dispatcher = _run_until_accepted(ctx, receiver)
     assert receiver.verdicts == ["ok", "ok", "ok"]
     assert [b["attempt"] for b in receiver.bodies] == [1, 2, 3]
     assert len({b["delivery"] for b in receiver.bodies}) == 1
@@ -209,12 +215,7 @@ def test_a_call_for_staff_is_sent_to_the_webhooks(
             reason="kiosk=kiosk-2 screen=home language=ko",
         )
     ctx: ConsoleContext = create_app(settings, database, commands=RecordingCommands()).state.console
-    dispatcher = WebhookDispatcher(ctx)
-    dispatcher.start()
-    try:
-        assert receiver.accepted.wait(30), receiver.verdicts
-    finally:
-        dispatcher.stop()
+    _run_until_accepted(ctx, receiver)
     alert = receiver.bodies[-1]["alert"]
     assert isinstance(alert, dict) and alert["kind"] == "assistance_requested"
     assert alert["kiosk_id"] == "kiosk-2" and "screen home" in str(alert["message"])
