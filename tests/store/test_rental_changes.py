@@ -5,6 +5,7 @@ gallery can read only what changed since its last look."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -212,18 +213,20 @@ def test_the_retrieve_lock_waits_for_a_rental_being_ended_on_postgresql(
         assert waiting.wait(10)
         wait_for_lock_wait(postgres)
         assert "state" not in read  # still blocked behind kiosk 2's uncommitted end
-    reader.join(10)
+    reader.join(30)
     assert read == {"state": RentalState.ENDED}
 
 
 def wait_for_lock_wait(database: Database) -> None:
-    """Until another backend of this database waits on a row lock (10 s at most)."""
+    """Until another backend of this database waits on a row lock (30 s at most: a loaded CI
+    machine can be slow to start the reader's transaction)."""
     query = text(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
         "AND wait_event_type = 'Lock'"
     )
+    deadline = time.monotonic() + 30.0
     with database.engine.connect() as conn:
-        for _ in range(1000):
+        while time.monotonic() < deadline:
             if conn.execute(query).scalar():
                 return
             conn.execute(text("SELECT pg_sleep(0.01)"))
